@@ -1,0 +1,108 @@
+"""FeatureCache: embeddings stored on disk by content, memory-mapped, verified on read."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from transferkit._hashing import digest_file
+from transferkit._paths import default_cache_dir
+
+_FORMAT = 1
+
+
+class FeatureCache:
+    """Embeddings keyed by (backbone identity, sample content digest).
+
+    The backbone identity already covers its name, weights digest and
+    preprocessing (and, later, the augmentation view). Each `put` writes one
+    shard: a `.npy` array (memory-mapped on read) and a `.json` index holding
+    the sample digests and the array's checksum. A shard whose array does not
+    match its checksum is deleted and its rows recomputed, never used.
+    """
+
+    def __init__(self, root: str | Path | None = None, enabled: bool = True) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir() / "features"
+        self.enabled = enabled
+        self.discarded_shards = 0
+
+    def _space(self, key: str) -> Path:
+        return self.root / key
+
+    def get(self, key: str, digests: list[str], dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(features, found): rows for the digests found in the cache, and which were found."""
+        features = np.zeros((len(digests), dim), dtype=np.float32)
+        found = np.zeros(len(digests), dtype=bool)
+        if not self.enabled or not self._space(key).is_dir():
+            return features, found
+        wanted: dict[str, list[int]] = {}
+        for i, d in enumerate(digests):
+            wanted.setdefault(d, []).append(i)
+        for index_path in sorted(self._space(key).glob("*.json")):
+            if not wanted:
+                break
+            self._read_shard(index_path, dim, wanted, features, found)
+        return features, found
+
+    def _read_shard(
+        self,
+        index_path: Path,
+        dim: int,
+        wanted: dict[str, list[int]],
+        features: np.ndarray,
+        found: np.ndarray,
+    ) -> None:
+        array_path = index_path.with_suffix(".npy")
+        try:
+            index = json.loads(index_path.read_text())
+            rows = {d: r for r, d in enumerate(index["digests"]) if d in wanted}
+            if not rows:
+                return
+            if index.get("format") != _FORMAT or digest_file(array_path) != index["checksum"]:
+                raise ValueError("checksum mismatch")
+            array = np.load(array_path, mmap_mode="r")
+            if array.shape != (len(index["digests"]), dim):
+                raise ValueError(f"shape {array.shape} is not ({len(index['digests'])}, {dim})")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self._discard(index_path, array_path, exc)
+            return
+        for digest, row in rows.items():
+            for i in wanted.pop(digest):
+                features[i] = array[row]
+                found[i] = True
+
+    def _discard(self, index_path: Path, array_path: Path, exc: Exception) -> None:
+        warnings.warn(
+            f"feature cache shard {array_path.name} is corrupt ({exc}); it is deleted and its"
+            " embeddings recomputed.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        self.discarded_shards += 1
+        for path in (index_path, array_path):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+    def put(self, key: str, digests: list[str], features: np.ndarray) -> None:
+        """Store rows; writes are atomic (a killed write leaves no shard behind)."""
+        if not self.enabled or len(digests) == 0:
+            return
+        space = self._space(key)
+        space.mkdir(parents=True, exist_ok=True)
+        name = uuid.uuid4().hex
+        array_path, index_path = space / f"{name}.npy", space / f"{name}.json"
+        tmp = space / f".{name}.npy.tmp"
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(features, dtype=np.float32))
+        os.replace(tmp, array_path)
+        index = {"format": _FORMAT, "digests": list(digests), "checksum": digest_file(array_path)}
+        tmp_index = space / f".{name}.json.tmp"
+        tmp_index.write_text(json.dumps(index))
+        os.replace(tmp_index, index_path)  # the index last: a shard without it is never read

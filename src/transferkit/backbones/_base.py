@@ -1,0 +1,188 @@
+"""The backbone interface and its registry (one factory per name, the timm pattern)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from transferkit._errors import TransferKitError
+from transferkit._hashing import digest_text
+
+MODALITIES = ("image", "text")
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Everything downstream needs to know about a backbone, declared once."""
+
+    name: str
+    modality: str
+    feature_dim: int
+    licence: str
+    weights_source: str
+    # images
+    input_size: int | None = None
+    interpolation: str | None = None
+    crop_pct: float | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    # text
+    max_length: int | None = None
+    pooling: str | None = None
+    normalize: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def preprocessing(self) -> dict[str, Any]:
+        """The preprocessing this backbone expects, as plain data."""
+        if self.modality == "image":
+            keys = ("input_size", "interpolation", "crop_pct", "mean", "std")
+        else:
+            keys = ("max_length", "pooling", "normalize")
+        full = asdict(self)
+        return {k: list(full[k]) if isinstance(full[k], tuple) else full[k] for k in keys}
+
+
+@dataclass
+class Batch:
+    """One batch of model inputs and the positions (in the caller's list) it holds."""
+
+    positions: list[int]
+    inputs: Any
+    errors: dict[int, str]
+
+
+class Backbone(nn.Module):
+    """A pretrained network used as a feature extractor.
+
+    Every backbone answers the same calls: `forward_features`, `layer_groups`,
+    `preprocessing`, `sample_digest` and `batches`, so strategies, caches and
+    reports never special-case an architecture.
+    """
+
+    def __init__(self, config: BackboneConfig, weights_digest: str, spec: str) -> None:
+        super().__init__()
+        self.config = config
+        self.weights_digest = weights_digest
+        self.spec = spec
+
+    @property
+    def modality(self) -> str:
+        return self.config.modality
+
+    @property
+    def feature_dim(self) -> int:
+        return self.config.feature_dim
+
+    @property
+    def identity(self) -> str:
+        """A digest of what decides the features: name, weights and preprocessing."""
+        key = f"{self.config.name}|{self.weights_digest}|{sorted(self.preprocessing().items())}"
+        return digest_text(key)
+
+    def preprocessing(self) -> dict[str, Any]:
+        return self.config.preprocessing()
+
+    def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
+        """Ordered groups of modules, input to output (later stages freeze by group)."""
+        raise NotImplementedError
+
+    def forward_features(self, inputs: Any) -> torch.Tensor:
+        """Embeddings (N, feature_dim) for one batch from `batches`."""
+        raise NotImplementedError
+
+    def sample_digest(self, item: Any) -> str:
+        """The content digest of one input, used as its cache key."""
+        raise NotImplementedError
+
+    def batches(
+        self, items: Sequence[Any], batch_size: int, num_workers: int = 0
+    ) -> Iterator[Batch]:
+        """Model-ready batches; inputs that cannot be read are reported in `errors`."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def embed_batch(self, batch: Batch) -> np.ndarray:
+        return self.forward_features(batch.inputs).float().cpu().numpy()
+
+
+Factory = Callable[..., Backbone]
+_REGISTRY: dict[str, tuple[Factory, BackboneConfig, Callable[[], bool]]] = {}
+
+
+def register_backbone(
+    config: BackboneConfig, offline_available: Callable[[], bool]
+) -> Callable[[Factory], Factory]:
+    """Register a factory under `config.name`: `@register_backbone(cfg, check)`."""
+
+    def wrap(factory: Factory) -> Factory:
+        if config.name in _REGISTRY:
+            raise RuntimeError(f"backbone {config.name!r} is registered twice")
+        _REGISTRY[config.name] = (factory, config, offline_available)
+        return factory
+
+    return wrap
+
+
+def registered_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def registered(name: str) -> tuple[Factory, BackboneConfig, Callable[[], bool]]:
+    return _REGISTRY[name]
+
+
+def create_backbone(
+    spec: str,
+    *,
+    weights: str | Path | None = None,
+    pretrained: bool = True,
+    device: str | torch.device = "cpu",
+) -> Backbone:
+    """Build a backbone from a name: a built-in, `timm:NAME` or `hf:MODEL_ID`.
+
+    `weights` is a local weights file (or, for `hf:`, a local model folder) that
+    replaces the download; `pretrained=False` gives random weights (tests, baselines).
+    """
+    from transferkit.backbones import _text, _vision  # noqa: F401  (registers built-ins)
+
+    if spec.startswith("timm:"):
+        backbone = _vision.create_timm(spec[5:], weights=weights, pretrained=pretrained)
+    elif spec.startswith("hf:"):
+        backbone = _text.create_hf(spec[3:], weights=weights, pretrained=pretrained)
+    elif spec in _REGISTRY:
+        factory = _REGISTRY[spec][0]
+        backbone = factory(weights=weights, pretrained=pretrained)
+    else:
+        names = ", ".join(registered_names())
+        raise TransferKitError(
+            f"unknown backbone {spec!r}: use one of {names}, or 'timm:NAME' / 'hf:MODEL_ID'."
+            " Run `transferkit backbones` to list them."
+        )
+    backbone.eval()
+    return backbone.to(device)
+
+
+def list_backbones() -> list[dict[str, Any]]:
+    """One row per registered backbone: name, modality, feature size, licence, offline."""
+    from transferkit.backbones import _text, _vision  # noqa: F401
+
+    rows = []
+    for name in registered_names():
+        _, config, offline = _REGISTRY[name]
+        rows.append(
+            {
+                "name": name,
+                "modality": config.modality,
+                "feature_dim": config.feature_dim,
+                "licence": config.licence,
+                "weights": config.weights_source,
+                "offline": bool(offline()),
+            }
+        )
+    return rows

