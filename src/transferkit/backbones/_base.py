@@ -65,11 +65,45 @@ class Backbone(nn.Module):
     reports never special-case an architecture.
     """
 
-    def __init__(self, config: BackboneConfig, weights_digest: str, spec: str) -> None:
+    def __init__(
+        self,
+        config: BackboneConfig,
+        weights_digest: str,
+        spec: str,
+        model: nn.Module | Callable[[], nn.Module],
+    ) -> None:
         super().__init__()
         self.config = config
         self.weights_digest = weights_digest
         self.spec = spec
+        # A callable builds the network on first use: a fit whose embeddings are all
+        # cached never loads the weights at all.
+        self._build = None if isinstance(model, nn.Module) else model
+        self._model = model if isinstance(model, nn.Module) else None
+        self._device = torch.device("cpu")
+
+    @property
+    def model(self) -> nn.Module:
+        """The network (built and moved to the device on first access)."""
+        if self._model is None:
+            assert self._build is not None  # internal invariant, not user input
+            self._model = self._prepare(self._build()).to(self._device).eval()
+        return self._model
+
+    def _prepare(self, model: nn.Module) -> nn.Module:
+        """Hook for subclasses: adjust a freshly built network (memory format, ...)."""
+        return model
+
+    def place(self, device: str | torch.device) -> Backbone:
+        """Run on `device` (moves the network now if it is built, else when it is)."""
+        self._device = torch.device(device)
+        if self._model is not None:
+            self._model.to(self._device)
+        return self
+
+    @property
+    def is_built(self) -> bool:
+        return self._model is not None
 
     @property
     def modality(self) -> str:
@@ -164,8 +198,10 @@ def create_backbone(
             f"unknown backbone {spec!r}: use one of {names}, or 'timm:NAME' / 'hf:MODEL_ID'."
             " Run `transferkit backbones` to list them."
         )
-    backbone.eval()
-    return backbone.to(device)
+    if backbone.is_built:
+        backbone.model.eval()
+        backbone._model = backbone._prepare(backbone.model)
+    return backbone.place(device)
 
 
 def list_backbones() -> list[dict[str, Any]]:

