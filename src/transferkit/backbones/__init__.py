@@ -9,6 +9,7 @@ from transferkit.backbones._base import (
     register_backbone,
     registered_names,
 )
+from transferkit.backbones import _text, _vision  # noqa: F401  (registers the built-ins)
 
 __all__ = [
     "Backbone",
