@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from _common import dataset, fresh_dir, remove
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline
@@ -22,6 +21,8 @@ from sklearn.preprocessing import StandardScaler
 
 import transferkit
 from transferkit._features import extract_features
+
+from _common import dataset, fresh_dir, remove
 
 # settings
 HYMENOPTERA = dataset("hymenoptera")
@@ -48,8 +49,15 @@ def main() -> None:
     cache_dir, runs = fresh_dir("cache"), fresh_dir("runs")
     try:
         hym = transferkit.fit(HYMENOPTERA, out=runs / "hym", cache_dir=cache_dir, quiet=True)
-        sms = transferkit.fit(SMS, backbone="minilm-l6", out=runs / "sms", cache_dir=cache_dir,
-                              val_size=0.2, seed=0, quiet=True)
+        sms = transferkit.fit(
+            SMS,
+            backbone="minilm-l6",
+            out=runs / "sms",
+            cache_dir=cache_dir,
+            val_size=0.2,
+            seed=0,
+            quiet=True,
+        )
         reference = sklearn_reference(transferkit.FeatureCache(cache_dir))
     finally:
         remove(cache_dir)
@@ -59,15 +67,20 @@ def main() -> None:
         "sms_accuracy": round(sms.metrics["accuracy"], 4),
         "sms_spam_f1": round(sms.metrics["per_class"]["spam"]["f1"], 4),
     }
-    print(json.dumps({
-        "transferkit": got,
-        "bars": BARS,
-        "passes": {k: bool(got[k] >= BARS[k]) for k in BARS},
-        "sms_sklearn_default_logreg_same_embeddings": reference,
-        "hymenoptera_split": [hym.metrics["n_train"], hym.metrics["n_val"]],
-        "sms_split": [sms.metrics["n_train"], sms.metrics["n_val"]],
-        "sms_head": sms.metrics.get("head", None),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "transferkit": got,
+                "bars": BARS,
+                "passes": {k: bool(got[k] >= BARS[k]) for k in BARS},
+                "sms_sklearn_default_logreg_same_embeddings": reference,
+                "hymenoptera_split": [hym.metrics["n_train"], hym.metrics["n_val"]],
+                "sms_split": [sms.metrics["n_train"], sms.metrics["n_val"]],
+                "sms_head": sms.metrics.get("head", None),
+            },
+            indent=2,
+        )
+    )
     if not all(got[k] >= BARS[k] for k in BARS):
         raise SystemExit(1)
     np.testing.assert_(True)

@@ -21,12 +21,13 @@ import copy
 import json
 
 import torch
-from _common import dataset, fresh_dir, remove, timed
 from torch import nn
 from torchvision import datasets, transforms
 
 import transferkit
 from transferkit.backbones import create_backbone
+
+from _common import dataset, fresh_dir, remove, timed
 
 # settings
 DATA = dataset("hymenoptera")
@@ -41,12 +42,14 @@ def backbone_model() -> nn.Module:
 
 
 def eval_transform() -> transforms.Compose:
-    return transforms.Compose([
-        transforms.Resize(256, interpolation=transforms.InterpolationMode.BICUBIC),
-        transforms.CenterCrop(224),
-        transforms.ToTensor(),
-        transforms.Normalize([0.5] * 3, [0.5] * 3),
-    ])
+    return transforms.Compose(
+        [
+            transforms.Resize(256, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(224),
+            transforms.ToTensor(),
+            transforms.Normalize([0.5] * 3, [0.5] * 3),
+        ]
+    )
 
 
 def loader(split: str, transform, shuffle: bool = False) -> torch.utils.data.DataLoader:
@@ -61,7 +64,10 @@ def plain_forward(model: nn.Module) -> int:
     n = 0
     for split in ("train", "val"):
         for x, _ in loader(split, eval_transform()):
-            model.forward_head(model.forward_features(x.contiguous(memory_format=torch.channels_last)), pre_logits=True)
+            model.forward_head(
+                model.forward_features(x.contiguous(memory_format=torch.channels_last)),
+                pre_logits=True,
+            )
             n += len(x)
     return n
 
@@ -73,12 +79,14 @@ def tutorial_loop(model: nn.Module) -> float:
     for p in model.parameters():
         p.requires_grad = False
     model.classifier = nn.Linear(model.num_features, 2)
-    train_tf = transforms.Compose([
-        transforms.RandomResizedCrop(224),
-        transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(),
-        transforms.Normalize([0.5] * 3, [0.5] * 3),
-    ])
+    train_tf = transforms.Compose(
+        [
+            transforms.RandomResizedCrop(224),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize([0.5] * 3, [0.5] * 3),
+        ]
+    )
     optimizer = torch.optim.SGD(model.classifier.parameters(), lr=0.001, momentum=0.9)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=7, gamma=0.1)
     loss_fn = nn.CrossEntropyLoss()
@@ -94,7 +102,11 @@ def tutorial_loop(model: nn.Module) -> float:
         correct = total = 0
         with torch.inference_mode():
             for x, y in loader("val", eval_transform()):
-                correct += (model(x.contiguous(memory_format=torch.channels_last)).argmax(1) == y).sum().item()
+                correct += (
+                    (model(x.contiguous(memory_format=torch.channels_last)).argmax(1) == y)
+                    .sum()
+                    .item()
+                )
                 total += len(y)
         best = max(best, correct / total)  # the tutorial keeps the best epoch
     return best

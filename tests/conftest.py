@@ -13,7 +13,11 @@ from PIL import Image
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-DATASETS = Path(os.environ.get("TRANSFERKIT_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+DATASETS = Path(
+    os.environ.get(
+        "TRANSFERKIT_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    )
+)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -50,20 +54,32 @@ def colour_folder(tmp_path: Path) -> Path:
 
 TEXTS = {
     "pos": [
-        "I loved this film, wonderful acting", "great product, works perfectly",
-        "absolutely fantastic experience", "the food was delicious and fresh",
-        "highly recommend, excellent value", "a brilliant, moving story",
-        "superb service and friendly staff", "best purchase I made this year",
-        "beautiful photography and music", "happy with it, very good quality",
-        "an enjoyable and clever movie", "amazing battery life, love it",
+        "I loved this film, wonderful acting",
+        "great product, works perfectly",
+        "absolutely fantastic experience",
+        "the food was delicious and fresh",
+        "highly recommend, excellent value",
+        "a brilliant, moving story",
+        "superb service and friendly staff",
+        "best purchase I made this year",
+        "beautiful photography and music",
+        "happy with it, very good quality",
+        "an enjoyable and clever movie",
+        "amazing battery life, love it",
     ],
     "neg": [
-        "terrible film, a waste of time", "the product broke after one day",
-        "awful experience, never again", "the food was cold and bland",
-        "do not buy, poor value", "a boring, pointless story",
-        "rude staff and slow service", "worst purchase I made this year",
-        "ugly and badly made", "very disappointed, bad quality",
-        "a dull and stupid movie", "battery dies in an hour, hate it",
+        "terrible film, a waste of time",
+        "the product broke after one day",
+        "awful experience, never again",
+        "the food was cold and bland",
+        "do not buy, poor value",
+        "a boring, pointless story",
+        "rude staff and slow service",
+        "worst purchase I made this year",
+        "ugly and badly made",
+        "very disappointed, bad quality",
+        "a dull and stupid movie",
+        "battery dies in an hour, hate it",
     ],
 }
 

@@ -12,7 +12,9 @@ from transferkit._features import extract_features
 from transferkit._hashing import digest_text
 from transferkit.backbones import Backbone, BackboneConfig, Batch
 
-CONFIG = BackboneConfig(name="counting", modality="text", feature_dim=4, licence="test", weights_source="none")
+CONFIG = BackboneConfig(
+    name="counting", modality="text", feature_dim=4, licence="test", weights_source="none"
+)
 
 
 class CountingBackbone(Backbone):
@@ -32,7 +34,9 @@ class CountingBackbone(Backbone):
 
     def forward_features(self, inputs):
         self.embedded += len(inputs)
-        return torch.tensor([[len(t), t.count("a"), t.count(" "), ord(t[0])] for t in inputs], dtype=torch.float32)
+        return torch.tensor(
+            [[len(t), t.count("a"), t.count(" "), ord(t[0])] for t in inputs], dtype=torch.float32
+        )
 
 
 TEXTS = ["alpha beta", "gamma", "a b c d", "delta epsilon zeta"]
@@ -52,7 +56,9 @@ def test_miss_then_hit(tmp_path):
 
 def test_duplicates_run_once(tmp_path):
     backbone = CountingBackbone()
-    features, _ = extract_features(backbone, ["same", "same", "other", "same"], FeatureCache(tmp_path))
+    features, _ = extract_features(
+        backbone, ["same", "same", "other", "same"], FeatureCache(tmp_path)
+    )
     assert backbone.embedded == 2
     np.testing.assert_array_equal(features[0], features[3])
 

@@ -20,7 +20,9 @@ def test_logistic_head_matches_sklearn_at_the_chosen_c(n_classes):
     head, info = train_head("logistic", x, y, n_classes, seed=0)
     scaler = StandardScaler().fit(x)
     reference = LogisticRegression(C=info["C"], max_iter=2000).fit(scaler.transform(x), y)
-    np.testing.assert_allclose(head.predict_proba(x), reference.predict_proba(scaler.transform(x)), atol=1e-3)
+    np.testing.assert_allclose(
+        head.predict_proba(x), reference.predict_proba(scaler.transform(x)), atol=1e-3
+    )
     assert info["C"] in info["C_grid"] and info["cv_folds"] == 5
 
 
@@ -44,7 +46,9 @@ def test_head_save_and_load_round_trip(tmp_path):
 
 
 def test_unknown_head_suggests():
-    with pytest.raises(TransferKitError, match=r"`head` must be one of .*Got 'logistc'. Did you mean 'logistic'\?"):
+    with pytest.raises(
+        TransferKitError, match=r"`head` must be one of .*Got 'logistc'. Did you mean 'logistic'\?"
+    ):
         train_head("logistc", np.zeros((4, 2)), np.array([0, 1, 0, 1]), 2)
 
 

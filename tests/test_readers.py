@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import shared_dataset, write_image
 
 from transferkit import TransferKitError, read_data
 from transferkit.data import check_trainable
+
+from conftest import shared_dataset, write_image
 
 
 def _bad_files(folder):
@@ -53,7 +54,9 @@ def test_unreadable_files_are_skipped_with_reasons(colour_folder):
 
 def test_tsv_without_header_detects_columns(tmp_path):
     path = tmp_path / "sms"
-    rows = [("ham", f"see you at {i} pm") for i in range(6)] + [("spam", f"WIN {i} pounds now") for i in range(6)]
+    rows = [("ham", f"see you at {i} pm") for i in range(6)] + [
+        ("spam", f"WIN {i} pounds now") for i in range(6)
+    ]
     path.write_text("\n".join(f"{label}\t{text}" for label, text in rows) + "\n")
     s = read_data(path, val_size=0.5)
     assert s.class_names == ["ham", "spam"]
@@ -63,7 +66,9 @@ def test_tsv_without_header_detects_columns(tmp_path):
 
 def test_csv_with_header_quotes_and_named_columns(tmp_path):
     path = tmp_path / "reviews.csv"
-    body = [f'{i},"good, really good {i}",pos' for i in range(5)] + [f'{i},"bad, so bad {i}",neg' for i in range(5)]
+    body = [f'{i},"good, really good {i}",pos' for i in range(5)] + [
+        f'{i},"bad, so bad {i}",neg' for i in range(5)
+    ]
     path.write_text("id,review,sentiment\n" + "\n".join(body) + "\n")
     s = read_data(path, val_size=0.4)
     assert s.class_names == ["neg", "pos"]

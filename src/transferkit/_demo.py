@@ -19,7 +19,7 @@ def export_digits(folder: Path) -> Path:
     done = folder / ".complete"
     if done.exists():
         return folder
-    for i, (image, label) in enumerate(zip(digits.images, digits.target)):
+    for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
         target = folder / str(label) / f"{i:04d}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         pixels = (255 - image * 255 / 16).astype(np.uint8)  # dark ink on light paper
@@ -36,5 +36,8 @@ def run_demo(out: str | Path | None = None, quiet: bool = False) -> FitResult:
     paths = [r.split(",")[1] for r in rows]
     reported = [r.split(",")[3] for r in rows]
     again = result.model.predict(paths)
-    result.summary += f"\nreloaded model agrees with the run on {sum(a == b for a, b in zip(again, reported))}/{len(rows)} checked predictions"
+    agree = sum(a == b for a, b in zip(again, reported, strict=True))
+    result.summary += (
+        f"\nreloaded model agrees with the run on {agree}/{len(rows)} checked predictions"
+    )
     return result

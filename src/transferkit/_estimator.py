@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
 from transferkit._cache import FeatureCache
-from transferkit._errors import TransferKitError
+from transferkit._errors import TransferKitError, choice_error
 from transferkit._features import extract_features
 from transferkit._fit import check_strategy, default_backbone
 from transferkit._heads import HEADS, train_head
@@ -31,7 +31,9 @@ def _shared_backbone(spec: str, weights: str | None, device: str) -> Backbone:
 
 def _infer_modality(items: Sequence[Any]) -> str:
     sample = [str(x) for x in items[:20]]
-    if sample and all(Path(s).suffix.lower() in _IMAGE_SUFFIXES and Path(s).is_file() for s in sample):
+    if sample and all(
+        Path(s).suffix.lower() in _IMAGE_SUFFIXES and Path(s).is_file() for s in sample
+    ):
         return "image"
     return "text"
 
@@ -83,13 +85,13 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         """Embed `X` (cached), then train the head on the embeddings; returns self."""
         check_strategy(self.strategy)
         if self.head not in HEADS:
-            from transferkit._errors import choice_error
-
             raise choice_error("head", self.head, list(HEADS))
         X = list(X)
         y = np.asarray(y)
         if len(X) != len(y):
-            raise TransferKitError(f"X has {len(X)} samples but y has {len(y)}: give one label per sample.")
+            raise TransferKitError(
+                f"X has {len(X)} samples but y has {len(y)}: give one label per sample."
+            )
         check_classification_targets(y)
         spec = self.backbone or default_backbone(_infer_modality(X))
         self.backbone_ = _shared_backbone(spec, self.weights, self.device)
@@ -120,6 +122,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         return self.head_.predict_proba(self._embed(list(X)))
 
     def predict(self, X: Sequence[Any]) -> np.ndarray:
+        """The most probable label for each input, as given in `y`."""
+        self._check_fitted()
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def _check_fitted(self) -> None:

@@ -40,8 +40,12 @@ def extract_features(
     errors: dict[int, str] = {}
     if todo:
         computed, failed = _run_backbone(
-            backbone, [items[i] for i in todo], batch_size or default_batch_size(backbone),
-            num_workers, show_progress, description,
+            backbone,
+            [items[i] for i in todo],
+            batch_size or default_batch_size(backbone),
+            num_workers,
+            show_progress,
+            description,
         )
         ok = [j for j in range(len(todo)) if j not in failed]
         cache.put(key, [digests[todo[j]] for j in ok], computed[ok])

@@ -28,7 +28,7 @@ from transferkit._run import (
     write_skipped,
 )
 from transferkit.backbones import Backbone, create_backbone
-from transferkit.data import DataSplits, Dataset, Skipped, check_trainable, read_data
+from transferkit.data import Dataset, DataSplits, Skipped, check_trainable, read_data
 
 STRATEGIES = ("features", "finetune", "top:K", "gradual", "lora", "scratch", "auto")
 AVAILABLE_STRATEGIES = ("features",)
@@ -128,7 +128,9 @@ def fit(
     check_trainable(splits.train)
     n_classes = len(splits.class_names)
     with timer.phase("train_head"):
-        trained, head_info = train_head(head, features["train"], splits.train.labels, n_classes, seed)
+        trained, head_info = train_head(
+            head, features["train"], splits.train.labels, n_classes, seed
+        )
     eval_name = "test" if splits.test is not None and len(splits.test) else "val"
     with timer.phase("evaluate"):
         probas = {name: trained.predict_proba(x) for name, x in features.items() if name != "train"}
@@ -141,11 +143,21 @@ def fit(
         save_model(run_dir / "model", model, trained, splits.class_names, weights, head_info)
         _write_outputs(run_dir, splits, probas)
     settings = {
-        "data": str(Path(data).resolve()), "backbone": spec, "weights": weights,
-        "strategy": strategy, "head": head, "out": str(run_dir), "text_column": text_column,
-        "label_column": label_column, "val_size": val_size, "seed": seed,
-        "cache_dir": str(cache.root), "use_cache": use_cache, "device": device,
-        "batch_size": batch_size, "num_workers": num_workers,
+        "data": str(Path(data).resolve()),
+        "backbone": spec,
+        "weights": weights,
+        "strategy": strategy,
+        "head": head,
+        "out": str(run_dir),
+        "text_column": text_column,
+        "label_column": label_column,
+        "val_size": val_size,
+        "seed": seed,
+        "cache_dir": str(cache.root),
+        "use_cache": use_cache,
+        "device": device,
+        "batch_size": batch_size,
+        "num_workers": num_workers,
     }
     metrics.update(_run_facts(splits, spec, strategy, eval_name, timer.seconds, cache))
     write_json(run_dir / "metrics.json", metrics)
@@ -172,12 +184,17 @@ def _embed_splits(
     sets: list[Dataset] = [getattr(splits, n) for n in names]
     items = [x for ds in sets for x in ds.inputs]
     features, errors = extract_features(
-        model, items, cache, batch_size=batch_size, num_workers=num_workers,
-        show_progress=show, description=f"embedding with {model.spec}",
+        model,
+        items,
+        cache,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        show_progress=show,
+        description=f"embedding with {model.spec}",
     )
     out: dict[str, np.ndarray] = {}
     start = 0
-    for name, ds in zip(names, sets):
+    for name, ds in zip(names, sets, strict=True):
         rows = np.arange(start, start + len(ds))
         start += len(ds)
         bad = [i for i, row in enumerate(rows) if int(row) in errors]
@@ -263,7 +280,8 @@ def _summary(metrics: dict[str, Any], splits: DataSplits, run_dir: Path) -> str:
         reasons = Counter(s.reason.split(" (")[0] for s in splits.skipped)
         listed = "; ".join(f"{n} {r}" for r, n in reasons.most_common(3))
         lines.append(
-            f"skipped {len(splits.skipped)} input(s): {listed} (listed in {run_dir / 'skipped.csv'})"
+            f"skipped {len(splits.skipped)} input(s): {listed}"
+            f" (listed in {run_dir / 'skipped.csv'})"
         )
     else:
         lines.append("skipped 0 inputs")

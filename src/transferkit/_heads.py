@@ -21,12 +21,20 @@ class ClassifierHead(nn.Module):
 
     def __init__(self, in_dim: int, n_classes: int, hidden: int = 0, dropout: float = 0.0):
         super().__init__()
-        self.in_dim, self.n_classes, self.hidden, self.dropout_p = in_dim, n_classes, hidden, dropout
+        self.in_dim, self.n_classes, self.hidden, self.dropout_p = (
+            in_dim,
+            n_classes,
+            hidden,
+            dropout,
+        )
         self.register_buffer("mean", torch.zeros(in_dim))
         self.register_buffer("scale", torch.ones(in_dim))
         if hidden > 0:
             self.net = nn.Sequential(
-                nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
+                nn.Dropout(dropout),
+                nn.Linear(in_dim, hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
                 nn.Linear(hidden, n_classes),
             )
         else:
@@ -36,7 +44,12 @@ class ClassifierHead(nn.Module):
         return self.net((features - self.mean) / self.scale)
 
     def config(self) -> dict[str, Any]:
-        return {"in_dim": self.in_dim, "n_classes": self.n_classes, "hidden": self.hidden, "dropout": self.dropout_p}
+        return {
+            "in_dim": self.in_dim,
+            "n_classes": self.n_classes,
+            "hidden": self.hidden,
+            "dropout": self.dropout_p,
+        }
 
     @torch.inference_mode()
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
@@ -142,8 +155,15 @@ def _train_torch(
             loss.backward()
             optimizer.step()
     head.eval()
-    info = {"kind": "mlp" if hidden else "linear", "hidden": hidden, "epochs": epochs, "lr": lr,
-            "weight_decay": weight_decay, "dropout": dropout, "final_loss": loss.item()}
+    info = {
+        "kind": "mlp" if hidden else "linear",
+        "hidden": hidden,
+        "epochs": epochs,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "dropout": dropout,
+        "final_loss": loss.item(),
+    }
     return head, info
 
 
@@ -151,7 +171,9 @@ def save_head(head: ClassifierHead, folder: Path) -> None:
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(folder / "head.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in head.state_dict().items()}, str(folder / "head.safetensors")
+    )
     (folder / "head.json").write_text(json.dumps(head.config(), indent=2))
 
 

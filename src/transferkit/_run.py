@@ -69,14 +69,30 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_predictions(
-    path: Path, refs: list[str], split: str, y_true: np.ndarray, proba: np.ndarray, class_names: list[str]
+    path: Path,
+    refs: list[str],
+    split: str,
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    class_names: list[str],
 ) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["split", "input", "label", "predicted", "confidence", *[f"p_{c}" for c in class_names]])
-        for ref, t, p in zip(refs, y_true, proba):
+        writer.writerow(
+            ["split", "input", "label", "predicted", "confidence", *[f"p_{c}" for c in class_names]]
+        )
+        for ref, t, p in zip(refs, y_true, proba, strict=True):
             k = int(np.argmax(p))
-            writer.writerow([split, ref, class_names[t], class_names[k], f"{p[k]:.6f}", *[f"{v:.6f}" for v in p]])
+            writer.writerow(
+                [
+                    split,
+                    ref,
+                    class_names[t],
+                    class_names[k],
+                    f"{p[k]:.6f}",
+                    *[f"{v:.6f}" for v in p],
+                ]
+            )
 
 
 def write_skipped(path: Path, skipped: list[Any]) -> None:
@@ -87,32 +103,46 @@ def write_skipped(path: Path, skipped: list[Any]) -> None:
             writer.writerow([s.split, s.item, s.reason])
 
 
-def save_model(folder: Path, backbone: Backbone, head: ClassifierHead, class_names: list[str],
-               weights: str | Path | None, head_info: dict[str, Any]) -> None:
+def save_model(
+    folder: Path,
+    backbone: Backbone,
+    head: ClassifierHead,
+    class_names: list[str],
+    weights: str | Path | None,
+    head_info: dict[str, Any],
+) -> None:
     """Head weights (safetensors) and a JSON config naming the backbone that feeds it."""
     save_head(head, folder)
-    write_json(folder / "model.json", {
-        "format": MODEL_FORMAT,
-        "task": "classification",
-        "class_names": class_names,
-        "strategy": "features",
-        "backbone": {
-            "spec": backbone.spec,
-            "modality": backbone.modality,
-            "feature_dim": backbone.feature_dim,
-            "weights": str(Path(weights).resolve()) if weights else None,
-            "weights_digest": backbone.weights_digest,
-            "preprocessing": backbone.preprocessing(),
+    write_json(
+        folder / "model.json",
+        {
+            "format": MODEL_FORMAT,
+            "task": "classification",
+            "class_names": class_names,
+            "strategy": "features",
+            "backbone": {
+                "spec": backbone.spec,
+                "modality": backbone.modality,
+                "feature_dim": backbone.feature_dim,
+                "weights": str(Path(weights).resolve()) if weights else None,
+                "weights_digest": backbone.weights_digest,
+                "preprocessing": backbone.preprocessing(),
+            },
+            "head": head_info,
         },
-        "head": head_info,
-    })
+    )
 
 
 class Predictor:
     """A finished run as a model: `predict` and `predict_proba` on paths or texts."""
 
-    def __init__(self, run_dir: str | Path, cache_dir: str | Path | None = None,
-                 device: str = "cpu", use_cache: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        cache_dir: str | Path | None = None,
+        device: str = "cpu",
+        use_cache: bool = True,
+    ) -> None:
         self.run_dir = Path(run_dir)
         model_dir = self.run_dir / "model" if (self.run_dir / "model").is_dir() else self.run_dir
         config_path = model_dir / "model.json"
@@ -136,7 +166,9 @@ class Predictor:
     def backbone(self) -> Backbone:
         if self._backbone is None:
             spec = self.config["backbone"]
-            backbone = create_backbone(spec["spec"], weights=spec.get("weights"), device=self.device)
+            backbone = create_backbone(
+                spec["spec"], weights=spec.get("weights"), device=self.device
+            )
             if backbone.weights_digest != spec["weights_digest"]:
                 raise TransferKitError(
                     f"the weights of backbone {spec['spec']!r} differ from those this run was"
@@ -148,7 +180,9 @@ class Predictor:
 
     def embed(self, inputs: Sequence[str | Path], show_progress: bool = False) -> np.ndarray:
         items = [str(x) for x in inputs]
-        features, errors = extract_features(self.backbone, items, self.cache, show_progress=show_progress)
+        features, errors = extract_features(
+            self.backbone, items, self.cache, show_progress=show_progress
+        )
         if errors:
             i, reason = next(iter(errors.items()))
             raise TransferKitError(f"cannot read input {items[i]!r}: {reason}.")
@@ -164,6 +198,8 @@ class Predictor:
         return [self.class_names[k] for k in proba.argmax(axis=1)]
 
 
-def load(run_dir: str | Path, *, cache_dir: str | Path | None = None, device: str = "cpu") -> Predictor:
+def load(
+    run_dir: str | Path, *, cache_dir: str | Path | None = None, device: str = "cpu"
+) -> Predictor:
     """Reload a run folder (or its `model/` folder) as a predictor."""
     return Predictor(run_dir, cache_dir=cache_dir, device=device)

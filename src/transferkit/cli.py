@@ -26,19 +26,59 @@ def _fail(exc: Exception) -> None:
 
 @app.command()
 def fit(
-    data: Annotated[Path, typer.Argument(help="Image folder (class sub-folders, optional train/val/test) or CSV/TSV file or folder of train/val/test files.")],
-    backbone: Annotated[str | None, typer.Option(help="Backbone name (see `transferkit backbones`), timm:NAME or hf:MODEL_ID. Default: by modality.")] = None,
-    strategy: Annotated[str, typer.Option(help="How to transfer: 'features' (frozen backbone, cached embeddings, trained head).")] = "features",
-    head: Annotated[str, typer.Option(help="'logistic' (C by cross-validation on train), 'linear' or 'mlp'.")] = "logistic",
-    out: Annotated[Path | None, typer.Option(help="Run folder. Default: a new folder under runs/.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Allow writing into an existing non-empty --out.")] = False,
-    text: Annotated[str | None, typer.Option(help="Text column (name or 0-based number) of delimited data.")] = None,
-    label: Annotated[str | None, typer.Option(help="Label column (name or 0-based number) of delimited data.")] = None,
-    weights: Annotated[Path | None, typer.Option(help="Local weights file (or hf: model folder) instead of a download.")] = None,
-    val_size: Annotated[float, typer.Option(help="Validation fraction when the data has no val split.")] = 0.2,
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Image folder (class sub-folders, optional train/val/test), a CSV/TSV file,"
+            " or a folder of train/val/test CSV/TSV files."
+        ),
+    ],
+    backbone: Annotated[
+        str | None,
+        typer.Option(
+            help="Backbone name (see `transferkit backbones`), timm:NAME or hf:MODEL_ID."
+            " Default: efficientnet_lite0 for images, minilm-l6 for text."
+        ),
+    ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="How to transfer: 'features' (frozen backbone, cached embeddings, trained head)."
+        ),
+    ] = "features",
+    head: Annotated[
+        str, typer.Option(help="'logistic' (C by cross-validation on train), 'linear' or 'mlp'.")
+    ] = "logistic",
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder. Default: a new folder under runs/.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Allow writing into an existing non-empty --out.")
+    ] = False,
+    text: Annotated[
+        str | None, typer.Option(help="Text column (name or 0-based number) of delimited data.")
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option(help="Label column (name or 0-based number) of delimited data.")
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="Local weights file (or hf: model folder) instead of a download."),
+    ] = None,
+    val_size: Annotated[
+        float, typer.Option(help="Validation fraction when the data has no val split.")
+    ] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed for the split and the head.")] = 0,
-    cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder. Default: $TRANSFERKIT_CACHE_DIR or the user cache dir.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute embeddings; don't read or write the cache.")] = False,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Feature cache folder. Default: $TRANSFERKIT_CACHE_DIR or the user cache dir."
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Recompute embeddings; don't read or write the cache."),
+    ] = False,
     batch_size: Annotated[int | None, typer.Option(help="Backbone batch size.")] = None,
     workers: Annotated[int, typer.Option(help="Image-decoding worker processes.")] = 0,
     device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
@@ -49,10 +89,23 @@ def fit(
 
     try:
         result = run_fit(
-            data, backbone=backbone, strategy=strategy, head=head, out=out, overwrite=overwrite,
-            text_column=text, label_column=label, weights=weights, val_size=val_size, seed=seed,
-            cache_dir=cache_dir, use_cache=not no_cache, batch_size=batch_size,
-            num_workers=workers, device=device, quiet=quiet,
+            data,
+            backbone=backbone,
+            strategy=strategy,
+            head=head,
+            out=out,
+            overwrite=overwrite,
+            text_column=text,
+            label_column=label,
+            weights=weights,
+            val_size=val_size,
+            seed=seed,
+            cache_dir=cache_dir,
+            use_cache=not no_cache,
+            batch_size=batch_size,
+            num_workers=workers,
+            device=device,
+            quiet=quiet,
         )
     except TransferKitError as exc:
         _fail(exc)
@@ -63,7 +116,9 @@ def fit(
 def predict(
     run: Annotated[Path, typer.Argument(help="A run folder written by `transferkit fit`.")],
     inputs: Annotated[list[str], typer.Argument(help="Image paths, folders of images, or texts.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a CSV here instead of printing.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write a CSV here instead of printing.")
+    ] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
     device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
 ) -> None:
@@ -78,16 +133,16 @@ def predict(
         _fail(exc)
     if output is not None and output.exists():
         _fail(TransferKitError(f"{str(output)!r} already exists: choose another --output."))
-    handle = open(output, "w", newline="") if output else sys.stdout
-    try:
-        writer = csv.writer(handle)
-        writer.writerow(["input", "predicted", "confidence", *[f"p_{c}" for c in model.class_names]])
-        for item, p in zip(items, proba):
-            k = int(p.argmax())
-            writer.writerow([item, model.class_names[k], f"{p[k]:.6f}", *[f"{v:.6f}" for v in p]])
-    finally:
-        if output:
-            handle.close()
+    header = ["input", "predicted", "confidence", *[f"p_{c}" for c in model.class_names]]
+    rows = []
+    for item, p in zip(items, proba, strict=True):
+        k = int(p.argmax())
+        rows.append([item, model.class_names[k], f"{p[k]:.6f}", *[f"{v:.6f}" for v in p]])
+    if output is None:
+        csv.writer(sys.stdout).writerows([header, *rows])
+        return
+    with open(output, "w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
 
 
 def _expand_inputs(inputs: list[str], modality: str) -> list[str]:
@@ -98,7 +153,11 @@ def _expand_inputs(inputs: list[str], modality: str) -> list[str]:
     for value in inputs:
         path = Path(value)
         if path.is_dir():
-            items.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and not p.name.startswith("."))
+            items.extend(
+                str(p)
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and not p.name.startswith(".")
+            )
         elif path.is_file():
             items.append(value)
         else:
@@ -120,16 +179,26 @@ def backbones() -> None:
     for column in ("name", "modality", "features", "licence", "offline", "weights"):
         table.add_column(column)
     for row in list_backbones():
-        table.add_row(row["name"], row["modality"], str(row["feature_dim"]), row["licence"],
-                      "yes" if row["offline"] else "no", row["weights"])
+        table.add_row(
+            row["name"],
+            row["modality"],
+            str(row["feature_dim"]),
+            row["licence"],
+            "yes" if row["offline"] else "no",
+            row["weights"],
+        )
     table.add_row("timm:NAME", "image", "-", "per model", "with --weights", "any timm model")
-    table.add_row("hf:MODEL_ID", "text", "-", "per model", "with --weights", "any transformers encoder")
+    table.add_row(
+        "hf:MODEL_ID", "text", "-", "per model", "with --weights", "any transformers encoder"
+    )
     Console(width=max(120, Console().width)).print(table)
 
 
 @app.command()
 def demo(
-    out: Annotated[Path | None, typer.Option(help="Run folder. Default: a new folder under runs/.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder. Default: a new folder under runs/.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """The main job on data that ships with scikit-learn: 1,797 handwritten digits."""

@@ -1,5 +1,6 @@
 """Pretrained backbones: one registry, one interface."""
 
+from transferkit.backbones import _text, _vision  # noqa: F401  (registers the built-ins)
 from transferkit.backbones._base import (
     Backbone,
     BackboneConfig,
@@ -9,7 +10,6 @@ from transferkit.backbones._base import (
     register_backbone,
     registered_names,
 )
-from transferkit.backbones import _text, _vision  # noqa: F401  (registers the built-ins)
 
 __all__ = [
     "Backbone",

@@ -183,7 +183,7 @@ def create_backbone(
     `weights` is a local weights file (or, for `hf:`, a local model folder) that
     replaces the download; `pretrained=False` gives random weights (tests, baselines).
     """
-    from transferkit.backbones import _text, _vision  # noqa: F401  (registers built-ins)
+    from transferkit.backbones import _text, _vision
 
     if spec.startswith("timm:"):
         backbone = _vision.create_timm(spec[5:], weights=weights, pretrained=pretrained)

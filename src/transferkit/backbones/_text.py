@@ -87,7 +87,9 @@ class HFTextBackbone(Backbone):
     def sample_digest(self, item: Any) -> str:
         return digest_text(str(item))
 
-    def batches(self, items: Sequence[str], batch_size: int, num_workers: int = 0) -> Iterator[Batch]:
+    def batches(
+        self, items: Sequence[str], batch_size: int, num_workers: int = 0
+    ) -> Iterator[Batch]:
         texts = [str(t) for t in items]
         # Sort by length and pad per batch: short texts never pay for long ones.
         lengths = [len(t) for t in texts]
@@ -108,9 +110,9 @@ def _find_layer_list(model: nn.Module) -> list[nn.Module]:
     """The main stack of transformer blocks (encoder.layer, h, layers, ...)."""
     best: nn.ModuleList | None = None
     for _, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) > 1:
-            if best is None or len(module) > len(best):
-                best = module
+        is_stack = isinstance(module, nn.ModuleList) and len(module) > 1
+        if is_stack and (best is None or len(module) > len(best)):
+            best = module
     return list(best) if best is not None else []
 
 
@@ -150,7 +152,8 @@ def minilm_l6(weights: str | Path | None = None, pretrained: bool = True) -> HFT
         )
     if not (folder / "config.json").is_file():
         raise TransferKitError(
-            f"`--weights` for minilm-l6 must be a model folder with config.json; got {str(folder)!r}."
+            "`--weights` for minilm-l6 must be a model folder with config.json;"
+            f" got {str(folder)!r}."
         )
     digest = _folder_digest(folder) if pretrained else "random-init-seed0"
     return HFTextBackbone(

@@ -47,9 +47,24 @@ def _lite0_keys(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, t
     """Rename the package's EfficientNet-PyTorch keys to timm's names."""
     if "conv_stem.weight" in state:
         return state  # already in timm naming
-    flat = [(s, b, type(blk).__name__) for s, stage in enumerate(model.blocks) for b, blk in enumerate(stage)]
-    top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
-    separable = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+    flat = [
+        (s, b, type(blk).__name__)
+        for s, stage in enumerate(model.blocks)
+        for b, blk in enumerate(stage)
+    ]
+    top = {
+        "_conv_stem": "conv_stem",
+        "_bn0": "bn1",
+        "_conv_head": "conv_head",
+        "_bn1": "bn2",
+        "_fc": "classifier",
+    }
+    separable = {
+        "_depthwise_conv": "conv_dw",
+        "_bn1": "bn1",
+        "_project_conv": "conv_pw",
+        "_bn2": "bn2",
+    }
     inverted = {
         "_expand_conv": "conv_pw",
         "_bn0": "bn1",
@@ -147,7 +162,7 @@ class TimmBackbone(Backbone):
         groups = group_modules(self.model, self.model.group_matcher(coarse=True))
         classifier = self.model.default_cfg.get("classifier", "classifier")
         out = []
-        for gid, names in sorted(groups.items()):
+        for _gid, names in sorted(groups.items()):
             names = [n for n in names if not n.startswith(classifier)]
             if names:
                 modules = [self.model.get_submodule(n) for n in names]
@@ -162,14 +177,15 @@ class TimmBackbone(Backbone):
         """Logits of the source (e.g. ImageNet) classifier head."""
         return self.model(inputs.to(self._device, memory_format=torch.channels_last))
 
-
     def sample_digest(self, item: Any) -> str:
         try:
             return digest_file(item)
         except OSError:
             return digest_text(f"unreadable:{item}")
 
-    def batches(self, items: Sequence[str], batch_size: int, num_workers: int = 0) -> Iterator[Batch]:
+    def batches(
+        self, items: Sequence[str], batch_size: int, num_workers: int = 0
+    ) -> Iterator[Batch]:
         cfg = self.config
         draft = int(cfg.input_size / (cfg.crop_pct or 1.0))
         dataset = _ImageFiles([str(p) for p in items], self.transform(), draft)
@@ -196,7 +212,9 @@ def efficientnet_lite0(weights: str | Path | None = None, pretrained: bool = Tru
             )
     if weights is not None:
         if not Path(weights).is_file():
-            raise TransferKitError(f"weights file {str(weights)!r} does not exist: check `--weights`.")
+            raise TransferKitError(
+                f"weights file {str(weights)!r} does not exist: check `--weights`."
+            )
         digest = digest_file_memo(weights, default_cache_dir())
     else:
         digest = "random-init-seed0"
@@ -219,7 +237,10 @@ def create_timm(name: str, weights: str | Path | None, pretrained: bool) -> Timm
     import timm
 
     spec = f"timm:{name}"
-    if name not in timm.list_models(pretrained=False) and name.split(".")[0] not in timm.list_models():
+    if (
+        name not in timm.list_models(pretrained=False)
+        and name.split(".")[0] not in timm.list_models()
+    ):
         raise TransferKitError(f"timm has no model named {name!r}: see `timm.list_models()`.")
     if weights is not None or not pretrained:
         with torch.random.fork_rng():
@@ -227,7 +248,7 @@ def create_timm(name: str, weights: str | Path | None, pretrained: bool) -> Timm
             model = timm.create_model(name, pretrained=False)
         if weights is not None:
             state = load_state_dict(weights)
-            missing, unexpected = model.load_state_dict(state, strict=False)
+            missing, _unexpected = model.load_state_dict(state, strict=False)
             classifier = model.default_cfg.get("classifier", "classifier")
             real_missing = [k for k in missing if not k.startswith(classifier)]
             if real_missing:

@@ -68,7 +68,10 @@ class DataSplits:
 
 
 def encode_labels(
-    raw: dict[str, list[str]], modality: str, inputs: dict[str, list[str]], refs: dict[str, list[str]]
+    raw: dict[str, list[str]],
+    modality: str,
+    inputs: dict[str, list[str]],
+    refs: dict[str, list[str]],
 ) -> dict[str, Dataset]:
     """Datasets per split, sharing one sorted class list (numeric labels sorted as numbers)."""
     names = sorted({label for labels in raw.values() for label in labels}, key=_label_sort_key)

@@ -88,10 +88,7 @@ def resolve_columns(table: Table, text: str | int | None, label: str | int | Non
         )
     first = table.rows[0]
     named = [c for c in (text, label) if isinstance(c, str) and not c.isdigit()]
-    if named:
-        header = True
-    else:
-        header = _has_header(table.rows, _guess_label(table.rows[1:], width))
+    header = True if named else _has_header(table.rows, _guess_label(table.rows[1:], width))
     names = first if header else None
     text_col = _column(text, names, table.path, "--text")
     label_col = _column(label, names, table.path, "--label")
@@ -176,7 +173,9 @@ def _has_header(rows: list[list[str]], label_col: int) -> bool:
     cell = rows[0][label_col]
     if cell in labels:
         return False
-    return cell.strip().lower() in LABEL_NAMES + TEXT_NAMES or len(labels) <= max(50, len(rows) // 10)
+    return cell.strip().lower() in LABEL_NAMES + TEXT_NAMES or len(labels) <= max(
+        50, len(rows) // 10
+    )
 
 
 def read_delimited(
@@ -189,7 +188,7 @@ def read_delimited(
     expected = _common_width(table.rows[1:] if cols.header else table.rows)
     texts, labels, refs, skipped = [], [], [], []
     start = 1 if cols.header else 0
-    for row, line in zip(table.rows[start:], table.lines[start:]):
+    for row, line in zip(table.rows[start:], table.lines[start:], strict=True):
         ref = f"{path}:{line}"
         if not any(row):
             continue  # blank lines are not data

@@ -42,7 +42,9 @@ def read_data(
         for split, folder in dirs.items():
             paths, labels, skipped = read_class_folders(folder, split)
             raw[split] = (paths, labels, list(paths), skipped)
-        layout = "image split folders" if len(dirs) > 1 or dirs.get("train") != path else "image folder"
+        layout = (
+            "image split folders" if len(dirs) > 1 or dirs.get("train") != path else "image folder"
+        )
         modality = "image"
     else:
         raise TransferKitError(
@@ -54,16 +56,24 @@ def read_data(
 
 def _split_tables(folder: Path) -> dict[str, Path] | None:
     found: dict[str, Path] = {}
-    for split, names in {"train": ("train",), "val": ("val", "valid", "validation", "dev"), "test": ("test",)}.items():
+    for split, names in {
+        "train": ("train",),
+        "val": ("val", "valid", "validation", "dev"),
+        "test": ("test",),
+    }.items():
         for name in names:
-            hits = [folder / f"{name}{s}" for s in TABLE_SUFFIXES if (folder / f"{name}{s}").is_file()]
+            hits = [
+                folder / f"{name}{s}" for s in TABLE_SUFFIXES if (folder / f"{name}{s}").is_file()
+            ]
             if hits:
                 found[split] = hits[0]
                 break
     return found if "train" in found else None
 
 
-def _assemble(raw: dict, modality: str, layout: str, val_size: float, seed: int, path: Path) -> DataSplits:
+def _assemble(
+    raw: dict, modality: str, layout: str, val_size: float, seed: int, path: Path
+) -> DataSplits:
     skipped: list[Skipped] = [s for split in raw.values() for s in split[3]]
     if "train" not in raw or not raw["train"][0]:
         raise TransferKitError(
@@ -79,7 +89,9 @@ def _assemble(raw: dict, modality: str, layout: str, val_size: float, seed: int,
         train, val = sets["train"], sets["val"]
     else:
         train, val = stratified_split(sets["train"], val_size, seed, f"{str(path)!r}")
-        split_source = f"stratified {round((1 - val_size) * 100)}/{round(val_size * 100)}, seed {seed}"
+        split_source = (
+            f"stratified {round((1 - val_size) * 100)}/{round(val_size * 100)}, seed {seed}"
+        )
     return DataSplits(
         train=train,
         val=val,
