@@ -15,6 +15,7 @@ from transferkit._hashing import digest_file
 from transferkit._paths import default_cache_dir
 
 _FORMAT = 1
+MAX_SHARDS = 16  # more shards than this for one key are merged into one
 
 
 class FeatureCache:
@@ -69,6 +70,8 @@ class FeatureCache:
             array = np.load(array_path, mmap_mode="r")
             if array.shape != (len(index["digests"]), dim):
                 raise ValueError(f"shape {array.shape} is not ({len(index['digests'])}, {dim})")
+        except FileNotFoundError:
+            return  # merged away by a concurrent compaction: its rows live in the new shard
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self._discard(index_path, array_path, exc)
             return
@@ -95,13 +98,49 @@ class FeatureCache:
             return
         space = self._space(key)
         space.mkdir(parents=True, exist_ok=True)
-        name = uuid.uuid4().hex
-        array_path, index_path = space / f"{name}.npy", space / f"{name}.json"
-        tmp = space / f".{name}.npy.tmp"
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(features, dtype=np.float32))
-        os.replace(tmp, array_path)
-        index = {"format": _FORMAT, "digests": list(digests), "checksum": digest_file(array_path)}
-        tmp_index = space / f".{name}.json.tmp"
-        tmp_index.write_text(json.dumps(index))
-        os.replace(tmp_index, index_path)  # the index last: a shard without it is never read
+        _write_shard(space, list(digests), features)
+        if len(list(space.glob("*.json"))) > MAX_SHARDS:
+            self._compact(space, features.shape[1])
+
+    def _compact(self, space: Path, dim: int) -> None:
+        """Merge a key's shards into one, so lookups stay one file read per key."""
+        indexes = sorted(space.glob("*.json"))
+        digests: list[str] = []
+        rows: list[np.ndarray] = []
+        seen: set[str] = set()
+        for index_path in indexes:
+            try:
+                listed = json.loads(index_path.read_text())["digests"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # left for `get` to detect and discard
+            fresh = [d for d in dict.fromkeys(listed) if d not in seen]
+            if not fresh:
+                continue
+            features = np.zeros((len(fresh), dim), dtype=np.float32)
+            found = np.zeros(len(fresh), dtype=bool)
+            self._read_shard(
+                index_path, dim, {d: [i] for i, d in enumerate(fresh)}, features, found
+            )
+            digests.extend(d for d, ok in zip(fresh, found, strict=True) if ok)
+            rows.append(features[found])
+            seen.update(fresh)
+        if not digests:
+            return
+        _write_shard(space, digests, np.concatenate(rows))
+        for index_path in indexes:  # the index first: a shard without one is never read
+            for path in (index_path, index_path.with_suffix(".npy")):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
+def _write_shard(space: Path, digests: list[str], features: np.ndarray) -> None:
+    name = uuid.uuid4().hex
+    array_path, index_path = space / f"{name}.npy", space / f"{name}.json"
+    tmp = space / f".{name}.npy.tmp"
+    with open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(features, dtype=np.float32))
+    os.replace(tmp, array_path)
+    index = {"format": _FORMAT, "digests": digests, "checksum": digest_file(array_path)}
+    tmp_index = space / f".{name}.json.tmp"
+    tmp_index.write_text(json.dumps(index))
+    os.replace(tmp_index, index_path)  # the index last: a shard without it is never read

@@ -12,12 +12,11 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError, choice_error
-from transferkit._features import extract_features
+from transferkit._features import embed_all
 from transferkit._fit import check_strategy, default_backbone
 from transferkit._heads import HEADS, train_head
 from transferkit.backbones import Backbone, create_backbone
 
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
 _LOADED: dict[tuple[str, str | None, str], Backbone] = {}
 
 
@@ -30,11 +29,19 @@ def _shared_backbone(spec: str, weights: str | None, device: str) -> Backbone:
 
 
 def _infer_modality(items: Sequence[Any]) -> str:
-    sample = [str(x) for x in items[:20]]
-    if sample and all(
-        Path(s).suffix.lower() in _IMAGE_SUFFIXES and Path(s).is_file() for s in sample
-    ):
+    """'image' when X holds paths of existing files, 'text' when none; mixed is an error."""
+    if any(isinstance(x, Path) for x in items):
         return "image"
+    sample = [str(x) for x in items[:50]]
+    exists = [Path(s).is_file() if len(s) < 4096 else False for s in sample]
+    if sample and all(exists):
+        return "image"
+    if any(exists):
+        missing = sample[exists.index(False)]
+        raise TransferKitError(
+            f"X mixes file paths and other strings ({missing!r} is not a file): give image"
+            " paths only, or texts only, or name the backbone."
+        )
     return "text"
 
 
@@ -108,13 +115,14 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     def _embed(self, X: Sequence[Any]) -> np.ndarray:
         cache = FeatureCache(self.cache_dir, enabled=self.use_cache)
         items = [str(x) for x in X]
-        features, errors = extract_features(
-            self.backbone_, items, cache, batch_size=self.batch_size, num_workers=self.num_workers
+        return embed_all(
+            self.backbone_,
+            items,
+            cache,
+            name="X",
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
         )
-        if errors:
-            i, reason = next(iter(errors.items()))
-            raise TransferKitError(f"cannot read X[{i}] ({items[i]!r}): {reason}.")
-        return features
 
     def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
         """Probabilities, columns in the order of `classes_`."""

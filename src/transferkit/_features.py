@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from transferkit._cache import FeatureCache
+from transferkit._errors import TransferKitError
 from transferkit._progress import progress_bar
 from transferkit.backbones import Backbone
 
@@ -57,6 +58,31 @@ def extract_features(
             else:
                 features[i] = computed[j]
     return features, errors
+
+
+def embed_all(
+    backbone: Backbone,
+    items: Sequence[str],
+    cache: FeatureCache,
+    *,
+    name: str = "input",
+    batch_size: int | None = None,
+    num_workers: int = 0,
+    show_progress: bool = False,
+) -> np.ndarray:
+    """Features for every item, or one clear error naming the first that can't be read."""
+    features, errors = extract_features(
+        backbone,
+        items,
+        cache,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        show_progress=show_progress,
+    )
+    if errors:
+        i, reason = next(iter(errors.items()))
+        raise TransferKitError(f"cannot read {name}[{i}] ({items[i]!r}): {reason}.")
+    return features
 
 
 def _run_backbone(

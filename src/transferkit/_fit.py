@@ -17,7 +17,7 @@ from transferkit._errors import TransferKitError, choice_error
 from transferkit._features import extract_features
 from transferkit._heads import HEADS, train_head
 from transferkit._metrics import classification_metrics
-from transferkit._progress import progress_enabled
+from transferkit._progress import progress_enabled, status
 from transferkit._run import (
     Predictor,
     check_out,
@@ -112,6 +112,7 @@ def fit(
         splits = read_data(
             data, text_column=text_column, label_column=label_column, val_size=val_size, seed=seed
         )
+    check_trainable(splits.train)  # before any embedding: fail in seconds, not minutes
     spec = backbone or default_backbone(splits.modality)
     with timer.phase("load_backbone"):
         model = create_backbone(spec, weights=weights, device=device)
@@ -121,13 +122,13 @@ def fit(
             f" pick a {splits.modality} backbone (e.g. {default_backbone(splits.modality)!r})."
         )
     cache = FeatureCache(cache_dir, enabled=use_cache)
+    show = progress_enabled(quiet)
     with timer.phase("extract"):
-        features = _embed_splits(
-            model, splits, cache, batch_size, num_workers, progress_enabled(quiet)
-        )
-    check_trainable(splits.train)
+        features = _embed_splits(model, splits, cache, batch_size, num_workers, show)
+    check_trainable(splits.train, n_skipped=len(splits.skipped))
     n_classes = len(splits.class_names)
-    with timer.phase("train_head"):
+    what = "logistic regression, C by cross-validation" if head == "logistic" else f"{head} head"
+    with timer.phase("train_head"), status(f"training the head ({what})", show):
         trained, head_info = train_head(
             head, features["train"], splits.train.labels, n_classes, seed
         )
@@ -165,7 +166,9 @@ def fit(
     return FitResult(
         run_dir=run_dir,
         metrics=metrics,
-        model=Predictor(run_dir, cache_dir=cache_dir, device=device, use_cache=use_cache),
+        model=Predictor(
+            run_dir, cache_dir=cache_dir, device=device, use_cache=use_cache, backbone=model
+        ),
         summary=_summary(metrics, splits, run_dir),
         skipped=list(splits.skipped),
     )
@@ -209,8 +212,15 @@ def _embed_splits(
 def _write_outputs(run_dir: Path, splits: DataSplits, probas: dict[str, np.ndarray]) -> None:
     for name, proba in probas.items():
         ds = getattr(splits, name)
+        texts = ds.inputs if splits.modality == "text" else None
         write_predictions(
-            run_dir / f"predictions_{name}.csv", ds.refs, name, ds.labels, proba, splits.class_names
+            run_dir / f"predictions_{name}.csv",
+            ds.refs,
+            name,
+            ds.labels,
+            proba,
+            splits.class_names,
+            texts,
         )
     write_skipped(run_dir / "skipped.csv", splits.skipped)
 

@@ -109,8 +109,8 @@ def _train_logistic(
         weight[present[1]], bias[present[1]] = model.coef_[0], model.intercept_[0]
     else:
         weight[present], bias[present] = model.coef_, model.intercept_
-        absent = np.setdiff1d(np.arange(n_classes), present)
-        bias[absent] = -1e4  # a class never seen in training is never predicted
+    absent = np.setdiff1d(np.arange(n_classes), present)
+    bias[absent] = -1e4  # a class never seen in training is never predicted
     with torch.no_grad():
         head.mean.copy_(torch.from_numpy(mean))
         head.scale.copy_(torch.from_numpy(scale))
@@ -174,13 +174,13 @@ def save_head(head: ClassifierHead, folder: Path) -> None:
     save_file(
         {k: v.contiguous() for k, v in head.state_dict().items()}, str(folder / "head.safetensors")
     )
-    (folder / "head.json").write_text(json.dumps(head.config(), indent=2))
+    (folder / "head.json").write_text(json.dumps(head.config(), indent=2), encoding="utf-8")
 
 
 def load_head(folder: Path) -> ClassifierHead:
     from safetensors.torch import load_file
 
-    config = json.loads((folder / "head.json").read_text())
+    config = json.loads((folder / "head.json").read_text(encoding="utf-8"))
     head = ClassifierHead(**config)
     head.load_state_dict(load_file(str(folder / "head.safetensors")), strict=True)
     head.eval()

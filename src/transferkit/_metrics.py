@@ -36,9 +36,9 @@ def classification_metrics(
         "accuracy": float(accuracy_score(y_true, y_pred)),
         # mean recall over the classes present in y_true (sklearn's definition)
         "balanced_accuracy": float(np.mean(recall[present])) if len(present) else 0.0,
-        "macro_f1": float(
-            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-        ),
+        # over the classes present in y_true or y_pred (scikit-learn's default): a class that
+        # the split lacks and the model never predicts is no failure to average in
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
         "per_class": per_class,
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "confusion_matrix_labels": list(class_names),

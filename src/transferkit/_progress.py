@@ -34,3 +34,15 @@ def progress_bar(description: str, total: int, enabled: bool) -> Iterator[Advanc
     with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+@contextmanager
+def status(description: str, enabled: bool) -> Iterator[None]:
+    """A spinner with a description while a step without countable parts runs."""
+    if not enabled:
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(description):
+        yield

@@ -14,7 +14,7 @@ import numpy as np
 
 from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError
-from transferkit._features import extract_features
+from transferkit._features import embed_all, extract_features
 from transferkit._heads import ClassifierHead, load_head, save_head
 from transferkit.backbones import Backbone, create_backbone
 
@@ -35,12 +35,24 @@ def check_out(out: str | Path | None, overwrite: bool) -> None:
         )
 
 
+RUN_FILES = ("metrics.json", "config.json", "skipped.csv", "predictions_*.csv", "model/*")
+
+
+def _remove_run_files(path: Path) -> None:
+    """Delete the files a run writes (and only those): other files in the folder stay."""
+    for pattern in RUN_FILES:
+        for file in path.glob(pattern):
+            if file.is_file():
+                file.unlink()
+
+
 def new_run_dir(out: str | Path | None, name: str, overwrite: bool) -> Path:
     """A fresh run folder; an existing non-empty `out` is refused unless `overwrite`."""
     if out is not None:
         check_out(out, overwrite)
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
+        _remove_run_files(path)  # with --overwrite: no stale file from an earlier run survives
         return path
     stem = time.strftime("%Y%m%d-%H%M%S") + "-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
     base = Path("runs")
@@ -55,7 +67,7 @@ def new_run_dir(out: str | Path | None, name: str, overwrite: bool) -> Path:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
+    path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n", encoding="utf-8")
 
 
 def _jsonable(value: Any) -> Any:
@@ -75,13 +87,17 @@ def write_predictions(
     y_true: np.ndarray,
     proba: np.ndarray,
     class_names: list[str],
+    texts: list[str] | None = None,
 ) -> None:
-    with open(path, "w", newline="") as f:
+    """One row per sample; text runs also get the text itself, so it can be predicted again."""
+    extra = ["text"] if texts is not None else []
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
+        probabilities = [f"p_{c}" for c in class_names]
         writer.writerow(
-            ["split", "input", "label", "predicted", "confidence", *[f"p_{c}" for c in class_names]]
+            ["split", "input", "label", "predicted", "confidence", *probabilities, *extra]
         )
-        for ref, t, p in zip(refs, y_true, proba, strict=True):
+        for i, (ref, t, p) in enumerate(zip(refs, y_true, proba, strict=True)):
             k = int(np.argmax(p))
             writer.writerow(
                 [
@@ -91,12 +107,13 @@ def write_predictions(
                     class_names[k],
                     f"{p[k]:.6f}",
                     *[f"{v:.6f}" for v in p],
+                    *([texts[i]] if texts is not None else []),
                 ]
             )
 
 
 def write_skipped(path: Path, skipped: list[Any]) -> None:
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["split", "input", "reason"])
         for s in skipped:
@@ -142,6 +159,7 @@ class Predictor:
         cache_dir: str | Path | None = None,
         device: str = "cpu",
         use_cache: bool = True,
+        backbone: Backbone | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         model_dir = self.run_dir / "model" if (self.run_dir / "model").is_dir() else self.run_dir
@@ -151,12 +169,18 @@ class Predictor:
                 f"{str(self.run_dir)!r} is not a transferkit run: {config_path.name} is missing."
                 " Pass the folder that `transferkit fit` wrote."
             )
-        self.config = json.loads(config_path.read_text())
-        self.class_names: list[str] = self.config["class_names"]
-        self.head = load_head(model_dir)
+        try:
+            self.config = json.loads(config_path.read_text(encoding="utf-8"))
+            self.class_names: list[str] = self.config["class_names"]
+            self.head = load_head(model_dir)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise TransferKitError(
+                f"the model in {str(model_dir)!r} is damaged ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:100]}): retrain, or restore the run folder."
+            ) from exc
         self.cache = FeatureCache(cache_dir, enabled=use_cache)
         self.device = device
-        self._backbone: Backbone | None = None
+        self._backbone: Backbone | None = backbone  # fit hands over the one it built
 
     @property
     def classes_(self) -> np.ndarray:
@@ -179,14 +203,22 @@ class Predictor:
         return self._backbone
 
     def embed(self, inputs: Sequence[str | Path], show_progress: bool = False) -> np.ndarray:
+        """Backbone features of the inputs (cached); an unreadable input is an error."""
+        items = [str(x) for x in inputs]
+        return embed_all(self.backbone, items, self.cache, show_progress=show_progress)
+
+    def predict_rows(
+        self, inputs: Sequence[str | Path], show_progress: bool = False
+    ) -> tuple[np.ndarray, dict[int, str]]:
+        """(probabilities, errors): unreadable inputs get a row of NaN and a reason."""
         items = [str(x) for x in inputs]
         features, errors = extract_features(
             self.backbone, items, self.cache, show_progress=show_progress
         )
+        proba = self.head.predict_proba(features)
         if errors:
-            i, reason = next(iter(errors.items()))
-            raise TransferKitError(f"cannot read input {items[i]!r}: {reason}.")
-        return features
+            proba[list(errors)] = np.nan
+        return proba, errors
 
     def predict_proba(self, inputs: Sequence[str | Path]) -> np.ndarray:
         """Class probabilities, columns in the order of `class_names`."""

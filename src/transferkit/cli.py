@@ -107,7 +107,7 @@ def fit(
             device=device,
             quiet=quiet,
         )
-    except TransferKitError as exc:
+    except (TransferKitError, OSError) as exc:
         _fail(exc)
     typer.echo(result.summary)
 
@@ -125,24 +125,31 @@ def predict(
     """Predict the class of each input with a finished run."""
     from transferkit._run import load
 
+    if output is not None and output.exists():
+        _fail(TransferKitError(f"{str(output)!r} already exists: choose another --output."))
     try:
         model = load(run, cache_dir=cache_dir, device=device)
         items = _expand_inputs(inputs, model.config["backbone"]["modality"])
-        proba = model.predict_proba(items)
-    except TransferKitError as exc:
+        proba, errors = model.predict_rows(items, show_progress=sys.stderr.isatty())
+    except (TransferKitError, OSError) as exc:
         _fail(exc)
-    if output is not None and output.exists():
-        _fail(TransferKitError(f"{str(output)!r} already exists: choose another --output."))
-    header = ["input", "predicted", "confidence", *[f"p_{c}" for c in model.class_names]]
+    header = ["input", "predicted", "confidence", *[f"p_{c}" for c in model.class_names], "error"]
     rows = []
-    for item, p in zip(items, proba, strict=True):
+    for i, (item, p) in enumerate(zip(items, proba, strict=True)):
+        if i in errors:  # an unreadable input gets a row with its reason, not a crash
+            rows.append([item, "", "", *[""] * len(p), errors[i]])
+            continue
         k = int(p.argmax())
-        rows.append([item, model.class_names[k], f"{p[k]:.6f}", *[f"{v:.6f}" for v in p]])
+        rows.append([item, model.class_names[k], f"{p[k]:.6f}", *[f"{v:.6f}" for v in p], ""])
     if output is None:
         csv.writer(sys.stdout).writerows([header, *rows])
-        return
-    with open(output, "w", newline="") as handle:
-        csv.writer(handle).writerows([header, *rows])
+    else:
+        with open(output, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([header, *rows])
+    if errors:
+        typer.echo(
+            f"{len(errors)} of {len(items)} input(s) could not be read (see 'error')", err=True
+        )
 
 
 def _expand_inputs(inputs: list[str], modality: str) -> list[str]:
@@ -206,7 +213,7 @@ def demo(
 
     try:
         result = run_demo(out=out, quiet=quiet)
-    except TransferKitError as exc:
+    except (TransferKitError, OSError) as exc:
         _fail(exc)
     typer.echo(result.summary)
 

@@ -167,10 +167,6 @@ def registered_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def registered(name: str) -> tuple[Factory, BackboneConfig, Callable[[], bool]]:
-    return _REGISTRY[name]
-
-
 def create_backbone(
     spec: str,
     *,

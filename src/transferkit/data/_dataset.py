@@ -111,26 +111,41 @@ def stratified_split(
             f"class {name!r} has only {n} sample in {what}: a stratified split needs at least 2"
             " per class. Add samples or remove the class."
         )
+    n_classes = sum(1 for n in counts.values() if n > 0)
+    n_held = int(np.ceil(fraction * len(data)))
+    if n_held < n_classes or len(data) - n_held < n_classes:
+        raise TransferKitError(
+            f"{what} has {len(data)} samples in {n_classes} classes: a stratified split with"
+            f" `val_size` {fraction} cannot give every class a sample on both sides. Change"
+            " `--val-size`, or provide a val/ split."
+        )
     keep, held = train_test_split(
         np.arange(len(data)), test_size=fraction, random_state=seed, stratify=data.labels
     )
     return data.subset(np.sort(keep)), data.subset(np.sort(held))
 
 
-def check_trainable(train: Dataset, min_per_class: int = 2) -> None:
-    """Fail with a clear message when training cannot work on what remains."""
+def check_trainable(train: Dataset, n_skipped: int = 0, min_per_class: int = 2) -> None:
+    """Fail with a clear message when training cannot work on what the training split holds."""
+    after = f" after skipping {n_skipped} unreadable input(s)" if n_skipped else ""
     counts = train.class_counts()
     present = {c: n for c, n in counts.items() if n > 0}
     if len(present) < 2:
         only = next(iter(present), "none")
         raise TransferKitError(
-            f"only one class remains in the training split ({only!r}) after skipping unreadable"
-            " inputs: a classifier needs at least 2 classes."
+            f"only one class remains in the training split ({only!r}){after}: a classifier"
+            " needs at least 2 classes."
+        )
+    absent = [c for c, n in counts.items() if n == 0]
+    if absent:
+        raise TransferKitError(
+            f"class {absent[0]!r} has no training samples{after} (it appears only in val/test):"
+            " add training samples for it or remove it from the evaluation data."
         )
     short = {c: n for c, n in counts.items() if n < min_per_class}
     if short:
         name, n = next(iter(short.items()))
         raise TransferKitError(
-            f"class {name!r} has {n} training sample(s) after skipping unreadable inputs; at least"
-            f" {min_per_class} are needed. Add samples or remove the class."
+            f"class {name!r} has {n} training sample(s){after}; at least {min_per_class} are"
+            " needed. Add samples or remove the class."
         )

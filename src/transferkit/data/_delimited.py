@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,16 @@ def read_table(path: Path) -> Table:
         raw = path.read_bytes()
     except OSError as exc:
         raise TransferKitError(f"cannot read {str(path)!r}: {exc.strerror}.") from exc
-    text = raw.decode("utf-8-sig", errors="replace")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # Spreadsheet exports are often Windows-1252; say so rather than guess silently.
+        warnings.warn(
+            f"{path} is not UTF-8 (byte {exc.start}); it is read as Windows-1252.",
+            UserWarning,
+            stacklevel=2,
+        )
+        text = raw.decode("cp1252", errors="replace")
     if not text.strip():
         raise TransferKitError(f"{str(path)!r} is empty: it needs one text and one label per row.")
     delimiter = _delimiter(path, text)
@@ -55,9 +66,8 @@ def _delimiter(path: Path, text: str) -> str:
     if suffix == ".tsv":
         return "\t"
     sample = [line for line in io.StringIO(text, newline="").readlines()[:200] if line.strip()]
-    if suffix == ".csv" and not all("\t" in line for line in sample):
-        return ","
-    for delimiter in _DELIMITERS:
+    order = (",", ";", "\t", "|") if suffix == ".csv" else _DELIMITERS  # .csv: comma first
+    for delimiter in order:
         if sample and all(delimiter in line for line in sample):
             return delimiter
     counts = {d: sum(line.count(d) for line in sample) for d in _DELIMITERS}
@@ -80,8 +90,7 @@ class Columns:
 
 def resolve_columns(table: Table, text: str | int | None, label: str | int | None) -> Columns:
     """Find the text and label columns (named, numbered, or detected) and the header."""
-    width = max((len(r) for r in table.rows), key=lambda w: w, default=0)
-    width = _common_width(table.rows) or width
+    width = _common_width(table.rows)
     if width < 2:
         raise TransferKitError(
             f"{str(table.path)!r} has a single column: it needs a text and a label column."
@@ -90,8 +99,8 @@ def resolve_columns(table: Table, text: str | int | None, label: str | int | Non
     named = [c for c in (text, label) if isinstance(c, str) and not c.isdigit()]
     header = True if named else _has_header(table.rows, _guess_label(table.rows[1:], width))
     names = first if header else None
-    text_col = _column(text, names, table.path, "--text")
-    label_col = _column(label, names, table.path, "--label")
+    text_col = _column(text, names, table.path, "--text", width)
+    label_col = _column(label, names, table.path, "--label", width)
     body = table.rows[1:] if header else table.rows
     if label_col is None and names is not None:
         label_col = _by_name(names, LABEL_NAMES)
@@ -116,10 +125,16 @@ def _common_width(rows: list[list[str]]) -> int:
     return counts.most_common(1)[0][0] if counts else 0
 
 
-def _column(spec: str | int | None, names: list[str] | None, path: Path, flag: str) -> int | None:
+def _column(
+    spec: str | int | None, names: list[str] | None, path: Path, flag: str, width: int | None = None
+) -> int | None:
     if spec is None:
         return None
     if isinstance(spec, int) or str(spec).isdigit():
+        if width is not None and int(spec) >= width:
+            raise TransferKitError(
+                f"{flag} {spec}: {str(path)!r} has {width} columns (numbered from 0)."
+            )
         return int(spec)
     if names is None or spec not in names:
         shown = ", ".join(names) if names else "none (no header)"
@@ -166,16 +181,19 @@ def _guess_text(rows: list[list[str]], width: int, exclude: int) -> int:
 
 
 def _has_header(rows: list[list[str]], label_col: int) -> bool:
-    """A header's label cell is a word that no data row uses as a label."""
+    """A header's label cell is no data row's label, and its cells read as column names."""
     if len(rows) < 2 or len(rows[0]) <= label_col:
         return False
     labels = set(_values(rows[1:], label_col))
-    cell = rows[0][label_col]
-    if cell in labels:
+    first = [cell.strip() for cell in rows[0]]
+    if first[label_col] in labels:
         return False
-    return cell.strip().lower() in LABEL_NAMES + TEXT_NAMES or len(labels) <= max(
-        50, len(rows) // 10
-    )
+    if any(cell.lower() in LABEL_NAMES + TEXT_NAMES for cell in first):
+        return True
+    # Unknown names: only when every cell looks like an identifier, so a first data row
+    # whose label happens to be unique is not swallowed as a header.
+    names = all(re.fullmatch(r"[A-Za-z_][\w .-]{0,31}", cell) for cell in first)
+    return names and len(labels) <= max(50, len(rows) // 10)
 
 
 def read_delimited(

@@ -16,15 +16,18 @@ SPLIT_NAMES = {
 
 
 def find_split_dirs(root: Path) -> dict[str, Path]:
-    """The split folders present under `root` (by their usual names)."""
-    found = {}
-    children = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
-    for split, names in SPLIT_NAMES.items():
-        for name in names:
-            if name in children:
-                found[split] = children[name]
-                break
-    return found
+    """The split folders under `root`, or {} when its folders are classes.
+
+    Split layout only when every visible sub-folder has a split name and a
+    `train` one is among them: a class that happens to be called `train`
+    (bus/ car/ train/) stays a class.
+    """
+    children = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and _visible(p)}
+    by_name = {name: split for split, names in SPLIT_NAMES.items() for name in names}
+    if not children or any(name not in by_name for name in children):
+        return {}
+    found = {by_name[name]: path for name, path in sorted(children.items())}
+    return found if "train" in found and len(found) == len(children) else {}
 
 
 def _visible(path: Path) -> bool:
@@ -62,9 +65,12 @@ def read_class_folders(root: Path, split: str) -> tuple[list[str], list[str], li
 
 
 def looks_like_image_folder(root: Path) -> bool:
-    """True when some sub-folder (or split sub-folder) holds files rather than tables."""
+    """True when some sub-folder holds a file that is not a table (a stray CSV is ignored)."""
     tables = {".csv", ".tsv", ".txt", ".parquet"}
-    for child in root.rglob("*"):
-        if child.is_file() and _visible(child) and child.parent != root:
-            return child.suffix.lower() not in tables
-    return False
+    return any(
+        child.is_file()
+        and _visible(child)
+        and child.parent != root
+        and child.suffix.lower() not in tables
+        for child in sorted(root.rglob("*"))
+    )
