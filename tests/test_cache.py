@@ -89,7 +89,8 @@ def test_corrupt_shard_is_detected_and_recomputed(tmp_path, damage):
     assert backbone.embedded == 8, "the damaged rows must be recomputed"
     np.testing.assert_array_equal(again, expected)
     assert cache.discarded_shards == 1
-    assert not shard.exists() or shard.with_suffix(".json").exists()
+    assert not shard.exists() and not shard.with_suffix(".json").exists()
+    assert len(list(tmp_path.rglob("*.npy"))) == 1, "the recomputed rows form a new shard"
 
 
 def test_disabled_cache_always_computes(tmp_path):
@@ -109,3 +110,17 @@ def test_real_backbone_features_round_trip_through_the_cache(tmp_path):
     np.testing.assert_array_equal(fresh, cached)
     np.testing.assert_allclose(fresh, direct, atol=1e-6)
     assert np.allclose(np.linalg.norm(fresh, axis=1), 1.0, atol=1e-5)
+
+
+def test_many_small_puts_are_compacted(tmp_path):
+    from transferkit._cache import MAX_SHARDS
+
+    cache, backbone = FeatureCache(tmp_path), CountingBackbone()
+    texts = [f"text number {i}" for i in range(MAX_SHARDS + 4)]
+    for text in texts:
+        extract_features(backbone, [text], cache)
+    assert len(list(tmp_path.rglob("*.json"))) <= MAX_SHARDS
+    expected, _ = extract_features(CountingBackbone(), texts, FeatureCache(enabled=False))
+    again, _ = extract_features(backbone, texts, cache)
+    assert backbone.embedded == len(texts), "compaction must keep every row"
+    np.testing.assert_array_equal(again, expected)

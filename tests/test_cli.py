@@ -83,5 +83,19 @@ def test_text_fit_and_predict_from_the_cli(text_file, tmp_path):
     )
     assert fit.exit_code == 0, fit.output
     predict = runner.invoke(app, ["predict", str(out), "excellent, loved it", "broken and awful"])
+    assert predict.exit_code == 0, predict.output
     rows = list(csv.DictReader(io.StringIO(predict.stdout)))
     assert [r["predicted"] for r in rows] == ["pos", "neg"]
+
+
+def test_predict_gives_unreadable_inputs_a_row_with_their_error(colour_folder, tmp_path):
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["fit", str(colour_folder), "--out", str(out), "-q"]).exit_code == 0
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    good = next((colour_folder / "red").iterdir())
+    result = runner.invoke(app, ["predict", str(out), str(good), str(broken)])
+    assert result.exit_code == 0, result.output
+    rows = {r["input"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows[str(good)]["predicted"] == "red" and rows[str(good)]["error"] == ""
+    assert rows[str(broken)]["predicted"] == "" and "unreadable image" in rows[str(broken)]["error"]

@@ -85,5 +85,7 @@ def test_errors_are_clear():
         TransferClassifier().fit(X, Y[:3])
     with pytest.raises(TransferKitError, match="single class"):
         TransferClassifier().fit(X[:3], ["a", "a", "a"])
+    with pytest.raises(TransferKitError, match=r"mixes file paths and other strings"):
+        TransferClassifier().fit([__file__, "just some words"], ["a", "b"])
     with pytest.raises(NotFittedError, match="not fitted"):
         TransferClassifier().predict(X)

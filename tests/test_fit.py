@@ -63,6 +63,17 @@ def test_reloaded_model_gives_the_answers_the_run_reported(colour_folder, tmp_pa
     np.testing.assert_allclose(proba, reported, atol=1e-6)
 
 
+def test_reload_without_the_cache_recomputes_the_same_answers(colour_folder, text_file, tmp_path):
+    for data in (colour_folder, text_file):
+        result = transferkit.fit(data, out=tmp_path / f"run-{data.name}", quiet=True)
+        rows = _rows(result.run_dir / "predictions_val.csv")
+        inputs = [r["text"] if "text" in r else r["input"] for r in rows]
+        model = transferkit.Predictor(result.run_dir, use_cache=False)
+        proba = model.predict_proba(inputs)
+        reported = np.array([[float(r[f"p_{c}"]) for c in model.class_names] for r in rows])
+        np.testing.assert_allclose(proba, reported, atol=1e-5)
+
+
 def test_text_fit_with_a_test_split_evaluates_on_test(tmp_path, text_file):
     folder = tmp_path / "split"
     folder.mkdir()
@@ -114,8 +125,10 @@ def test_an_existing_output_folder_is_never_overwritten_silently(colour_folder, 
         transferkit.fit(colour_folder, out=out, quiet=True)
     assert (out / "keep.txt").read_text() == "user data"
     assert not (out / "metrics.json").exists()
+    (out / "predictions_test.csv").write_text("stale, from an earlier run\n")
     transferkit.fit(colour_folder, out=out, overwrite=True, quiet=True)
     assert (out / "metrics.json").exists() and (out / "keep.txt").read_text() == "user data"
+    assert not (out / "predictions_test.csv").exists(), "a stale run file must not survive"
 
 
 def test_default_run_folders_are_fresh(colour_folder, tmp_path, monkeypatch):

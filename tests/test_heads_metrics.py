@@ -69,3 +69,14 @@ def test_metrics_when_a_class_is_absent_from_the_evaluation():
     assert m["balanced_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
     assert m["per_class"]["c"]["support"] == 0
     assert m["confusion_matrix"][0] == [1, 0, 1]
+
+
+def test_metrics_macro_f1_ignores_a_class_absent_everywhere():
+    m = classification_metrics(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1]), ["a", "b", "c"])
+    assert m["macro_f1"] == 1.0 and m["balanced_accuracy"] == 1.0
+
+
+def test_a_class_unseen_in_training_is_never_predicted():
+    x, y = make_classification(120, 6, n_classes=2, random_state=3)
+    head, _ = train_head("logistic", x.astype(np.float32), y + 1, 3, seed=0)  # classes 1, 2 only
+    assert (head.predict_proba(x).argmax(1) != 0).all()

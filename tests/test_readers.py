@@ -151,3 +151,72 @@ def test_real_sms_spam_reads_all_messages():
 def test_real_hymenoptera_accepts_the_gif_placeholder():
     s = read_data(shared_dataset("hymenoptera"))
     assert (len(s.train), len(s.val)) == (245, 153)
+
+
+def test_a_class_called_train_stays_a_class(tmp_path):
+    for c, colour in {"bus": (200, 200, 0), "car": (0, 0, 200), "train": (0, 200, 0)}.items():
+        for i in range(5):
+            write_image(tmp_path / c / f"{i}.png", colour, i)
+    s = read_data(tmp_path, val_size=0.4)
+    assert s.class_names == ["bus", "car", "train"] and s.layout == "image folder"
+
+
+def test_a_stray_table_in_an_image_folder_is_skipped_not_fatal(colour_folder):
+    (colour_folder / "red" / "labels.csv").write_text("a,b\n1,2\n")
+    s = read_data(colour_folder)
+    assert s.modality == "image"
+    assert [x.reason for x in s.skipped] == ["not an image file"]
+
+
+def test_semicolon_csv(tmp_path):
+    path = tmp_path / "export.csv"
+    rows = [f"nice one, truly {i};pos" for i in range(5)] + [
+        f"bad one, sadly {i};neg" for i in range(5)
+    ]
+    path.write_text("review;label\n" + "\n".join(rows) + "\n")
+    s = read_data(path, val_size=0.4)
+    assert s.class_names == ["neg", "pos"] and len(s.train) + len(s.val) == 10
+
+
+def test_a_first_row_with_a_unique_label_is_data_not_a_header(tmp_path):
+    path = tmp_path / "t.tsv"
+    lines = ["this first sentence is data\tneutral"]
+    lines += [f"sentence number {i} is fine\t{'pos' if i % 2 else 'neg'}" for i in range(8)]
+    path.write_text("\n".join(lines) + "\n")
+    # kept as data, so its one-sample class is reported, not silently dropped as a header
+    with pytest.raises(TransferKitError, match=r"class 'neutral' has only 1 sample"):
+        read_data(path, val_size=0.5)
+
+
+def test_column_number_out_of_range(text_file):
+    with pytest.raises(TransferKitError, match=r"--text 7: .* has 2 columns"):
+        read_data(text_file, text_column=7)
+
+
+def test_non_utf8_text_is_read_as_windows_1252_with_a_warning(tmp_path):
+    path = tmp_path / "latin.tsv"
+    rows = [f"café très bon {i}\tpos" for i in range(4)] + [f"pas bon {i}\tneg" for i in range(4)]
+    path.write_bytes(("\n".join(rows) + "\n").encode("cp1252"))
+    with pytest.warns(UserWarning, match="not UTF-8.*Windows-1252"):
+        s = read_data(path, val_size=0.5)
+    assert any("café très" in t for t in s.train.inputs + s.val.inputs)
+
+
+def test_a_split_too_small_for_its_classes_is_refused(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("".join(f"text {c}{i}\t{c}\n" for c in "abcdefghij" for i in range(2)))
+    with pytest.raises(TransferKitError, match=r"20 samples in 10 classes.*--val-size"):
+        read_data(path, val_size=0.2)
+
+
+def test_a_class_only_in_val_fails_before_any_embedding(tmp_path):
+    import transferkit
+
+    for split, classes in {"train": ("a", "b"), "val": ("a", "b", "c")}.items():
+        for c in classes:
+            for i in range(3):
+                write_image(tmp_path / split / c / f"{i}.png", (40 * i, 90, 10), i)
+    with pytest.raises(
+        TransferKitError, match=r"class 'c' has no training samples \(it appears only in val"
+    ):
+        transferkit.fit(tmp_path, backbone="timm:does-not-matter")

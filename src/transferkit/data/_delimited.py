@@ -192,7 +192,9 @@ def _has_header(rows: list[list[str]], label_col: int) -> bool:
         return True
     # Unknown names: only when every cell looks like an identifier, so a first data row
     # whose label happens to be unique is not swallowed as a header.
-    names = all(re.fullmatch(r"[A-Za-z_][\w .-]{0,31}", cell) for cell in first)
+    names = all(
+        len(cell) <= 32 and re.fullmatch(r"[A-Za-z_][\w.-]*( [\w.-]+){0,2}", cell) for cell in first
+    )
     return names and len(labels) <= max(50, len(rows) // 10)
 
 
