@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline
@@ -76,14 +75,12 @@ def main() -> None:
                 "sms_sklearn_default_logreg_same_embeddings": reference,
                 "hymenoptera_split": [hym.metrics["n_train"], hym.metrics["n_val"]],
                 "sms_split": [sms.metrics["n_train"], sms.metrics["n_val"]],
-                "sms_head": sms.metrics.get("head", None),
             },
             indent=2,
         )
     )
     if not all(got[k] >= BARS[k] for k in BARS):
         raise SystemExit(1)
-    np.testing.assert_(True)
 
 
 if __name__ == "__main__":

@@ -59,11 +59,16 @@ class ClassifierHead(nn.Module):
 
 
 def _standardiser(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and scale as scikit-learn's StandardScaler computes them (float64, same zero rule)."""
-    mean = features.mean(axis=0, dtype=np.float64)
-    scale = features.std(axis=0, dtype=np.float64)
-    scale[scale < 10 * np.finfo(np.float64).eps] = 1.0  # constant features: don't divide by zero
-    return mean.astype(np.float32), scale.astype(np.float32)
+    """Mean and scale from scikit-learn's StandardScaler (float64), kept as plain arrays.
+
+    StandardScaler only leaves a feature unscaled when it is constant relative to its
+    mean; MiniLM has dimensions around 1e-33 that vary and carry signal (scaling them
+    moves sms_spam accuracy by 0.2 points), so an absolute threshold would be wrong.
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(features.astype(np.float64))
+    return scaler.mean_, scaler.scale_
 
 
 def train_head(
