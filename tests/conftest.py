@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,7 @@ def colour_folder(tmp_path: Path) -> Path:
     root = tmp_path / "colours"
     for c, colour in {"red": (200, 30, 30), "blue": (30, 30, 200)}.items():
         for i in range(12):
-            write_image(root / c / f"{c}{i}.jpg", colour, seed=hash((c, i)) % 10_000)
+            write_image(root / c / f"{c}{i}.jpg", colour, seed=zlib.crc32(f"{c}{i}".encode()))
     return root
 
 

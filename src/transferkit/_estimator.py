@@ -91,6 +91,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Sequence[Any], y: Sequence[Any]) -> TransferClassifier:
         """Embed `X` (cached), then train the head on the embeddings; returns self."""
         check_strategy(self.strategy)
+        if self.strategy != "features":
+            raise TransferKitError(
+                f"TransferClassifier supports strategy='features' in this version; got"
+                f" {self.strategy!r}. Use `transferkit.fit(..., strategy={self.strategy!r})`."
+            )
         if self.head not in HEADS:
             raise choice_error("head", self.head, list(HEADS))
         X = list(X)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ import numpy as np
 from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError, choice_error
 from transferkit._features import extract_features
-from transferkit._heads import HEADS, train_head
+from transferkit._heads import HEADS, ClassifierHead, train_head
 from transferkit._metrics import classification_metrics
 from transferkit._progress import progress_enabled, status
 from transferkit._run import (
@@ -29,9 +30,10 @@ from transferkit._run import (
 )
 from transferkit.backbones import Backbone, create_backbone
 from transferkit.data import Dataset, DataSplits, Skipped, check_trainable, read_data
+from transferkit.finetune._config import TrainConfig
 
 STRATEGIES = ("features", "finetune", "top:K", "gradual", "lora", "scratch", "auto")
-AVAILABLE_STRATEGIES = ("features",)
+AVAILABLE_STRATEGIES = ("features", "finetune", "top:K", "gradual", "scratch")
 DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm-l6"}
 
 
@@ -64,10 +66,10 @@ def check_strategy(strategy: str) -> str:
     base = strategy.split(":")[0] + (":K" if strategy.startswith("top:") else "")
     if base not in STRATEGIES:
         raise choice_error("strategy", strategy, list(STRATEGIES))
-    if strategy not in AVAILABLE_STRATEGIES:
+    if base not in AVAILABLE_STRATEGIES:
         raise TransferKitError(
             f"strategy {strategy!r} is not available in this version of transferkit; use"
-            " 'features' (a frozen backbone with a trained head)."
+            f" one of {', '.join(repr(a) for a in AVAILABLE_STRATEGIES)}."
         )
     return strategy
 
@@ -95,6 +97,8 @@ def fit(
     num_workers: int = 0,
     device: str = "cpu",
     quiet: bool = False,
+    train: TrainConfig | dict[str, Any] | None = None,
+    resume_dir: Path | None = None,
 ) -> FitResult:
     """Train on `data` (image folder or CSV/TSV) and write a run folder.
 
@@ -107,7 +111,8 @@ def fit(
     check_strategy(strategy)
     if head not in HEADS:
         raise choice_error("head", head, list(HEADS))
-    check_out(out, overwrite)
+    if resume_dir is None:
+        check_out(out, overwrite)
     with timer.phase("read"):
         splits = read_data(
             data, text_column=text_column, label_column=label_column, val_size=val_size, seed=seed
@@ -115,7 +120,8 @@ def fit(
     check_trainable(splits.train)  # before any embedding: fail in seconds, not minutes
     spec = backbone or default_backbone(splits.modality)
     with timer.phase("load_backbone"):
-        model = create_backbone(spec, weights=weights, device=device)
+        pretrained = strategy != "scratch"
+        model = create_backbone(spec, weights=weights, device=device, pretrained=pretrained)
     if model.modality != splits.modality:
         raise TransferKitError(
             f"backbone {spec!r} reads {model.modality} but {str(data)!r} holds {splits.modality}:"
@@ -123,33 +129,12 @@ def fit(
         )
     cache = FeatureCache(cache_dir, enabled=use_cache)
     show = progress_enabled(quiet)
-    with timer.phase("extract"):
-        features = _embed_splits(model, splits, cache, batch_size, num_workers, show)
-    check_trainable(splits.train, n_skipped=len(splits.skipped))
-    n_classes = len(splits.class_names)
-    what = "logistic regression, C by cross-validation" if head == "logistic" else f"{head} head"
-    with timer.phase("train_head"), status(f"training the head ({what})", show):
-        trained, head_info = train_head(
-            head, features["train"], splits.train.labels, n_classes, seed
-        )
-    eval_name = "test" if splits.test is not None and len(splits.test) else "val"
-    with timer.phase("evaluate"):
-        probas = {name: trained.predict_proba(x) for name, x in features.items() if name != "train"}
-        evaluated = getattr(splits, eval_name)
-        metrics = classification_metrics(
-            evaluated.labels, probas[eval_name].argmax(1), splits.class_names
-        )
-    with timer.phase("write"):
-        run_dir = new_run_dir(out, f"{Path(data).name}-{spec}", overwrite)
-        save_model(run_dir / "model", model, trained, splits.class_names, weights, head_info)
-        _write_outputs(run_dir, splits, probas)
     settings = {
         "data": str(Path(data).resolve()),
         "backbone": spec,
         "weights": weights,
         "strategy": strategy,
         "head": head,
-        "out": str(run_dir),
         "text_column": text_column,
         "label_column": label_column,
         "val_size": val_size,
@@ -159,19 +144,205 @@ def fit(
         "device": device,
         "batch_size": batch_size,
         "num_workers": num_workers,
+        "train": None,
     }
+    run_dir = None
+    if strategy == "features":
+        with timer.phase("extract"):
+            features = _embed_splits(model, splits, cache, batch_size, num_workers, show)
+        check_trainable(splits.train, n_skipped=len(splits.skipped))
+        what = "logistic regression, C by cross-validation" if head == "logistic" else head
+        with timer.phase("train_head"), status(f"training the head ({what})", show):
+            trained, head_info = train_head(
+                head, features["train"], splits.train.labels, len(splits.class_names), seed
+            )
+    else:
+        config = _train_config(train, seed, batch_size, num_workers, device)
+        settings["train"] = config.to_dict()
+        run_dir = resume_dir or new_run_dir(out, f"{Path(data).name}-{spec}-{strategy}", overwrite)
+        # written now, so that a killed run can be resumed from its folder alone
+        write_json(run_dir / "config.json", {**settings, "out": str(run_dir)})
+        with timer.phase("train"):
+            model, trained, head_info = _train_backbone(
+                model, splits, strategy, config, run_dir, show, resume_dir is not None, cache
+            )
+        with timer.phase("extract"):
+            features = _embed_splits(
+                model, splits, cache, batch_size, num_workers, show, names=("val", "test")
+            )
+    return _finish(
+        data,
+        out,
+        overwrite,
+        run_dir,
+        splits,
+        model,
+        trained,
+        head_info,
+        features,
+        settings,
+        timer,
+        cache,
+    )
+
+
+def _finish(
+    data: str | Path,
+    out: str | Path | None,
+    overwrite: bool,
+    run_dir: Path | None,
+    splits: DataSplits,
+    model: Backbone,
+    trained: ClassifierHead,
+    head_info: dict[str, Any],
+    features: dict[str, np.ndarray],
+    settings: dict[str, Any],
+    timer: _Timer,
+    cache: FeatureCache,
+) -> FitResult:
+    """Evaluate on test (else val) and write the run folder."""
+    strategy, spec = settings["strategy"], settings["backbone"]
+    eval_name = "test" if splits.test is not None and len(splits.test) else "val"
+    with timer.phase("evaluate"):
+        probas = {name: trained.predict_proba(x) for name, x in features.items() if name != "train"}
+        evaluated = getattr(splits, eval_name)
+        metrics = classification_metrics(
+            evaluated.labels, probas[eval_name].argmax(1), splits.class_names
+        )
+    with timer.phase("write"):
+        run_dir = run_dir or new_run_dir(out, f"{Path(data).name}-{spec}", overwrite)
+        save_model(
+            run_dir / "model",
+            model,
+            trained,
+            splits.class_names,
+            settings["weights"],
+            head_info,
+            strategy,
+        )
+        _write_outputs(run_dir, splits, probas)
+    settings["out"] = str(run_dir)
     metrics.update(_run_facts(splits, spec, strategy, eval_name, timer.seconds, cache))
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "config.json", _resolved_config(settings, model, head_info, splits))
+    predictor = Predictor(
+        run_dir,
+        cache_dir=settings["cache_dir"],
+        device=settings["device"],
+        use_cache=settings["use_cache"],
+        backbone=model,
+    )
     return FitResult(
         run_dir=run_dir,
         metrics=metrics,
-        model=Predictor(
-            run_dir, cache_dir=cache_dir, device=device, use_cache=use_cache, backbone=model
-        ),
+        model=predictor,
         summary=_summary(metrics, splits, run_dir),
         skipped=list(splits.skipped),
     )
+
+
+def resume(run_dir: str | Path, *, quiet: bool = False) -> FitResult:
+    """Continue an interrupted training run from its last checkpoint, with its own settings."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise TransferKitError(
+            f"cannot resume {str(run_dir)!r}: it has no config.json. Pass a run folder that"
+            " `transferkit fit --strategy ...` wrote."
+        )
+    s = json.loads(config_path.read_text(encoding="utf-8"))
+    if s.get("strategy", "features") == "features":
+        raise TransferKitError(
+            f"{str(run_dir)!r} used strategy 'features', which has no training state to resume:"
+            " run `transferkit fit` again (its embeddings are cached)."
+        )
+    return fit(
+        s["data"],
+        backbone=s["backbone"],
+        strategy=s["strategy"],
+        head=s["head"],
+        text_column=s["text_column"],
+        label_column=s["label_column"],
+        weights=s["weights"],
+        val_size=s["val_size"],
+        seed=s["seed"],
+        cache_dir=s["cache_dir"],
+        use_cache=s["use_cache"],
+        batch_size=s["batch_size"],
+        num_workers=s["num_workers"],
+        device=s["device"],
+        quiet=quiet,
+        train=s["train"],
+        resume_dir=run_dir,
+    )
+
+
+def _train_config(
+    train: TrainConfig | dict[str, Any] | None,
+    seed: int,
+    batch_size: int | None,
+    num_workers: int,
+    device: str,
+) -> TrainConfig:
+    """The training settings: given ones, with the run's seed, batch size and device."""
+    config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(dict(train or {}))
+    config.seed = seed
+    config.batch_size = batch_size or config.batch_size
+    config.num_workers = num_workers
+    config.accelerator = "cpu" if device == "cpu" else "gpu"
+    return config.validate()
+
+
+def _train_backbone(
+    model: Backbone,
+    splits: DataSplits,
+    strategy: str,
+    config: TrainConfig,
+    run_dir: Path,
+    show: bool,
+    resume: bool,
+    cache: FeatureCache,
+) -> tuple[Backbone, ClassifierHead, dict[str, Any]]:
+    """Train backbone layers and a head (Lightning), then give the backbone its new identity."""
+    from transferkit.finetune._train import train as run_training
+
+    if splits.modality == "image":
+        _drop_undecodable(splits)
+    check_trainable(splits.train, n_skipped=len(splits.skipped))
+    head = None
+    if config.head_init == "probe" and strategy != "scratch":
+        # the features strategy's head, from cached embeddings, is where fine-tuning starts
+        x, _ = extract_features(model, splits.train.inputs, cache, show_progress=show)
+        n_classes = len(splits.class_names)
+        head, _ = train_head("logistic", x, splits.train.labels, n_classes, config.seed)
+    module = run_training(
+        model, splits, strategy, config, run_dir, show_progress=show, resume=resume, head=head
+    )
+    backbone = module.backbone.eval()
+    backbone.save_trained(run_dir / "model" / "backbone.safetensors")
+    head = module.head.eval()
+    info = {"kind": "linear", "trained_with": strategy, "epochs": config.epochs, "lr": config.lr}
+    return backbone, head, info
+
+
+def _drop_undecodable(splits: DataSplits) -> None:
+    """Decode every image once before training: a bad file must not stop an epoch."""
+    from transferkit.backbones._vision import open_image
+
+    for name in ("train", "val", "test"):
+        ds = getattr(splits, name)
+        if ds is None:
+            continue
+        keep = []
+        for i, path in enumerate(ds.inputs):
+            try:
+                open_image(path, 256)
+                keep.append(i)
+            except Exception as exc:  # any decoding failure is reported, not fatal
+                reason = f"unreadable image ({type(exc).__name__}: {str(exc)[:100]})"
+                splits.skipped.append(Skipped(item=ds.refs[i], reason=reason, split=name))
+        if len(keep) < len(ds):
+            setattr(splits, name, ds.subset(keep))
 
 
 def _embed_splits(
@@ -181,9 +352,10 @@ def _embed_splits(
     batch_size: int | None,
     num_workers: int,
     show: bool,
+    names: tuple[str, ...] = ("train", "val", "test"),
 ) -> dict[str, np.ndarray]:
-    """Embed every split in one pass; inputs that fail to decode move to `skipped`."""
-    names = [n for n in ("train", "val", "test") if getattr(splits, n) is not None]
+    """Embed the splits in one pass; inputs that fail to decode move to `skipped`."""
+    names = [n for n in names if getattr(splits, n) is not None]
     sets: list[Dataset] = [getattr(splits, n) for n in names]
     items = [x for ds in sets for x in ds.inputs]
     features, errors = extract_features(
@@ -297,3 +469,40 @@ def _summary(metrics: dict[str, Any], splits: DataSplits, run_dir: Path) -> str:
         lines.append("skipped 0 inputs")
     lines.append(f"run folder: {run_dir}")
     return "\n".join(lines)
+
+
+def lr_find(
+    data: str | Path,
+    *,
+    backbone: str | None = None,
+    strategy: str = "finetune",
+    text_column: str | int | None = None,
+    label_column: str | int | None = None,
+    weights: str | Path | None = None,
+    val_size: float = 0.2,
+    seed: int = 0,
+    train: TrainConfig | dict[str, Any] | None = None,
+    batch_size: int | None = None,
+    device: str = "cpu",
+    steps: int = 60,
+) -> dict[str, Any]:
+    """The learning-rate range test on the training split: a suggested rate and the curve."""
+    from transferkit.finetune._train import find_lr
+
+    check_strategy(strategy)
+    if strategy == "features":
+        raise TransferKitError(
+            "lr-find needs a trained strategy ('finetune', 'top:K', 'gradual', 'scratch');"
+            " the 'features' head picks its regularisation by cross-validation instead."
+        )
+    splits = read_data(
+        data, text_column=text_column, label_column=label_column, val_size=val_size, seed=seed
+    )
+    check_trainable(splits.train)
+    spec = backbone or default_backbone(splits.modality)
+    model = create_backbone(spec, weights=weights, device=device, pretrained=strategy != "scratch")
+    config = _train_config(train, seed, batch_size, 0, device)
+    if splits.modality == "image":
+        _drop_undecodable(splits)
+    suggestion, rates, losses = find_lr(model, splits, strategy, config, steps=steps)
+    return {"suggestion": suggestion, "lr": rates, "loss": losses, "backbone": spec}

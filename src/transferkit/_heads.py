@@ -43,6 +43,13 @@ class ClassifierHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net((features - self.mean) / self.scale)
 
+    def set_dropout(self, p: float) -> None:
+        """Change the dropout rate (a probe-trained head is fine-tuned with dropout)."""
+        self.dropout_p = p
+        for module in self.net:
+            if isinstance(module, nn.Dropout):
+                module.p = p
+
     def config(self) -> dict[str, Any]:
         return {
             "in_dim": self.in_dim,

@@ -35,7 +35,15 @@ def check_out(out: str | Path | None, overwrite: bool) -> None:
         )
 
 
-RUN_FILES = ("metrics.json", "config.json", "skipped.csv", "predictions_*.csv", "model/*")
+RUN_FILES = (
+    "metrics.json",
+    "config.json",
+    "skipped.csv",
+    "predictions_*.csv",
+    "model/*",
+    "history.csv",
+    "checkpoints/*.ckpt",
+)
 
 
 def _remove_run_files(path: Path) -> None:
@@ -127,6 +135,7 @@ def save_model(
     class_names: list[str],
     weights: str | Path | None,
     head_info: dict[str, Any],
+    strategy: str = "features",
 ) -> None:
     """Head weights (safetensors) and a JSON config naming the backbone that feeds it."""
     save_head(head, folder)
@@ -136,12 +145,16 @@ def save_model(
             "format": MODEL_FORMAT,
             "task": "classification",
             "class_names": class_names,
-            "strategy": "features",
+            "strategy": strategy,
             "backbone": {
                 "spec": backbone.spec,
                 "modality": backbone.modality,
                 "feature_dim": backbone.feature_dim,
                 "weights": str(Path(weights).resolve()) if weights else None,
+                # trained strategies: the backbone's own weights, beside the head
+                "trained_weights": "backbone.safetensors"
+                if (folder / "backbone.safetensors").is_file()
+                else None,
                 "weights_digest": backbone.weights_digest,
                 "preprocessing": backbone.preprocessing(),
             },
@@ -163,6 +176,7 @@ class Predictor:
     ) -> None:
         self.run_dir = Path(run_dir)
         model_dir = self.run_dir / "model" if (self.run_dir / "model").is_dir() else self.run_dir
+        self.model_dir = model_dir
         config_path = model_dir / "model.json"
         if not config_path.is_file():
             raise TransferKitError(
@@ -190,9 +204,15 @@ class Predictor:
     def backbone(self) -> Backbone:
         if self._backbone is None:
             spec = self.config["backbone"]
+            trained = spec.get("trained_weights")
             backbone = create_backbone(
-                spec["spec"], weights=spec.get("weights"), device=self.device
+                spec["spec"],
+                weights=None if trained else spec.get("weights"),
+                pretrained=not trained,
+                device=self.device,
             )
+            if trained:
+                backbone.load_trained(self.model_dir / trained)
             if backbone.weights_digest != spec["weights_digest"]:
                 raise TransferKitError(
                     f"the weights of backbone {spec['spec']!r} differ from those this run was"

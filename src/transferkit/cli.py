@@ -24,92 +24,184 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+Opt = typer.Option
+
+
 @app.command()
 def fit(
     data: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
             help="Image folder (class sub-folders, optional train/val/test), a CSV/TSV file,"
-            " or a folder of train/val/test CSV/TSV files."
+            " or a folder of train/val/test CSV/TSV files. Not needed with --resume."
         ),
-    ],
+    ] = None,
     backbone: Annotated[
         str | None,
-        typer.Option(
+        Opt(
             help="Backbone name (see `transferkit backbones`), timm:NAME or hf:MODEL_ID."
             " Default: efficientnet_lite0 for images, minilm-l6 for text."
         ),
     ] = None,
     strategy: Annotated[
         str,
-        typer.Option(
-            help="How to transfer: 'features' (frozen backbone, cached embeddings, trained head)."
+        Opt(
+            help="How to transfer: 'features' (frozen backbone, cached embeddings, head),"
+            " 'finetune' (all layers, discriminative rates), 'top:K' (last K groups),"
+            " 'gradual' (unfreeze from the top), 'scratch' (random init baseline)."
         ),
     ] = "features",
     head: Annotated[
-        str, typer.Option(help="'logistic' (C by cross-validation on train), 'linear' or 'mlp'.")
+        str, Opt(help="features: 'logistic' (C by CV on train), 'linear' or 'mlp'.")
     ] = "logistic",
-    out: Annotated[
-        Path | None, typer.Option(help="Run folder. Default: a new folder under runs/.")
+    out: Annotated[Path | None, Opt(help="Run folder. Default: a new folder under runs/.")] = None,
+    overwrite: Annotated[bool, Opt(help="Allow writing into an existing non-empty --out.")] = False,
+    resume: Annotated[
+        Path | None,
+        Opt(help="Continue an interrupted training run folder from its last checkpoint."),
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option(help="Allow writing into an existing non-empty --out.")
-    ] = False,
-    text: Annotated[
-        str | None, typer.Option(help="Text column (name or 0-based number) of delimited data.")
-    ] = None,
-    label: Annotated[
-        str | None, typer.Option(help="Label column (name or 0-based number) of delimited data.")
-    ] = None,
+    text: Annotated[str | None, Opt(help="Text column (name or 0-based number).")] = None,
+    label: Annotated[str | None, Opt(help="Label column (name or 0-based number).")] = None,
     weights: Annotated[
-        Path | None,
-        typer.Option(help="Local weights file (or hf: model folder) instead of a download."),
+        Path | None, Opt(help="Local weights file (or hf: model folder) instead of a download.")
     ] = None,
-    val_size: Annotated[
-        float, typer.Option(help="Validation fraction when the data has no val split.")
-    ] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed for the split and the head.")] = 0,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Feature cache folder. Default: $TRANSFERKIT_CACHE_DIR or the user cache dir."
+    val_size: Annotated[float, Opt(help="Validation fraction when there is no val split.")] = 0.2,
+    seed: Annotated[int, Opt(help="Seed for the split, the head and training.")] = 0,
+    epochs: Annotated[int, Opt(help="Training epochs (trained strategies).")] = 8,
+    lr: Annotated[float, Opt(help="Learning rate of the head; backbone groups get less.")] = 1e-3,
+    lr_decay: Annotated[float, Opt(help="Rate factor per group down from the top.")] = 0.5,
+    lr_low: Annotated[
+        float | None,
+        Opt(help="Rate of the lowest group (rates spread up to --lr), as slice(lo, hi)."),
+    ] = None,
+    optimizer: Annotated[
+        str, Opt(help="adamw, adam, sgd (Nesterov momentum) or rmsprop.")
+    ] = "adamw",
+    schedule: Annotated[str, Opt(help="cosine, onecycle, step, exponential or none.")] = "cosine",
+    warmup: Annotated[float, Opt(help="Linear warm-up, in epochs.")] = 0.0,
+    weight_decay: Annotated[float, Opt(help="Weight decay.")] = 0.01,
+    dropout: Annotated[float, Opt(help="Dropout before the head.")] = 0.2,
+    label_smoothing: Annotated[float, Opt(help="Label smoothing of the training loss.")] = 0.0,
+    grad_clip: Annotated[float | None, Opt(help="Clip gradients to this norm.")] = 1.0,
+    patience: Annotated[
+        int | None, Opt(help="Early stopping after this many epochs without improvement.")
+    ] = None,
+    no_augment: Annotated[bool, Opt("--no-augment", help="No training augmentation.")] = False,
+    batchnorm: Annotated[
+        str,
+        Opt(
+            help="'frozen': BatchNorm keeps its running statistics (Keras' advice for small"
+            " data); 'trainable': unfrozen groups update them; 'all': every layer does."
         ),
+    ] = "frozen",
+    randaugment: Annotated[
+        str | None, Opt(help="Add RandAugment to image training, e.g. 'rand-m9-mstd0.5'.")
     ] = None,
-    no_cache: Annotated[
-        bool,
-        typer.Option("--no-cache", help="Recompute embeddings; don't read or write the cache."),
-    ] = False,
-    batch_size: Annotated[int | None, typer.Option(help="Backbone batch size.")] = None,
-    workers: Annotated[int, typer.Option(help="Image-decoding worker processes.")] = 0,
-    device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    head_init: Annotated[
+        str, Opt(help="'probe': start from the features strategy's head; 'random'.")
+    ] = "probe",
+    precision: Annotated[
+        str, Opt(help="Lightning precision: 32-true, bf16-mixed, 16-mixed.")
+    ] = "32-true",
+    cache_dir: Annotated[Path | None, Opt(help="Feature cache folder.")] = None,
+    no_cache: Annotated[bool, Opt("--no-cache", help="Don't read or write the cache.")] = False,
+    batch_size: Annotated[int | None, Opt(help="Batch size.")] = None,
+    workers: Annotated[int, Opt(help="Data-loading worker processes.")] = 0,
+    device: Annotated[str, Opt(help="torch device: cpu or cuda.")] = "cpu",
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train on DATA with a pretrained backbone and write a run folder."""
     from transferkit._fit import fit as run_fit
+    from transferkit._fit import resume as run_resume
 
+    train = {
+        "epochs": epochs,
+        "lr": lr,
+        "lr_decay": lr_decay,
+        "lr_low": lr_low,
+        "optimizer": optimizer,
+        "schedule": schedule,
+        "warmup_epochs": warmup,
+        "weight_decay": weight_decay,
+        "dropout": dropout,
+        "label_smoothing": label_smoothing,
+        "grad_clip": grad_clip,
+        "patience": patience,
+        "augment": not no_augment,
+        "batchnorm": batchnorm,
+        "precision": precision,
+        "randaugment": randaugment,
+        "head_init": head_init,
+    }
     try:
-        result = run_fit(
-            data,
-            backbone=backbone,
-            strategy=strategy,
-            head=head,
-            out=out,
-            overwrite=overwrite,
-            text_column=text,
-            label_column=label,
-            weights=weights,
-            val_size=val_size,
-            seed=seed,
-            cache_dir=cache_dir,
-            use_cache=not no_cache,
-            batch_size=batch_size,
-            num_workers=workers,
-            device=device,
-            quiet=quiet,
-        )
+        if resume is not None:
+            result = run_resume(resume, quiet=quiet)
+        elif data is None:
+            raise TransferKitError("give the DATA to fit, or --resume RUN to continue a run.")
+        else:
+            result = run_fit(
+                data,
+                backbone=backbone,
+                strategy=strategy,
+                head=head,
+                out=out,
+                overwrite=overwrite,
+                text_column=text,
+                label_column=label,
+                weights=weights,
+                val_size=val_size,
+                seed=seed,
+                cache_dir=cache_dir,
+                use_cache=not no_cache,
+                batch_size=batch_size,
+                num_workers=workers,
+                device=device,
+                quiet=quiet,
+                train=train,
+            )
     except (TransferKitError, OSError) as exc:
         _fail(exc)
     typer.echo(result.summary)
+
+
+@app.command("lr-find")
+def lr_find(
+    data: Annotated[Path, typer.Argument(help="The data, as for `transferkit fit`.")],
+    backbone: Annotated[str | None, Opt(help="Backbone name; default by modality.")] = None,
+    strategy: Annotated[str, Opt(help="finetune, top:K, gradual or scratch.")] = "finetune",
+    text: Annotated[str | None, Opt(help="Text column.")] = None,
+    label: Annotated[str | None, Opt(help="Label column.")] = None,
+    steps: Annotated[int, Opt(help="Rates to try, log-spaced from 1e-6 to 1.")] = 60,
+    batch_size: Annotated[int | None, Opt(help="Batch size.")] = None,
+    seed: Annotated[int, Opt(help="Seed.")] = 0,
+    output: Annotated[Path | None, Opt("--output", "-o", help="Write the curve as CSV.")] = None,
+) -> None:
+    """Sweep the learning rate over a few batches and suggest one (Lightning's range test)."""
+    from transferkit._fit import lr_find as run_lr_find
+
+    if output is not None and output.exists():
+        _fail(TransferKitError(f"{str(output)!r} already exists: choose another --output."))
+    try:
+        result = run_lr_find(
+            data,
+            backbone=backbone,
+            strategy=strategy,
+            text_column=text,
+            label_column=label,
+            seed=seed,
+            batch_size=batch_size,
+            steps=steps,
+        )
+    except (TransferKitError, OSError) as exc:
+        _fail(exc)
+    if output is not None:
+        with open(output, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(
+                [["lr", "loss"], *zip(result["lr"], result["loss"], strict=True)]
+            )
+    suggestion = result["suggestion"]
+    shown = f"{suggestion:.2e}" if suggestion else "none (the loss never fell steadily)"
+    typer.echo(f"suggested learning rate: {shown} ({len(result['lr'])} rates tried)")
 
 
 @app.command()

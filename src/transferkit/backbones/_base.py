@@ -87,7 +87,10 @@ class Backbone(nn.Module):
         """The network (built and moved to the device on first access)."""
         if self._model is None:
             assert self._build is not None  # internal invariant, not user input
-            self._model = self._prepare(self._build()).to(self._device).eval()
+            # never build inside inference mode (first use may be an embedding pass):
+            # inference tensors could not be trained later
+            with torch.inference_mode(False):
+                self._model = self._prepare(self._build()).to(self._device).eval()
         return self._model
 
     def _prepare(self, model: nn.Module) -> nn.Module:
@@ -104,6 +107,32 @@ class Backbone(nn.Module):
     @property
     def is_built(self) -> bool:
         return self._model is not None
+
+    def save_trained(self, path: Path) -> None:
+        """Save the (fine-tuned) network as safetensors; its digest becomes the new identity."""
+        from safetensors.torch import save_file
+
+        from transferkit._hashing import digest_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        save_file(state, str(path))
+        self.weights_digest = digest_file(path)
+
+    def load_trained(self, path: Path, digest: str | None = None) -> Backbone:
+        """Load weights written by `save_trained` (strict), and take on their identity."""
+        from safetensors.torch import load_file
+
+        from transferkit._hashing import digest_file
+
+        self.model.load_state_dict(load_file(str(path)), strict=True)
+        self.weights_digest = digest or digest_file(path)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network's weights are now (a trainer may have moved them)."""
+        return next(self.model.parameters()).device
 
     @property
     def modality(self) -> str:

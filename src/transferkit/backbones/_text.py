@@ -73,7 +73,7 @@ class HFTextBackbone(Backbone):
         return groups
 
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        inputs = {k: v.to(self._device) for k, v in inputs.items()}
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
         hidden = self.model(**inputs).last_hidden_state
         if self.config.pooling == "cls":
             pooled = hidden[:, 0]

@@ -143,10 +143,24 @@ class TimmBackbone(Backbone):
         # channels_last roughly doubles CPU convolution throughput (measured on lite0).
         return model.to(memory_format=torch.channels_last)
 
-    def transform(self, train: bool = False) -> Any:
+    def transform(
+        self,
+        train: bool = False,
+        scale_min: float = 0.08,
+        color_jitter: float = 0.4,
+        randaugment: str | None = None,
+    ) -> Any:
+        """The preprocessing from this backbone's config; with `train`, timm's augmentation
+        (random resized crop down to `scale_min` of the area, flip, colour jitter, and
+        RandAugment when given, e.g. 'rand-m9-mstd0.5')."""
         import timm.data
 
         cfg = self.config
+        extra = (
+            {"scale": (scale_min, 1.0), "color_jitter": color_jitter, "auto_augment": randaugment}
+            if train
+            else {}
+        )
         return timm.data.create_transform(
             input_size=(3, cfg.input_size, cfg.input_size),
             interpolation=cfg.interpolation,
@@ -154,6 +168,7 @@ class TimmBackbone(Backbone):
             std=cfg.std,
             crop_pct=cfg.crop_pct,
             is_training=train,
+            **extra,
         )
 
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
@@ -170,12 +185,12 @@ class TimmBackbone(Backbone):
         return out
 
     def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = inputs.to(self._device, memory_format=torch.channels_last)
+        x = inputs.to(self.device, memory_format=torch.channels_last)
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
     def classify(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits of the source (e.g. ImageNet) classifier head."""
-        return self.model(inputs.to(self._device, memory_format=torch.channels_last))
+        return self.model(inputs.to(self.device, memory_format=torch.channels_last))
 
     def sample_digest(self, item: Any) -> str:
         try:

@@ -1,0 +1,102 @@
+"""Training settings for the strategies that train backbone layers, validated in one place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from transferkit._errors import TransferKitError, choice_error
+
+OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
+SCHEDULES = ("cosine", "onecycle", "step", "exponential", "none")
+# frozen: every BatchNorm layer runs on (and keeps) its running statistics, as Keras
+#   recommends for fine-tuning on small data; its scale and shift still train where the
+#   group is unfrozen.
+# trainable: BatchNorm layers in unfrozen groups update their statistics (fastai, Lightning);
+#   frozen groups keep theirs.
+# all: every BatchNorm layer updates its statistics, frozen groups included.
+BATCHNORM = ("frozen", "trainable", "all")
+
+
+@dataclass
+class TrainConfig:
+    """How to train: optimizer, schedule, regularisation, stopping. Defaults suit small data.
+
+    `head_init='probe'` starts the head from the logistic regression that the `features`
+    strategy would fit on the (cached) embeddings, so fine-tuning begins from a good
+    classifier instead of distorting the backbone to fit a random one (LP-FT, Kumar et
+    al. 2022). `lr` is the head's rate; each backbone group below the head gets `lr * lr_decay**d`
+    at depth `d` from the top (discriminative rates), or the rates spread geometrically
+    between `lr_low` and `lr` when `lr_low` is given (fastai's `slice(lo, hi)`).
+    """
+
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 1e-3
+    lr_decay: float = 0.5
+    lr_low: float | None = None
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 0.01
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    step_size: int = 3
+    gamma: float = 0.5
+    dropout: float = 0.2
+    label_smoothing: float = 0.0
+    grad_clip: float | None = 1.0
+    precision: str = "32-true"
+    patience: int | None = None
+    monitor: str = "val_accuracy"
+    augment: bool = True
+    crop_scale_min: float = 0.35
+    color_jitter: float = 0.1
+    randaugment: str | None = None
+    batchnorm: str = "frozen"
+    head_init: str = "probe"
+    head_epochs: int = 1
+    unfreeze_every: int = 1
+    num_workers: int = 0
+    devices: int = 1
+    accelerator: str = "cpu"
+    ddp: bool = False
+    seed: int = 0
+
+    def validate(self) -> TrainConfig:
+        """Raise a one-line error naming the first bad setting."""
+        if self.optimizer not in OPTIMIZERS:
+            raise choice_error("optimizer", self.optimizer, list(OPTIMIZERS))
+        if self.schedule not in SCHEDULES:
+            raise choice_error("schedule", self.schedule, list(SCHEDULES))
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
+        for name, value in positive.items():
+            if not value > 0:
+                raise TransferKitError(f"`{name}` must be positive; got {value}.")
+        if not 0 < self.lr_decay <= 1:
+            raise TransferKitError(f"`lr_decay` must be in (0, 1]; got {self.lr_decay}.")
+        if self.lr_low is not None and not 0 < self.lr_low <= self.lr:
+            raise TransferKitError(f"`lr_low` must be in (0, lr={self.lr}]; got {self.lr_low}.")
+        if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
+            raise TransferKitError("`dropout` and `label_smoothing` must be in [0, 1).")
+        if self.batchnorm not in BATCHNORM:
+            raise choice_error("batchnorm", self.batchnorm, list(BATCHNORM))
+        if self.head_init not in ("probe", "random"):
+            raise choice_error("head_init", self.head_init, ["probe", "random"])
+        if self.monitor not in ("val_accuracy", "val_loss"):
+            raise choice_error("monitor", self.monitor, ["val_accuracy", "val_loss"])
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TransferKitError(
+                f"unknown training setting {unknown[0]!r}: known ones are"
+                f" {', '.join(sorted(known))}."
+            )
+        return cls(**data).validate()

@@ -1,0 +1,113 @@
+"""Loading data to train through the backbone: augmented images, texts padded per batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Dataset as TorchDataset
+
+from transferkit.backbones import Backbone
+from transferkit.backbones._vision import open_image
+from transferkit.data import Dataset
+from transferkit.finetune._config import TrainConfig
+
+
+class EpochSampler(Sampler[int]):
+    """A shuffle that depends only on (seed, epoch): a resumed run sees the same batches."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        rng = np.random.default_rng((self.seed, self.epoch))
+        return iter(rng.permutation(self.n).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class _Images(TorchDataset):
+    def __init__(self, data: Dataset, transform: Any, draft: int) -> None:
+        self.data, self.transform, self.draft = data, transform, draft
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        image = open_image(self.data.inputs[i], self.draft)
+        return self.transform(image), int(self.data.labels[i])
+
+
+class _Texts(TorchDataset):
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> tuple[str, int]:
+        return self.data.inputs[i], int(self.data.labels[i])
+
+
+class _TokenCollate:
+    def __init__(self, backbone: Backbone) -> None:
+        self.tokenizer = backbone.tokenizer
+        self.max_length = backbone.config.max_length
+
+    def __call__(
+        self, items: list[tuple[str, int]]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        texts, labels = zip(*items, strict=True)
+        encoded = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return dict(encoded), torch.tensor(labels)
+
+
+def make_loader(
+    backbone: Backbone,
+    data: Dataset,
+    *,
+    train: bool,
+    batch_size: int,
+    seed: int,
+    augment: TrainConfig | None,
+    num_workers: int,
+) -> DataLoader:
+    """A DataLoader for training (seeded epoch shuffle, augmentation) or evaluation."""
+    if backbone.modality == "image":
+        cfg = backbone.config
+        draft = int(cfg.input_size / (cfg.crop_pct or 1.0))
+        if train and augment is not None:
+            transform = backbone.transform(
+                train=True,
+                scale_min=augment.crop_scale_min,
+                color_jitter=augment.color_jitter,
+                randaugment=augment.randaugment,
+            )
+        else:
+            transform = backbone.transform()
+        dataset: TorchDataset = _Images(data, transform, draft)
+        collate = None
+    else:
+        dataset, collate = _Texts(data), _TokenCollate(backbone)
+    sampler = EpochSampler(len(dataset), seed) if train else None
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate,
+        drop_last=False,
+        persistent_workers=num_workers > 0,
+    )

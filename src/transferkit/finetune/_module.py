@@ -1,0 +1,124 @@
+"""The LightningModule: a backbone and a new head, trained by a strategy."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from transferkit._heads import ClassifierHead
+from transferkit.backbones import Backbone
+from transferkit.finetune._config import TrainConfig
+from transferkit.finetune._strategies import Strategy
+
+
+class TransferModule(pl.LightningModule):
+    """`backbone.forward_features` then a linear head; losses and accuracy per epoch."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        n_classes: int,
+        config: TrainConfig,
+        strategy: Strategy,
+        head: ClassifierHead | None = None,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.backbone.model.train()  # built now, so its parameters exist for the optimizer
+        self.head = head or ClassifierHead(backbone.feature_dim, n_classes)
+        self.head.set_dropout(config.dropout)
+        self.config = config
+        self.strategy = strategy
+        self.loss = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
+        return self.backbone.layer_groups()
+
+    def forward(self, inputs: Any) -> torch.Tensor:
+        return self.head(self.backbone.forward_features(inputs))
+
+    def training_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, labels = batch
+        loss = self.loss(self(inputs), labels)
+        self.log(
+            "train_loss", loss, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True
+        )
+        return loss
+
+    def validation_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int) -> None:
+        inputs, labels = batch
+        logits = self(inputs)
+        # plain cross-entropy for validation: smoothing would blur the comparison
+        loss = nn.functional.cross_entropy(logits, labels)
+        accuracy = (logits.argmax(1) == labels).float().mean()
+        n = len(labels)
+        self.log("val_loss", loss, on_epoch=True, batch_size=n, sync_dist=True, prog_bar=True)
+        self.log(
+            "val_accuracy", accuracy, on_epoch=True, batch_size=n, sync_dist=True, prog_bar=True
+        )
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        return self.optimization(max(1, int(self.trainer.estimated_stepping_batches)))
+
+    def optimization(self, total_steps: int) -> dict[str, Any]:
+        """The optimizer over the strategy's groups and a per-step schedule of `total_steps`."""
+        groups = self.strategy.param_groups(self)
+        optimizer = build_optimizer(groups, self.config)
+        factor = schedule_factor(self.config, total_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [factor] * len(groups))
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+def build_optimizer(groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
+    """One of torch's optimizers over the strategy's parameter groups."""
+    wd = config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups,
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=wd,
+        )
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=config.lr, momentum=config.momentum, weight_decay=wd)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr, weight_decay=wd)
+    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=wd)
+
+
+def schedule_factor(config: TrainConfig, total_steps: int):
+    """The multiplier of every group's rate at a step: optional linear warm-up, then the schedule.
+
+    A multiplier (rather than one scheduler object per kind) lets a group that joins
+    mid-training, as in gradual unfreezing, follow the same curve.
+    """
+    steps_per_epoch = max(1, total_steps // max(1, config.epochs))
+    warmup = int(config.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        epoch = step // steps_per_epoch
+        if config.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * progress))
+        if config.schedule == "step":
+            return config.gamma ** (epoch // max(1, config.step_size))
+        if config.schedule == "exponential":
+            return config.gamma**epoch
+        if config.schedule == "onecycle":
+            # Smith's one-cycle: up from lr/25 over the first 30 %, then cosine down to ~0
+            if progress < 0.3:
+                return 0.04 + 0.96 * progress / 0.3
+            return 0.5 * (1 + math.cos(math.pi * (progress - 0.3) / 0.7))
+        return 1.0
+
+    return factor

@@ -1,0 +1,247 @@
+"""The training engine: Lightning's Trainer with atomic checkpoints, seeded epochs, history."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import random
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from transferkit._heads import ClassifierHead
+from transferkit.backbones import Backbone
+from transferkit.data import DataSplits
+from transferkit.finetune._config import TrainConfig
+from transferkit.finetune._data import make_loader
+from transferkit.finetune._module import TransferModule
+from transferkit.finetune._strategies import make_strategy
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write to a temporary file, then rename: a kill during the write leaves the old file."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+class SeededEpochs(Callback):
+    """Each epoch's shuffle, augmentation and dropout depend on (seed, epoch) only.
+
+    So a run resumed from the checkpoint of epoch k replays epochs k+1... exactly as the
+    uninterrupted run did.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        # At the first batch, not at epoch start: when the loader's iterator is created (it
+        # draws from the global generator) differs between a fresh and a resumed run.
+        # The shuffle itself is EpochSampler's, which Lightning gives the epoch.
+        if batch_idx == 0:
+            seed = (self.seed * 1_000_003 + trainer.current_epoch) % (2**31 - 1)
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.manual_seed(seed)
+
+
+class History(Callback):
+    """One row per epoch in `history.csv`: losses, accuracy and the rate of every group."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # after a checkpoint is restored, so current_epoch is the first epoch still to run
+        if trainer.is_global_zero and self.path.exists():
+            # resuming: keep the rows of the epochs the checkpoint already holds
+            with open(self.path, newline="", encoding="utf-8") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < trainer.current_epoch]
+            self._write(rows, mode="w")
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # the rates each group starts the epoch with (groups unfrozen this epoch included)
+        self._rates = {
+            f"lr_{g.get('name', '?')}": f"{g['lr']:.3e}" for g in trainer.optimizers[0].param_groups
+        }
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        row: dict[str, Any] = {"epoch": trainer.current_epoch}
+        for key in ("train_loss", "val_loss", "val_accuracy"):
+            row[key] = round(metrics[key], 6) if key in metrics else ""
+        row.update(getattr(self, "_rates", {}))
+        self._write([row], mode="a")
+
+    def _write(self, rows: list[dict[str, Any]], mode: str) -> None:
+        existing: list[dict[str, Any]] = []
+        if mode == "a" and self.path.exists():
+            with open(self.path, newline="", encoding="utf-8") as f:
+                existing = list(csv.DictReader(f))
+        rows = existing + rows
+        columns: list[str] = []
+        for r in rows:
+            columns.extend(k for k in r if k not in columns)
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.path)
+
+
+def train(
+    backbone: Backbone,
+    splits: DataSplits,
+    strategy_name: str,
+    config: TrainConfig,
+    run_dir: Path,
+    *,
+    show_progress: bool,
+    resume: bool = False,
+    head: ClassifierHead | None = None,
+) -> TransferModule:
+    """Train `backbone` + a new head with a strategy; returns the module with the best weights."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # no "GPU available: False" chatter
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    strategy = make_strategy(strategy_name, config)
+    module = TransferModule(backbone, len(splits.class_names), config, strategy, head)
+    loaders = {
+        name: make_loader(
+            backbone,
+            getattr(splits, name),
+            train=name == "train",
+            batch_size=config.batch_size,
+            seed=config.seed,
+            augment=config if config.augment else None,
+            num_workers=config.num_workers,
+        )
+        for name in ("train", "val")
+    }
+    checkpoints = run_dir / "checkpoints"
+    mode = "max" if config.monitor == "val_accuracy" else "min"
+    best = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="best",
+        monitor=config.monitor,
+        mode=mode,
+        save_top_k=1,
+        save_last=True,
+        every_n_epochs=1,
+        enable_version_counter=False,
+    )
+    callbacks: list[Callback] = [
+        strategy,
+        SeededEpochs(config.seed),
+        best,
+        History(run_dir / "history.csv"),
+    ]
+    if config.patience:
+        callbacks.append(EarlyStopping(monitor=config.monitor, mode=mode, patience=config.patience))
+    trainer = pl.Trainer(
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy="ddp" if config.ddp else "auto",
+        precision=config.precision,
+        gradient_clip_val=config.grad_clip,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        logger=False,
+        default_root_dir=str(run_dir),
+        enable_progress_bar=show_progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )
+    ckpt = checkpoints / "last.ckpt" if resume and (checkpoints / "last.ckpt").exists() else None
+    with warnings.catch_warnings():
+        # few batches per epoch and no worker processes are deliberate on small data
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+        trainer.fit(module, loaders["train"], loaders["val"], ckpt_path=ckpt)
+    _restore_best(module, Path(best.best_model_path) if best.best_model_path else None)
+    return module
+
+
+def _restore_best(module: TransferModule, path: Path | None) -> None:
+    """Early stopping or not, the model kept is the best epoch's (by the monitored metric)."""
+    if path is None or not path.exists():
+        return
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+
+
+def find_lr(
+    backbone: Backbone,
+    splits: DataSplits,
+    strategy_name: str,
+    config: TrainConfig,
+    *,
+    min_lr: float = 1e-6,
+    max_lr: float = 1.0,
+    steps: int = 60,
+    head: ClassifierHead | None = None,
+) -> tuple[float | None, list[float], list[float]]:
+    """Lightning's learning-rate range test: (suggested rate, rates tried, smoothed losses)."""
+    from lightning.pytorch.tuner import Tuner
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    strategy = make_strategy(strategy_name, config)
+    module = TransferModule(backbone, len(splits.class_names), config, strategy, head)
+    loader = make_loader(
+        backbone,
+        splits.train,
+        train=True,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        augment=config if config.augment else None,
+        num_workers=config.num_workers,
+    )
+    trainer = pl.Trainer(
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=1,
+        logger=False,
+        callbacks=[strategy],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+        finder = Tuner(trainer).lr_find(
+            module,
+            train_dataloaders=loader,
+            min_lr=min_lr,
+            max_lr=max_lr,
+            num_training=steps,
+            update_attr=False,
+        )
+    rates = [float(v) for v in finder.results["lr"]]
+    losses = [float(v) for v in finder.results["loss"]]
+    return finder.suggestion(), rates, losses
