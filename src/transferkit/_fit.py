@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections import Counter
@@ -111,7 +112,7 @@ def fit(
     check_strategy(strategy)
     if head not in HEADS:
         raise choice_error("head", head, list(HEADS))
-    if resume_dir is None:
+    if resume_dir is None and _worker_rank() == 0:
         check_out(out, overwrite)
     with timer.phase("read"):
         splits = read_data(
@@ -159,9 +160,16 @@ def fit(
     else:
         config = _train_config(train, seed, batch_size, num_workers, device)
         settings["train"] = config.to_dict()
-        run_dir = resume_dir or new_run_dir(out, f"{Path(data).name}-{spec}-{strategy}", overwrite)
-        # written now, so that a killed run can be resumed from its folder alone
-        write_json(run_dir / "config.json", {**settings, "out": str(run_dir)})
+        if _worker_rank() > 0:
+            # a DDP worker, started by Lightning with the same command: it joins the run
+            # folder of rank 0 and leaves writing to it
+            run_dir = Path(os.environ[RUN_DIR_ENV])
+        else:
+            name = f"{Path(data).name}-{spec}-{strategy}"
+            run_dir = resume_dir or new_run_dir(out, name, overwrite)
+            os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by DDP workers
+            # written now, so that a killed run can be resumed from its folder alone
+            write_json(run_dir / "config.json", {**settings, "out": str(run_dir)})
         with timer.phase("train"):
             model, trained, head_info = _train_backbone(
                 model, splits, strategy, config, run_dir, show, resume_dir is not None, cache
@@ -184,6 +192,14 @@ def fit(
         timer,
         cache,
     )
+
+
+RUN_DIR_ENV = "TRANSFERKIT_RUN_DIR"
+
+
+def _worker_rank() -> int:
+    """This process's rank in a multi-process (DDP) run; 0 when there is none."""
+    return int(os.environ.get("LOCAL_RANK", "0")) if RUN_DIR_ENV in os.environ else 0
 
 
 def _finish(

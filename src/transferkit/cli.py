@@ -108,6 +108,8 @@ def fit(
     batch_size: Annotated[int | None, Opt(help="Batch size.")] = None,
     workers: Annotated[int, Opt(help="Data-loading worker processes.")] = 0,
     device: Annotated[str, Opt(help="torch device: cpu or cuda.")] = "cpu",
+    devices: Annotated[int, Opt(help="Processes / GPUs to train on (trained strategies).")] = 1,
+    ddp: Annotated[bool, Opt("--ddp", help="Train with Lightning's DDP across --devices.")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train on DATA with a pretrained backbone and write a run folder."""
@@ -132,6 +134,8 @@ def fit(
         "precision": precision,
         "randaugment": randaugment,
         "head_init": head_init,
+        "devices": devices,
+        "ddp": ddp,
     }
     try:
         if resume is not None:

@@ -180,6 +180,9 @@ def train(
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
         trainer.fit(module, loaders["train"], loaders["val"], ckpt_path=ckpt)
+    if trainer.global_rank != 0:
+        # DDP workers other than rank 0 are done: evaluation and the run folder are rank 0's
+        raise SystemExit(0)
     _restore_best(module, Path(best.best_model_path) if best.best_model_path else None)
     return module
 
