@@ -159,3 +159,55 @@ def test_top_k_larger_than_the_backbone(colour_folder, tmp_path):
         transferkit.fit(
             colour_folder, strategy="top:99", out=tmp_path / "r", train=FAST, quiet=True
         )
+
+
+def test_prefix_split_reproduces_the_full_forward():
+    backbone = create_backbone("efficientnet_lite0")
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        full = backbone.forward_features(x)
+        for cut in range(1, len(backbone.layer_groups())):
+            assert backbone.prefix_split_supported(cut)
+            split = backbone.forward_suffix(backbone.forward_prefix(x, cut), cut)
+            torch.testing.assert_close(split, full, rtol=0, atol=1e-5)
+
+
+def test_top_k_runs_the_frozen_prefix_once_and_reuses_it(colour_folder, tmp_path, monkeypatch):
+    from transferkit.backbones._vision import TimmBackbone
+
+    calls = []
+    real = TimmBackbone.forward_prefix
+
+    def spy(self, inputs, cut):
+        calls.append(len(inputs))
+        return real(self, inputs, cut)
+
+    monkeypatch.setattr(TimmBackbone, "forward_prefix", spy)
+    train = {**FAST, "epochs": 3, "augment": True, "cached_views": 2}
+    cache = tmp_path / "cache"  # a cache of its own: other tests have filled the shared one
+    first = transferkit.fit(
+        colour_folder,
+        strategy="top:1",
+        out=tmp_path / "a",
+        train=train,
+        quiet=True,
+        cache_dir=cache,
+    )
+    n_train, n_val = first.metrics["n_train"], first.metrics["n_val"]
+    # two augmented views of the training split and one of val, plus one shape probe per view
+    assert sum(calls) - calls.count(1) == 2 * n_train + n_val
+    calls.clear()
+    second = transferkit.fit(
+        colour_folder,
+        strategy="top:1",
+        out=tmp_path / "b",
+        train=train,
+        quiet=True,
+        cache_dir=cache,
+    )
+    assert sum(calls) == calls.count(1), "a second run takes every prefix output from the cache"
+
+    def losses(run):
+        return [(r["train_loss"], r["val_loss"]) for r in _history(run.run_dir)]
+
+    assert losses(first) == losses(second)

@@ -332,7 +332,15 @@ def _train_backbone(
         n_classes = len(splits.class_names)
         head, _ = train_head("logistic", x, splits.train.labels, n_classes, config.seed)
     module = run_training(
-        model, splits, strategy, config, run_dir, show_progress=show, resume=resume, head=head
+        model,
+        splits,
+        strategy,
+        config,
+        run_dir,
+        show_progress=show,
+        resume=resume,
+        head=head,
+        cache=cache,
     )
     backbone = module.backbone.eval()
     backbone.save_trained(run_dir / "model" / "backbone.safetensors")

@@ -188,6 +188,29 @@ class TimmBackbone(Backbone):
         x = inputs.to(self.device, memory_format=torch.channels_last)
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
+    def prefix_split_supported(self, cut: int) -> bool:
+        """True when groups [0, cut) can run once and be cached: an EfficientNet-style
+        network (stem, blocks in sequence, head conv) cut before a block stage."""
+        parts = ("conv_stem", "bn1", "blocks", "conv_head", "bn2")
+        return all(hasattr(self.model, p) for p in parts) and 1 <= cut <= len(self.model.blocks)
+
+    def forward_prefix(self, inputs: torch.Tensor, cut: int) -> torch.Tensor:
+        """The output of layer groups [0, cut): the input of group `cut`."""
+        x = self.model.bn1(
+            self.model.conv_stem(inputs.to(self.device, memory_format=torch.channels_last))
+        )
+        for stage in self.model.blocks[: cut - 1]:
+            x = stage(x)
+        return x
+
+    def forward_suffix(self, hidden: torch.Tensor, cut: int) -> torch.Tensor:
+        """Features from the input of group `cut` (what `forward_prefix` returned)."""
+        x = hidden.to(self.device, memory_format=torch.channels_last)
+        for stage in self.model.blocks[cut - 1 :]:
+            x = stage(x)
+        x = self.model.bn2(self.model.conv_head(x))
+        return self.model.forward_head(x, pre_logits=True)
+
     def classify(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits of the source (e.g. ImageNet) classifier head."""
         return self.model(inputs.to(self.device, memory_format=torch.channels_last))

@@ -53,6 +53,8 @@ class TrainConfig:
     crop_scale_min: float = 0.35
     color_jitter: float = 0.1
     randaugment: str | None = None
+    prefix_cache: bool = True
+    cached_views: int = 4
     batchnorm: str = "frozen"
     head_init: str = "probe"
     head_epochs: int = 1

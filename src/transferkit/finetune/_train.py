@@ -6,6 +6,7 @@ import csv
 import logging
 import os
 import random
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,14 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from transferkit._cache import FeatureCache
 from transferkit._heads import ClassifierHead
 from transferkit.backbones import Backbone
 from transferkit.data import DataSplits
 from transferkit.finetune._config import TrainConfig
 from transferkit.finetune._data import make_loader
 from transferkit.finetune._module import TransferModule
-from transferkit.finetune._strategies import make_strategy
+from transferkit.finetune._strategies import TopK, make_strategy
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -77,6 +79,7 @@ class History(Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # the rates each group starts the epoch with (groups unfrozen this epoch included)
+        self._start = time.perf_counter()
         self._rates = {
             f"lr_{g.get('name', '?')}": f"{g['lr']:.3e}" for g in trainer.optimizers[0].param_groups
         }
@@ -88,6 +91,7 @@ class History(Callback):
         row: dict[str, Any] = {"epoch": trainer.current_epoch}
         for key in ("train_loss", "val_loss", "val_accuracy"):
             row[key] = round(metrics[key], 6) if key in metrics else ""
+        row["seconds"] = round(time.perf_counter() - self._start, 3)  # training + validation
         row.update(getattr(self, "_rates", {}))
         self._write([row], mode="a")
 
@@ -118,14 +122,38 @@ def train(
     show_progress: bool,
     resume: bool = False,
     head: ClassifierHead | None = None,
+    cache: FeatureCache | None = None,
 ) -> TransferModule:
     """Train `backbone` + a new head with a strategy; returns the module with the best weights."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)  # no "GPU available: False" chatter
     pl.seed_everything(config.seed, workers=True, verbose=False)
     strategy = make_strategy(strategy_name, config)
-    module = TransferModule(backbone, len(splits.class_names), config, strategy, head)
-    loaders = {
+    cut = _prefix_cut(backbone, strategy, config)
+    if cut is not None and cache is not None:
+        from transferkit.finetune._prefix import PrefixModule, prefix_loaders
+
+        loaders = prefix_loaders(backbone, splits, cut, config, cache)
+        module = PrefixModule(backbone, len(splits.class_names), config, strategy, head, cut=cut)
+    else:
+        module = TransferModule(backbone, len(splits.class_names), config, strategy, head)
+        loaders = _loaders(backbone, splits, config)
+    return _fit_module(module, strategy, loaders, config, run_dir, show_progress, resume)
+
+
+def _prefix_cut(backbone: Backbone, strategy: Any, config: TrainConfig) -> int | None:
+    """Where the frozen prefix ends, when it can be cached (top:K on a sequential network)."""
+    if not config.prefix_cache or config.ddp or not isinstance(strategy, TopK):
+        return None
+    if config.batchnorm == "all":
+        return None  # frozen BatchNorm layers must see the data to update their statistics
+    cut = len(backbone.layer_groups()) - strategy.k
+    supported = getattr(backbone, "prefix_split_supported", None)
+    return cut if supported is not None and cut >= 1 and supported(cut) else None
+
+
+def _loaders(backbone: Backbone, splits: DataSplits, config: TrainConfig) -> dict[str, Any]:
+    return {
         name: make_loader(
             backbone,
             getattr(splits, name),
@@ -137,6 +165,17 @@ def train(
         )
         for name in ("train", "val")
     }
+
+
+def _fit_module(
+    module: TransferModule,
+    strategy: Any,
+    loaders: dict[str, Any],
+    config: TrainConfig,
+    run_dir: Path,
+    show_progress: bool,
+    resume: bool,
+) -> TransferModule:
     checkpoints = run_dir / "checkpoints"
     mode = "max" if config.monitor == "val_accuracy" else "min"
     best = ModelCheckpoint(

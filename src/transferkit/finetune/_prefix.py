@@ -1,0 +1,157 @@
+"""Prefix caching: the frozen layers below a `top:K` cut run once per input (and view).
+
+The output of the frozen prefix is stored in the FeatureCache like embeddings are, keyed
+by the backbone's identity, the cut, the view and the augmentation settings; each epoch
+then runs only the trainable suffix. With augmentation on, `cached_views` augmented
+views of every training image are computed once and epoch e trains on view e % views.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import Dataset as TorchDataset
+
+from transferkit._cache import FeatureCache
+from transferkit._hashing import digest_text
+from transferkit.backbones import Backbone
+from transferkit.backbones._vision import open_image
+from transferkit.data import Dataset
+from transferkit.finetune._config import TrainConfig
+from transferkit.finetune._module import TransferModule
+
+
+class PrefixModule(TransferModule):
+    """A TransferModule fed with cached prefix outputs: only the suffix and head run."""
+
+    def __init__(self, *args: Any, cut: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cut = cut
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone.forward_suffix(hidden, self.cut))
+
+
+class ViewSampler(Sampler[int]):
+    """A (seed, epoch) shuffle over one view of each sample: view = epoch % views."""
+
+    def __init__(self, n: int, views: int, seed: int) -> None:
+        self.n, self.views, self.seed, self.epoch = n, views, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        offset = self.n * (self.epoch % self.views)
+        order = np.random.default_rng((self.seed, self.epoch)).permutation(self.n)
+        return iter((order + offset).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class _SeededImages(TorchDataset):
+    """Each image's augmentation is seeded by (its content, the view): a cached view is
+    the same whichever run computed it."""
+
+    def __init__(self, paths: list[str], digests: list[str], transform: Any, draft: int, view: str):
+        self.paths, self.digests, self.transform = paths, digests, transform
+        self.draft, self.view = draft, view
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        seed = zlib.crc32(f"{self.digests[i]}|{self.view}".encode())
+        random.seed(seed)
+        torch.manual_seed(seed)
+        return self.transform(open_image(self.paths[i], self.draft))
+
+
+def prefix_outputs(
+    backbone: Any,
+    data: Dataset,
+    cut: int,
+    transform: Any,
+    view: str,
+    settings: str,
+    cache: FeatureCache,
+    batch_size: int,
+) -> np.ndarray:
+    """Prefix outputs (N, C, H, W) for one view of every sample, from the cache when known."""
+    cfg = backbone.config
+    size = cfg.input_size
+    with torch.inference_mode():
+        shape = tuple(backbone.forward_prefix(torch.zeros(1, 3, size, size), cut).shape[1:])
+    dim = int(np.prod(shape))
+    digests = [backbone.sample_digest(p) for p in data.inputs]
+    key = digest_text(f"{backbone.identity}|prefix{cut}|{view}|{settings}")
+    out, found = cache.get(key, digests, dim)
+    todo = np.flatnonzero(~found)
+    if len(todo):
+        draft = int(size / (cfg.crop_pct or 1.0))
+        images = _SeededImages(
+            [data.inputs[i] for i in todo], [digests[i] for i in todo], transform, draft, view
+        )
+        rows = []
+        with torch.inference_mode():
+            for batch in DataLoader(images, batch_size=batch_size):
+                rows.append(
+                    backbone.forward_prefix(batch, cut).float().cpu().reshape(len(batch), -1)
+                )
+        computed = torch.cat(rows).numpy()
+        out[todo] = computed
+        cache.put(key, [digests[i] for i in todo], computed)
+    return out.reshape(len(data), *shape)
+
+
+def prefix_loaders(
+    backbone: Backbone, splits: Any, cut: int, config: TrainConfig, cache: FeatureCache
+) -> dict[str, DataLoader]:
+    """Loaders of cached prefix outputs: `cached_views` augmented views for train, one for val."""
+    views = config.cached_views if config.augment else 1
+    settings = f"scale{config.crop_scale_min}|jitter{config.color_jitter}|{config.randaugment}"
+    train_tf = (
+        backbone.transform(
+            train=True,
+            scale_min=config.crop_scale_min,
+            color_jitter=config.color_jitter,
+            randaugment=config.randaugment,
+        )
+        if config.augment
+        else backbone.transform()
+    )
+    train_views = [
+        prefix_outputs(
+            backbone,
+            splits.train,
+            cut,
+            train_tf,
+            f"train{v}" if config.augment else "eval",
+            settings if config.augment else "",
+            cache,
+            config.batch_size,
+        )
+        for v in range(views)
+    ]
+    val = prefix_outputs(
+        backbone, splits.val, cut, backbone.transform(), "eval", "", cache, config.batch_size
+    )
+    n = len(splits.train)
+    x = torch.from_numpy(np.concatenate(train_views))
+    y = torch.from_numpy(np.tile(splits.train.labels, views))
+    train = DataLoader(
+        TensorDataset(x, y),
+        batch_size=config.batch_size,
+        sampler=ViewSampler(n, views, config.seed),
+    )
+    val_loader = DataLoader(
+        TensorDataset(torch.from_numpy(val), torch.from_numpy(splits.val.labels)),
+        batch_size=config.batch_size,
+    )
+    return {"train": train, "val": val_loader}
