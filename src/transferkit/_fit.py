@@ -34,7 +34,7 @@ from transferkit.data import Dataset, DataSplits, Skipped, check_trainable, read
 from transferkit.finetune._config import TrainConfig
 
 STRATEGIES = ("features", "finetune", "top:K", "gradual", "lora", "scratch", "auto")
-AVAILABLE_STRATEGIES = ("features", "finetune", "top:K", "gradual", "scratch")
+AVAILABLE_STRATEGIES = ("features", "finetune", "top:K", "gradual", "scratch", "auto")
 DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm-l6"}
 
 
@@ -148,6 +148,12 @@ def fit(
         "train": None,
     }
     run_dir = None
+    if strategy == "auto":
+        from transferkit._auto import choose_strategy
+
+        with timer.phase("auto"):
+            strategy, why = choose_strategy(splits, model, cache, device, seed, show)
+        settings.update(strategy=strategy, auto={"picked": strategy, "why": why})
     if strategy == "features":
         with timer.phase("extract"):
             features = _embed_splits(model, splits, cache, batch_size, num_workers, show)
@@ -218,6 +224,7 @@ def _finish(
 ) -> FitResult:
     """Evaluate on test (else val) and write the run folder."""
     strategy, spec = settings["strategy"], settings["backbone"]
+    auto = settings.get("auto")
     eval_name = "test" if splits.test is not None and len(splits.test) else "val"
     with timer.phase("evaluate"):
         probas = {name: trained.predict_proba(x) for name, x in features.items() if name != "train"}
@@ -239,6 +246,8 @@ def _finish(
         _write_outputs(run_dir, splits, probas)
     settings["out"] = str(run_dir)
     metrics.update(_run_facts(splits, spec, strategy, eval_name, timer.seconds, cache))
+    if auto:
+        metrics["auto"] = auto
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "config.json", _resolved_config(settings, model, head_info, splits))
     predictor = Predictor(
@@ -252,7 +261,8 @@ def _finish(
         run_dir=run_dir,
         metrics=metrics,
         model=predictor,
-        summary=_summary(metrics, splits, run_dir),
+        summary=(f"auto picked {auto['picked']!r}: {auto['why']}\n" if auto else "")
+        + _summary(metrics, splits, run_dir),
         skipped=list(splits.skipped),
     )
 
