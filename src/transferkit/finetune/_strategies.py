@@ -65,6 +65,16 @@ class Strategy(BaseFinetuning):
     def finetune_function(self, pl_module: pl.LightningModule, epoch: int, optimizer: Any) -> None:
         """Nothing changes per epoch for this strategy."""
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # On resume, the groups unfrozen before the checkpoint are back in the optimizer
+        # and the scheduler's base rates are restored, but its multipliers are not
+        # (functions are not saved): give every group the common multiplier again.
+        for config in trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if hasattr(scheduler, "lr_lambdas"):
+                while len(scheduler.lr_lambdas) < len(scheduler.optimizer.param_groups):
+                    scheduler.lr_lambdas.append(scheduler.lr_lambdas[0])
+
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_start(trainer, pl_module)
         batchnorm_to_eval(pl_module.backbone, self.config.batchnorm)
