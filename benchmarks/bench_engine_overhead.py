@@ -21,7 +21,7 @@ from transferkit.data import read_data
 from transferkit.finetune._config import TrainConfig
 from transferkit.finetune._data import make_loader
 from transferkit.finetune._module import TransferModule
-from transferkit.finetune._strategies import batchnorm_to_eval, make_strategy
+from transferkit.finetune._strategies import apply_batchnorm_mode, make_strategy
 from transferkit.finetune._train import SeededEpochs
 
 from _common import dataset
@@ -88,7 +88,7 @@ def plain_epoch(config: TrainConfig) -> tuple[float, int]:
     seconds = 0.0
     for epoch in range(2):
         module.train()
-        batchnorm_to_eval(module.backbone, config.batchnorm)
+        apply_batchnorm_mode(module.backbone, config.batchnorm)
         loader.sampler.set_epoch(epoch)
         torch.manual_seed(SEED + epoch)
         start = time.perf_counter()

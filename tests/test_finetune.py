@@ -145,6 +145,9 @@ def test_scratch_starts_from_random_weights(colour_folder, tmp_path):
         ({"lr_decay": 1.5}, r"`lr_decay` must be in \(0, 1\]"),
         ({"epochs": 0}, r"`epochs` must be positive"),
         ({"momentun": 0.9}, r"unknown training setting 'momentun'"),
+        ({"unfreeze_every": 0}, r"`unfreeze_every` must be at least 1; got 0"),
+        ({"cached_views": 0}, r"`cached_views` must be at least 1"),
+        ({"devices": 2}, r"`devices` is 2: pass `--ddp`"),
     ],
 )
 def test_bad_training_settings(settings, message):
@@ -211,3 +214,11 @@ def test_top_k_runs_the_frozen_prefix_once_and_reuses_it(colour_folder, tmp_path
         return [(r["train_loss"], r["val_loss"]) for r in _history(run.run_dir)]
 
     assert losses(first) == losses(second)
+
+
+def test_gradual_is_refused_under_ddp(colour_folder, tmp_path):
+    train = {**FAST, "devices": 2, "ddp": True}
+    with pytest.raises(TransferKitError, match=r"'gradual' cannot run under DDP"):
+        transferkit.fit(
+            colour_folder, strategy="gradual", out=tmp_path / "r", train=train, quiet=True
+        )

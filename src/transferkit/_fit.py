@@ -335,6 +335,15 @@ def _train_backbone(
     if splits.modality == "image":
         _drop_undecodable(splits)
     check_trainable(splits.train, n_skipped=len(splits.skipped))
+    from transferkit.finetune._strategies import Gradual, make_strategy
+
+    plan = make_strategy(strategy, config)
+    plan.initial_groups(len(model.layer_groups()))  # top:K too large fails here, not mid-fit
+    if config.ddp and isinstance(plan, Gradual):
+        raise TransferKitError(
+            "strategy 'gradual' cannot run under DDP (groups unfrozen later would not be"
+            " synchronised across processes): use 'finetune' or 'top:K' with --ddp."
+        )
     head = None
     if config.head_init == "probe" and strategy != "scratch":
         # the features strategy's head, from cached embeddings, is where fine-tuning starts

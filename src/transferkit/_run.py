@@ -207,7 +207,7 @@ class Predictor:
             trained = spec.get("trained_weights")
             backbone = create_backbone(
                 spec["spec"],
-                weights=None if trained else spec.get("weights"),
+                weights=spec.get("weights"),  # a custom folder also carries config + tokenizer
                 pretrained=not trained,
                 device=self.device,
             )

@@ -75,6 +75,7 @@ class TrainConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise TransferKitError(f"`{name}` must be positive; got {value}.")
+        self._validate_counts()
         if not 0 < self.lr_decay <= 1:
             raise TransferKitError(f"`lr_decay` must be in (0, 1]; got {self.lr_decay}.")
         if self.lr_low is not None and not 0 < self.lr_low <= self.lr:
@@ -88,6 +89,26 @@ class TrainConfig:
         if self.monitor not in ("val_accuracy", "val_loss"):
             raise choice_error("monitor", self.monitor, ["val_accuracy", "val_loss"])
         return self
+
+    def _validate_counts(self) -> None:
+        at_least = {
+            "unfreeze_every": (self.unfreeze_every, 1),
+            "cached_views": (self.cached_views, 1),
+            "devices": (self.devices, 1),
+            "head_epochs": (self.head_epochs, 0),
+        }
+        for name, (value, low) in at_least.items():
+            if value < low:
+                raise TransferKitError(f"`{name}` must be at least {low}; got {value}.")
+        if self.warmup_epochs < 0 or not 0 < self.crop_scale_min <= 1:
+            raise TransferKitError(
+                "`warmup_epochs` must be >= 0 and `crop_scale_min` in (0, 1];"
+                f" got {self.warmup_epochs} and {self.crop_scale_min}."
+            )
+        if self.devices > 1 and not self.ddp:
+            raise TransferKitError(
+                f"`devices` is {self.devices}: pass `--ddp` (ddp=True) to train across them."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import zlib
 from typing import Any
 
 import numpy as np
@@ -25,21 +27,29 @@ class EpochSampler(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self):
+        # index + n * epoch: the dataset derives each sample's augmentation seed from it
         rng = np.random.default_rng((self.seed, self.epoch))
-        return iter(rng.permutation(self.n).tolist())
+        return iter((rng.permutation(self.n) + self.n * self.epoch).tolist())
 
     def __len__(self) -> int:
         return self.n
 
 
 class _Images(TorchDataset):
-    def __init__(self, data: Dataset, transform: Any, draft: int) -> None:
-        self.data, self.transform, self.draft = data, transform, draft
+    def __init__(self, data: Dataset, transform: Any, draft: int, seed: int) -> None:
+        self.data, self.transform, self.draft, self.seed = data, transform, draft, seed
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, j: int) -> tuple[torch.Tensor, int]:
+        # j = i + n * epoch (EpochSampler): augmentation is seeded by (sample, epoch), so a
+        # resumed run, or one with worker processes, augments exactly as an uninterrupted one
+        i, epoch = j % len(self.data), j // len(self.data)
+        seed = zlib.crc32(f"{self.seed}|{epoch}|{i}".encode())
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
         image = open_image(self.data.inputs[i], self.draft)
         return self.transform(image), int(self.data.labels[i])
 
@@ -51,7 +61,8 @@ class _Texts(TorchDataset):
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, i: int) -> tuple[str, int]:
+    def __getitem__(self, j: int) -> tuple[str, int]:
+        i = j % len(self.data)
         return self.data.inputs[i], int(self.data.labels[i])
 
 
@@ -97,7 +108,7 @@ def make_loader(
             )
         else:
             transform = backbone.transform()
-        dataset: TorchDataset = _Images(data, transform, draft)
+        dataset: TorchDataset = _Images(data, transform, draft, seed)
         collate = None
     else:
         dataset, collate = _Texts(data), _TokenCollate(backbone)

@@ -69,6 +69,7 @@ class _SeededImages(TorchDataset):
     def __getitem__(self, i: int) -> torch.Tensor:
         seed = zlib.crc32(f"{self.digests[i]}|{self.view}".encode())
         random.seed(seed)
+        np.random.seed(seed)  # timm's RandAugment draws from numpy
         torch.manual_seed(seed)
         return self.transform(open_image(self.paths[i], self.draft))
 
@@ -99,11 +100,14 @@ def prefix_outputs(
             [data.inputs[i] for i in todo], [digests[i] for i in todo], transform, draft, view
         )
         rows = []
-        with torch.inference_mode():
+        state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(), torch.inference_mode():  # leave the run's RNG as it was
             for batch in DataLoader(images, batch_size=batch_size):
                 rows.append(
                     backbone.forward_prefix(batch, cut).float().cpu().reshape(len(batch), -1)
                 )
+        random.setstate(state[0])
+        np.random.set_state(state[1])
         computed = torch.cat(rows).numpy()
         out[todo] = computed
         cache.put(key, [digests[i] for i in todo], computed)

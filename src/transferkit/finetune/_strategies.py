@@ -74,10 +74,19 @@ class Strategy(BaseFinetuning):
             if hasattr(scheduler, "lr_lambdas"):
                 while len(scheduler.lr_lambdas) < len(scheduler.optimizer.param_groups):
                     scheduler.lr_lambdas.append(scheduler.lr_lambdas[0])
+        # Lightning restores those groups into the optimizer but not `requires_grad`:
+        # whatever the optimizer holds trains.
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    p.requires_grad = True
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_start(trainer, pl_module)
-        batchnorm_to_eval(pl_module.backbone, self.config.batchnorm)
+        apply_batchnorm_mode(pl_module.backbone, self.batchnorm_mode())
+
+    def batchnorm_mode(self) -> str:
+        return self.config.batchnorm
 
 
 class TopK(Strategy):
@@ -128,15 +137,18 @@ class Scratch(Strategy):
     def group_rates(self, n_groups: int) -> list[float]:
         return [self.config.lr] * n_groups
 
+    def batchnorm_mode(self) -> str:
+        # random running statistics mean nothing: a network trained from scratch learns them
+        return "trainable"
 
-def batchnorm_to_eval(module: nn.Module, mode: str) -> None:
-    """Put BatchNorm layers in inference mode as `mode` says (see TrainConfig.batchnorm)."""
-    if mode == "all":
-        return
+
+def apply_batchnorm_mode(module: nn.Module, mode: str) -> None:
+    """Set each BatchNorm layer's mode as `mode` says (see TrainConfig.batchnorm): called at
+    every epoch start, since a group unfrozen since the last epoch changes the answer."""
     for m in module.modules():
-        frozen = not any(p.requires_grad for p in m.parameters())
-        if isinstance(m, _BatchNorm) and (mode == "frozen" or frozen):
-            m.eval()
+        if isinstance(m, _BatchNorm):
+            trainable = any(p.requires_grad for p in m.parameters())
+            m.train(mode == "all" or (mode == "trainable" and trainable))
 
 
 def _extend_scheduler(trainer: pl.Trainer, rate: float) -> None:
