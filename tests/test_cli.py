@@ -99,3 +99,14 @@ def test_predict_gives_unreadable_inputs_a_row_with_their_error(colour_folder, t
     rows = {r["input"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
     assert rows[str(good)]["predicted"] == "red" and rows[str(good)]["error"] == ""
     assert rows[str(broken)]["predicted"] == "" and "unreadable image" in rows[str(broken)]["error"]
+
+
+def test_bad_training_flag_exits_with_one_line(colour_folder, tmp_path):
+    args = ["fit", str(colour_folder), "--strategy", "gradual", "--unfreeze-every", "0"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "r"), "-q"])
+    assert result.exit_code == 2
+    assert "`unfreeze_every` must be at least 1; got 0" in result.output
+    monitor = runner.invoke(
+        app, ["fit", str(colour_folder), "--strategy", "top:1", "--monitor", "val_acc"]
+    )
+    assert monitor.exit_code == 2 and "Did you mean 'val_accuracy'?" in monitor.output

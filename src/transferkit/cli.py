@@ -100,6 +100,14 @@ def fit(
     head_init: Annotated[
         str, Opt(help="'probe': start from the features strategy's head; 'random'.")
     ] = "probe",
+    head_epochs: Annotated[int, Opt(help="gradual: epochs of the head alone.")] = 1,
+    unfreeze_every: Annotated[int, Opt(help="gradual: epochs between unfreezing groups.")] = 1,
+    cached_views: Annotated[
+        int, Opt(help="top:K: augmented views of each image whose frozen prefix is cached.")
+    ] = 4,
+    monitor: Annotated[
+        str, Opt(help="Metric for the best epoch and early stopping: val_accuracy or val_loss.")
+    ] = "val_accuracy",
     precision: Annotated[
         str, Opt(help="Lightning precision: 32-true, bf16-mixed, 16-mixed.")
     ] = "32-true",
@@ -136,6 +144,10 @@ def fit(
         "head_init": head_init,
         "devices": devices,
         "ddp": ddp,
+        "head_epochs": head_epochs,
+        "unfreeze_every": unfreeze_every,
+        "cached_views": cached_views,
+        "monitor": monitor,
     }
     try:
         if resume is not None:
