@@ -267,6 +267,25 @@ def _finish(
     )
 
 
+# the settings a resumed run takes from its config.json (the names of `fit`'s parameters)
+RESUMED_SETTINGS = (
+    "backbone",
+    "strategy",
+    "head",
+    "text_column",
+    "label_column",
+    "weights",
+    "val_size",
+    "seed",
+    "cache_dir",
+    "use_cache",
+    "batch_size",
+    "num_workers",
+    "device",
+    "train",
+)
+
+
 def resume(run_dir: str | Path, *, quiet: bool = False) -> FitResult:
     """Continue an interrupted training run from its last checkpoint, with its own settings."""
     run_dir = Path(run_dir)
@@ -282,25 +301,8 @@ def resume(run_dir: str | Path, *, quiet: bool = False) -> FitResult:
             f"{str(run_dir)!r} used strategy 'features', which has no training state to resume:"
             " run `transferkit fit` again (its embeddings are cached)."
         )
-    return fit(
-        s["data"],
-        backbone=s["backbone"],
-        strategy=s["strategy"],
-        head=s["head"],
-        text_column=s["text_column"],
-        label_column=s["label_column"],
-        weights=s["weights"],
-        val_size=s["val_size"],
-        seed=s["seed"],
-        cache_dir=s["cache_dir"],
-        use_cache=s["use_cache"],
-        batch_size=s["batch_size"],
-        num_workers=s["num_workers"],
-        device=s["device"],
-        quiet=quiet,
-        train=s["train"],
-        resume_dir=run_dir,
-    )
+    kept = {key: s[key] for key in RESUMED_SETTINGS}
+    return fit(s["data"], **kept, quiet=quiet, resume_dir=run_dir)
 
 
 def _train_config(
