@@ -1,18 +1,22 @@
-"""`top:1` with and without the prefix cache, on hymenoptera, same settings and seed.
+"""`top:1` and `gradual` with and without the prefix cache, on hymenoptera, same seed.
 
-Without the cache every epoch runs the whole frozen backbone below the last group; with
-it, the prefix runs once per cached view (4 augmented views of the training split, one of
-val) and each epoch runs only the last group and the head. Prints the mean epoch time
-after the first epoch (training + validation, from history.csv), the first epoch's time,
-and the validation accuracy of each.
+Without the cache every epoch runs the whole frozen part of the backbone; with it, the
+frozen prefix runs once per cut and cached view, and each epoch runs only the groups
+above the cut and the head. `top:1` has one cut (4 augmented views of the training
+split, one of val); `gradual` has one cut per epoch, moving down as groups unfreeze.
+For each strategy this runs: no cache, the cache cold (a fresh cache folder), and the
+cache warm (the same fit again). Prints the mean epoch time after the first epoch
+(training + validation, from history.csv), the training phase time and the validation
+accuracy of each.
 
-Run: python benchmarks/bench_prefix_cache.py
+Run: python benchmarks/bench_prefix_cache.py [STRATEGY ...]   (default: top:1 gradual)
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import sys
 
 import transferkit
 
@@ -28,34 +32,44 @@ def epoch_seconds(run_dir) -> list[float]:
         return [float(r["seconds"]) for r in csv.DictReader(f)]
 
 
-def main() -> None:
+def measure(strategy: str) -> dict[str, dict[str, float]]:
     results = {}
-    for use_cache in (False, True):
-        cache, runs = fresh_dir("cache"), fresh_dir("runs")
-        try:
+    cache, runs = fresh_dir("cache"), fresh_dir("runs")
+    try:
+        for name, use_cache in (("no_cache", False), ("cold", True), ("warm", True)):
             result = transferkit.fit(
                 DATA,
-                strategy="top:1",
-                out=runs / "run",
+                strategy=strategy,
+                out=runs / name,
                 cache_dir=cache,
                 quiet=True,
                 train={**TRAIN, "prefix_cache": use_cache},
             )
             seconds = epoch_seconds(result.run_dir)
-        finally:
-            remove(cache)
-            remove(runs)
-        results["prefix_cache" if use_cache else "no_prefix_cache"] = {
-            "val_accuracy": round(result.metrics["accuracy"], 4),
-            "first_epoch_s": round(seconds[0], 2),
-            "later_epoch_mean_s": round(sum(seconds[1:]) / len(seconds[1:]), 2),
-            "train_phase_s": result.metrics["timings"]["train"],
-        }
-    a, b = results["prefix_cache"], results["no_prefix_cache"]
-    results["later_epoch_ratio_cache_over_none"] = round(
-        a["later_epoch_mean_s"] / b["later_epoch_mean_s"], 3
-    )
-    print(json.dumps(results, indent=2))
+            results[name] = {
+                "val_accuracy": round(result.metrics["accuracy"], 4),
+                "first_epoch_s": round(seconds[0], 2),
+                "later_epoch_mean_s": round(sum(seconds[1:]) / len(seconds[1:]), 2),
+                "train_phase_s": result.metrics["timings"]["train"],
+            }
+            print(strategy, name, results[name], flush=True)
+    finally:
+        remove(cache)
+        remove(runs)
+    none = results["no_cache"]
+    for name in ("cold", "warm"):
+        results[f"later_epoch_ratio_{name}_over_none"] = round(
+            results[name]["later_epoch_mean_s"] / none["later_epoch_mean_s"], 3
+        )
+        results[f"train_phase_ratio_{name}_over_none"] = round(
+            results[name]["train_phase_s"] / none["train_phase_s"], 3
+        )
+    return results
+
+
+def main() -> None:
+    strategies = sys.argv[1:] or ["top:1", "gradual"]
+    print(json.dumps({s: measure(s) for s in strategies}, indent=2))
 
 
 if __name__ == "__main__":

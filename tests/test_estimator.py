@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -89,3 +90,25 @@ def test_errors_are_clear():
         TransferClassifier().fit([__file__, "just some words"], ["a", "b"])
     with pytest.raises(NotFittedError, match="not fitted"):
         TransferClassifier().predict(X)
+
+
+@pytest.mark.slow
+def test_trained_strategy_fine_tunes_a_copy_of_the_backbone(colour_folder, tmp_path):
+    paths = sorted(str(p) for p in colour_folder.rglob("*.jpg"))
+    labels = [p.split("/")[-2] for p in paths]
+    train = {"epochs": 2, "augment": False}
+    est = TransferClassifier(strategy="top:1", train=train, cache_dir=str(tmp_path))
+    est.fit(paths, labels)
+    frozen = TransferClassifier(cache_dir=str(tmp_path)).fit(paths, labels)
+    # the trained copy has its own weights (and so its own cache identity); the shared
+    # pretrained backbone of the features strategy is untouched
+    assert est.backbone_ is not frozen.backbone_
+    assert est.backbone_.identity != frozen.backbone_.identity
+    top = est.backbone_.layer_groups()[-1][1][0]
+    ref = frozen.backbone_.layer_groups()[-1][1][0]
+    pairs = zip(top.parameters(), ref.parameters(), strict=True)
+    changed = [not torch.equal(a, b) for a, b in pairs]
+    assert any(changed)
+    assert (est.predict(paths) == np.array(labels)).mean() >= 0.9
+    assert est.predict_proba(paths).shape == (len(paths), 2)
+    assert clone(est).get_params()["train"] == train

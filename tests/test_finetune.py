@@ -222,3 +222,54 @@ def test_gradual_is_refused_under_ddp(colour_folder, tmp_path):
         transferkit.fit(
             colour_folder, strategy="gradual", out=tmp_path / "r", train=train, quiet=True
         )
+
+
+def test_a_features_only_head_is_refused_by_trained_strategies(colour_folder, tmp_path):
+    with pytest.raises(TransferKitError, match=r"head 'mlp' is for strategy 'features'"):
+        transferkit.fit(
+            colour_folder, strategy="top:1", head="mlp", out=tmp_path / "r", train=FAST, quiet=True
+        )
+    assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_gradual_trains_on_cached_prefixes_as_its_cut_moves_down(
+    colour_folder, tmp_path, monkeypatch
+):
+    from transferkit.backbones._vision import TimmBackbone
+
+    cuts = []
+    real = TimmBackbone.forward_prefix
+
+    def spy(self, inputs, cut):
+        if len(inputs) > 1:  # not a shape probe
+            cuts.append(cut)
+        return real(self, inputs, cut)
+
+    monkeypatch.setattr(TimmBackbone, "forward_prefix", spy)
+    # no dropout: the live run draws its random numbers in another order
+    train = {**FAST, "epochs": 3, "head_epochs": 1, "dropout": 0.0}
+    cache = tmp_path / "cache"
+
+    def run(name, **extra):
+        return transferkit.fit(
+            colour_folder,
+            strategy="gradual",
+            out=tmp_path / name,
+            train={**train, **extra},
+            quiet=True,
+            cache_dir=cache,
+        )
+
+    cached = run("cached")
+    # epochs 0 (head) and 1 (top group) share the cut below the top group; epoch 2 cuts lower
+    assert sorted(set(cuts)) == [6, 7]
+    cuts.clear()
+    again = run("again")
+    assert cuts == [], "a second run takes every prefix output from the cache"
+    live = run("live", prefix_cache=False)
+    assert cuts == []
+    histories = [_history(r.run_dir) for r in (cached, again, live)]
+    for a, b, c in zip(*histories, strict=True):
+        assert a["train_loss"] == b["train_loss"]
+        for key in ("train_loss", "val_loss"):
+            assert float(a[key]) == pytest.approx(float(c[key]), rel=1e-3, abs=1e-5)

@@ -1,4 +1,4 @@
-"""TransferClassifier: the `features` strategy as a scikit-learn estimator."""
+"""TransferClassifier: every strategy of `transferkit.fit` as a scikit-learn estimator."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from transferkit._features import embed_all
 from transferkit._fit import check_strategy, default_backbone
 from transferkit._heads import HEADS, train_head
 from transferkit.backbones import Backbone, create_backbone
+from transferkit.data import Dataset, DataSplits
+from transferkit.data._dataset import stratified_split
 
 _LOADED: dict[tuple[str, str | None, str], Backbone] = {}
 
@@ -46,16 +48,22 @@ def _infer_modality(items: Sequence[Any]) -> str:
 
 
 class TransferClassifier(ClassifierMixin, BaseEstimator):
-    """A frozen pretrained backbone with a trained head, as a scikit-learn classifier.
+    """A pretrained backbone with a trained head, as a scikit-learn classifier.
 
-    `X` is a list of image paths or of texts. Embeddings go through the
-    on-disk `FeatureCache`, so refits (cross-validation, grid search) cost
-    almost nothing after the first.
+    `X` is a list of image paths or of texts. With `strategy='features'` the
+    backbone stays frozen and embeddings go through the on-disk `FeatureCache`,
+    so refits (cross-validation, grid search) cost almost nothing after the
+    first. The trained strategies ('finetune', 'top:K', 'gradual', 'scratch')
+    hold out `val_size` of the data, stratified, to pick the best epoch, and
+    train a copy of the backbone with the settings in `train` (a dict of
+    `TrainConfig` fields).
 
     Parameters
     ----------
     backbone : backbone name; None picks the default for the inputs' modality.
-    strategy : 'features' (the strategies of `transferkit.fit`).
+    strategy : 'features', 'finetune', 'top:K', 'gradual' or 'scratch'.
+    train : training settings for the trained strategies, e.g. {'epochs': 4}.
+    val_size : fraction held out for choosing the best epoch (trained strategies).
     head : 'logistic' (C chosen by CV on the training data), 'linear' or 'mlp'.
     weights : a local weights file for the backbone.
     batch_size, num_workers, device : how the backbone runs.
@@ -68,6 +76,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self,
         backbone: str | None = None,
         strategy: str = "features",
+        train: dict[str, Any] | None = None,
+        val_size: float = 0.2,
         head: str = "logistic",
         weights: str | None = None,
         batch_size: int | None = None,
@@ -79,6 +89,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     ) -> None:
         self.backbone = backbone
         self.strategy = strategy
+        self.train = train
+        self.val_size = val_size
         self.head = head
         self.weights = weights
         self.batch_size = batch_size
@@ -91,10 +103,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Sequence[Any], y: Sequence[Any]) -> TransferClassifier:
         """Embed `X` (cached), then train the head on the embeddings; returns self."""
         check_strategy(self.strategy)
-        if self.strategy != "features":
+        if self.strategy == "auto":
             raise TransferKitError(
-                f"TransferClassifier supports strategy='features' in this version; got"
-                f" {self.strategy!r}. Use `transferkit.fit(..., strategy={self.strategy!r})`."
+                "TransferClassifier needs an explicit strategy ('features', 'finetune',"
+                " 'top:K', 'gradual' or 'scratch'); 'auto' is for `transferkit.fit`."
             )
         if self.head not in HEADS:
             raise choice_error("head", self.head, list(HEADS))
@@ -105,17 +117,47 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 f"X has {len(X)} samples but y has {len(y)}: give one label per sample."
             )
         check_classification_targets(y)
-        spec = self.backbone or default_backbone(_infer_modality(X))
-        self.backbone_ = _shared_backbone(spec, self.weights, self.device)
+        modality = _infer_modality(X)
+        spec = self.backbone or default_backbone(modality)
         self.classes_, encoded = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise TransferKitError("y holds a single class: a classifier needs at least 2.")
-        features = self._embed(X)
-        self.head_, self.head_info_ = train_head(
-            self.head, features, encoded, len(self.classes_), self.random_state
-        )
+        if self.strategy == "features":
+            self.backbone_ = _shared_backbone(spec, self.weights, self.device)
+            features = self._embed(X)
+            self.head_, self.head_info_ = train_head(
+                self.head, features, encoded, len(self.classes_), self.random_state
+            )
+            self.skipped_ = []
+        else:
+            self._fit_trained(spec, [str(x) for x in X], encoded, modality)
         self.n_features_in_ = self.backbone_.feature_dim
         return self
+
+    def _fit_trained(self, spec: str, X: list[str], encoded: np.ndarray, modality: str) -> None:
+        """Train a fresh copy of the backbone with the head (checkpoints in a temporary folder)."""
+        import tempfile
+
+        from transferkit._fit import _check_trained_head, _train_backbone, _train_config
+
+        _check_trained_head(self.head, self.strategy)
+
+        names = [str(c) for c in self.classes_]
+        everything = Dataset(X, encoded, names, modality, refs=[f"X[{i}]" for i in range(len(X))])
+        train, val = stratified_split(everything, self.val_size, self.random_state, "X")
+        splits = DataSplits(train, val, None, split_source=f"stratified {self.val_size} of X")
+        config = _train_config(
+            self.train, self.random_state, self.batch_size, self.num_workers, self.device
+        )
+        model = create_backbone(
+            spec, weights=self.weights, device=self.device, pretrained=self.strategy != "scratch"
+        )
+        cache = FeatureCache(self.cache_dir, enabled=self.use_cache)
+        with tempfile.TemporaryDirectory(prefix="transferkit-") as tmp:
+            self.backbone_, self.head_, self.head_info_ = _train_backbone(
+                model, splits, self.strategy, config, Path(tmp), False, False, cache
+            )
+        self.skipped_ = list(splits.skipped)  # unreadable images, left out of training
 
     def _embed(self, X: Sequence[Any]) -> np.ndarray:
         cache = FeatureCache(self.cache_dir, enabled=self.use_cache)

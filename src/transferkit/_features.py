@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +28,13 @@ def extract_features(
     num_workers: int = 0,
     show_progress: bool = False,
     description: str = "embedding",
+    devices: int = 1,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """(features, errors): one row per item; `errors` maps positions that failed to why.
 
     Each distinct input (by content digest) runs through the backbone at most
-    once, and never again once it is in the cache.
+    once, and never again once it is in the cache. With `devices` > 1 the inputs
+    still missing from the cache are split across that many DDP processes.
     """
     digests = [backbone.sample_digest(item) for item in items]
     key = backbone.identity
@@ -40,7 +45,8 @@ def extract_features(
     todo = list(first_of.values())
     errors: dict[int, str] = {}
     if todo:
-        computed, failed = _run_backbone(
+        run = _run_backbone if devices == 1 else partial(_run_sharded, devices=devices)
+        computed, failed = run(
             backbone,
             [items[i] for i in todo],
             batch_size or default_batch_size(backbone),
@@ -102,3 +108,73 @@ def _run_backbone(
                 out[batch.positions] = backbone.embed_batch(batch)
             advance(len(batch.positions) + len(batch.errors))
     return out, failed
+
+
+def _run_sharded(
+    backbone: Backbone, items: list[str], *how: Any, devices: int
+) -> tuple[np.ndarray, dict[int, str]]:
+    """`_run_backbone` (with its other arguments, `how`) across `devices` processes
+    (Lightning Fabric, DDP): rank r embeds items r, r + devices, ...; the shards come back
+    through files and are put back in input order (a large result through Lightning's
+    return queue would block its join)."""
+    import json
+    import tempfile
+
+    from lightning.fabric import Fabric
+
+    if backbone.recipe is None:
+        raise TransferKitError(
+            f"backbone {backbone.spec!r} cannot be rebuilt in worker processes: extract"
+            " its features with devices=1."
+        )
+    accelerator = "cpu" if backbone._device.type == "cpu" else "gpu"  # don't build it here
+    fabric = Fabric(accelerator=accelerator, devices=devices, strategy="ddp_spawn")
+    out = np.zeros((len(items), backbone.feature_dim), dtype=np.float32)
+    failed: dict[int, str] = {}
+    with tempfile.TemporaryDirectory(prefix="transferkit-shards-") as tmp:
+        fabric.launch(
+            _embed_shard,
+            dict(backbone.recipe),
+            backbone.identity,
+            items,
+            how,
+            tmp,
+        )
+        for rank in range(devices):
+            positions = np.arange(rank, len(items), devices)
+            out[positions] = np.load(Path(tmp) / f"rank{rank}.npy")
+            errors = json.loads((Path(tmp) / f"rank{rank}.json").read_text(encoding="utf-8"))
+            failed.update({int(positions[int(j)]): reason for j, reason in errors.items()})
+    return out, failed
+
+
+def _embed_shard(
+    fabric: Any,
+    recipe: dict[str, Any],
+    identity: str,
+    items: list[str],
+    how: tuple[int, int, bool, str],
+    folder: str,
+) -> None:
+    """One rank's share of the embedding, written to `folder` as rank{r}.npy / .json."""
+    import json
+
+    from transferkit.backbones import create_backbone
+
+    backbone = create_backbone(**recipe, device=fabric.device)
+    if backbone.identity != identity:  # the same name must give the same features
+        raise TransferKitError(
+            f"backbone {recipe['spec']!r} built in a worker differs from the main process's."
+        )
+    batch_size, num_workers, show_progress, description = how
+    rank, world = fabric.global_rank, fabric.world_size
+    features, errors = _run_backbone(
+        backbone,
+        items[rank::world],
+        batch_size,
+        num_workers,
+        show_progress and rank == 0,
+        description,
+    )
+    np.save(Path(folder) / f"rank{rank}.npy", features)
+    (Path(folder) / f"rank{rank}.json").write_text(json.dumps(errors), encoding="utf-8")

@@ -155,8 +155,13 @@ def fit(
             strategy, why = choose_strategy(splits, model, cache, device, seed, show)
         settings.update(strategy=strategy, auto={"picked": strategy, "why": why})
     if strategy == "features":
+        config = _train_config(train, seed, batch_size, num_workers, device)
+        devices = config.devices if config.ddp else 1  # extraction shards across processes
+        settings["extract_devices"] = devices
         with timer.phase("extract"):
-            features = _embed_splits(model, splits, cache, batch_size, num_workers, show)
+            features = _embed_splits(
+                model, splits, cache, batch_size, num_workers, show, devices=devices
+            )
         check_trainable(splits.train, n_skipped=len(splits.skipped))
         what = "logistic regression, C by cross-validation" if head == "logistic" else head
         with timer.phase("train_head"), status(f"training the head ({what})", show):
@@ -164,6 +169,7 @@ def fit(
                 head, features["train"], splits.train.labels, len(splits.class_names), seed
             )
     else:
+        _check_trained_head(head, strategy)
         config = _train_config(train, seed, batch_size, num_workers, device)
         settings["train"] = config.to_dict()
         if _worker_rank() > 0:
@@ -201,6 +207,15 @@ def fit(
 
 
 RUN_DIR_ENV = "TRANSFERKIT_RUN_DIR"
+
+
+def _check_trained_head(head: str, strategy: str) -> None:
+    """Trained strategies train a linear head (from the logistic probe): say so, don't ignore."""
+    if head not in ("logistic", "linear"):
+        raise TransferKitError(
+            f"head {head!r} is for strategy 'features'; strategy {strategy!r} trains a linear"
+            " head started from the logistic probe. Drop `--head`, or use --strategy features."
+        )
 
 
 def _worker_rank() -> int:
@@ -318,6 +333,8 @@ def _train_config(
     config.batch_size = batch_size or config.batch_size
     config.num_workers = num_workers
     config.accelerator = "cpu" if device == "cpu" else "gpu"
+    index = device.partition(":")[2]
+    config.device_index = int(index) if index.isdigit() and device != "cpu" else None
     return config.validate()
 
 
@@ -398,6 +415,7 @@ def _embed_splits(
     num_workers: int,
     show: bool,
     names: tuple[str, ...] = ("train", "val", "test"),
+    devices: int = 1,
 ) -> dict[str, np.ndarray]:
     """Embed the splits in one pass; inputs that fail to decode move to `skipped`."""
     names = [n for n in names if getattr(splits, n) is not None]
@@ -411,6 +429,7 @@ def _embed_splits(
         num_workers=num_workers,
         show_progress=show,
         description=f"embedding with {model.spec}",
+        devices=devices,
     )
     out: dict[str, np.ndarray] = {}
     start = 0

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from transferkit._errors import TransferKitError
+from transferkit.finetune._config import TrainConfig as _D  # defaults, no torch import
 
 app = typer.Typer(
     help="Transfer learning from a small labelled data set and a pretrained model.",
@@ -67,50 +68,67 @@ def fit(
     ] = None,
     val_size: Annotated[float, Opt(help="Validation fraction when there is no val split.")] = 0.2,
     seed: Annotated[int, Opt(help="Seed for the split, the head and training.")] = 0,
-    epochs: Annotated[int, Opt(help="Training epochs (trained strategies).")] = 8,
-    lr: Annotated[float, Opt(help="Learning rate of the head; backbone groups get less.")] = 1e-3,
-    lr_decay: Annotated[float, Opt(help="Rate factor per group down from the top.")] = 0.5,
+    epochs: Annotated[int, Opt(help="Training epochs (trained strategies).")] = _D.epochs,
+    lr: Annotated[float, Opt(help="Learning rate of the head; backbone groups get less.")] = _D.lr,
+    lr_decay: Annotated[float, Opt(help="Rate factor per group down from the top.")] = _D.lr_decay,
     lr_low: Annotated[
         float | None,
         Opt(help="Rate of the lowest group (rates spread up to --lr), as slice(lo, hi)."),
     ] = None,
     optimizer: Annotated[
         str, Opt(help="adamw, adam, sgd (Nesterov momentum) or rmsprop.")
-    ] = "adamw",
-    schedule: Annotated[str, Opt(help="cosine, onecycle, step, exponential or none.")] = "cosine",
-    warmup: Annotated[float, Opt(help="Linear warm-up, in epochs.")] = 0.0,
-    weight_decay: Annotated[float, Opt(help="Weight decay.")] = 0.01,
-    dropout: Annotated[float, Opt(help="Dropout before the head.")] = 0.2,
-    label_smoothing: Annotated[float, Opt(help="Label smoothing of the training loss.")] = 0.0,
-    grad_clip: Annotated[float | None, Opt(help="Clip gradients to this norm.")] = 1.0,
+    ] = _D.optimizer,
+    schedule: Annotated[
+        str, Opt(help="cosine, onecycle, step, exponential or none.")
+    ] = _D.schedule,
+    warmup: Annotated[float, Opt(help="Linear warm-up, in epochs.")] = _D.warmup_epochs,
+    momentum: Annotated[float, Opt(help="sgd / rmsprop momentum.")] = _D.momentum,
+    nesterov: Annotated[bool, Opt(help="Nesterov momentum for sgd.")] = _D.nesterov,
+    step_size: Annotated[int, Opt(help="step schedule: epochs between rate drops.")] = _D.step_size,
+    gamma: Annotated[float, Opt(help="step / exponential schedule: rate factor.")] = _D.gamma,
+    weight_decay: Annotated[float, Opt(help="Weight decay.")] = _D.weight_decay,
+    dropout: Annotated[float, Opt(help="Dropout before the head.")] = _D.dropout,
+    label_smoothing: Annotated[
+        float, Opt(help="Label smoothing of the training loss.")
+    ] = _D.label_smoothing,
+    grad_clip: Annotated[float | None, Opt(help="Clip gradients to this norm.")] = _D.grad_clip,
     patience: Annotated[
         int | None, Opt(help="Early stopping after this many epochs without improvement.")
     ] = None,
     no_augment: Annotated[bool, Opt("--no-augment", help="No training augmentation.")] = False,
+    crop_scale_min: Annotated[
+        float, Opt(help="Smallest area fraction of a random resized crop.")
+    ] = _D.crop_scale_min,
+    color_jitter: Annotated[float, Opt(help="Colour jitter strength (0: none).")] = _D.color_jitter,
+    no_prefix_cache: Annotated[
+        bool, Opt("--no-prefix-cache", help="top:K: run the frozen prefix every epoch.")
+    ] = False,
     batchnorm: Annotated[
         str,
         Opt(
             help="'frozen': BatchNorm keeps its running statistics (Keras' advice for small"
             " data); 'trainable': unfrozen groups update them; 'all': every layer does."
         ),
-    ] = "frozen",
+    ] = _D.batchnorm,
     randaugment: Annotated[
         str | None, Opt(help="Add RandAugment to image training, e.g. 'rand-m9-mstd0.5'.")
     ] = None,
     head_init: Annotated[
         str, Opt(help="'probe': start from the features strategy's head; 'random'.")
-    ] = "probe",
-    head_epochs: Annotated[int, Opt(help="gradual: epochs of the head alone.")] = 1,
-    unfreeze_every: Annotated[int, Opt(help="gradual: epochs between unfreezing groups.")] = 1,
+    ] = _D.head_init,
+    head_epochs: Annotated[int, Opt(help="gradual: epochs of the head alone.")] = _D.head_epochs,
+    unfreeze_every: Annotated[
+        int, Opt(help="gradual: epochs between unfreezing groups.")
+    ] = _D.unfreeze_every,
     cached_views: Annotated[
         int, Opt(help="top:K: augmented views of each image whose frozen prefix is cached.")
-    ] = 4,
+    ] = _D.cached_views,
     monitor: Annotated[
         str, Opt(help="Metric for the best epoch and early stopping: val_accuracy or val_loss.")
-    ] = "val_accuracy",
+    ] = _D.monitor,
     precision: Annotated[
         str, Opt(help="Lightning precision: 32-true, bf16-mixed, 16-mixed.")
-    ] = "32-true",
+    ] = _D.precision,
     cache_dir: Annotated[Path | None, Opt(help="Feature cache folder.")] = None,
     no_cache: Annotated[bool, Opt("--no-cache", help="Don't read or write the cache.")] = False,
     batch_size: Annotated[int | None, Opt(help="Batch size.")] = None,
@@ -131,6 +149,13 @@ def fit(
         "lr_low": lr_low,
         "optimizer": optimizer,
         "schedule": schedule,
+        "momentum": momentum,
+        "nesterov": nesterov,
+        "step_size": step_size,
+        "gamma": gamma,
+        "crop_scale_min": crop_scale_min,
+        "color_jitter": color_jitter,
+        "prefix_cache": not no_prefix_cache,
         "warmup_epochs": warmup,
         "weight_decay": weight_decay,
         "dropout": dropout,

@@ -81,6 +81,7 @@ class Backbone(nn.Module):
         self._build = None if isinstance(model, nn.Module) else model
         self._model = model if isinstance(model, nn.Module) else None
         self._device = torch.device("cpu")
+        self.recipe: dict[str, Any] | None = None
 
     @property
     def model(self) -> nn.Module:
@@ -226,6 +227,12 @@ def create_backbone(
     if backbone.is_built:
         backbone.model.eval()
         backbone._model = backbone._prepare(backbone.model)
+    # how to build this backbone again in another process (sharded feature extraction)
+    backbone.recipe = {
+        "spec": spec,
+        "weights": str(weights) if weights else None,
+        "pretrained": pretrained,
+    }
     return backbone.place(device)
 
 

@@ -1,15 +1,21 @@
-"""Prefix caching: the frozen layers below a `top:K` cut run once per input (and view).
+"""Prefix caching: the frozen layers below the cut run once per input (and view).
 
 The output of the frozen prefix is stored in the FeatureCache like embeddings are, keyed
 by the backbone's identity, the cut, the view and the augmentation settings; each epoch
 then runs only the trainable suffix. With augmentation on, `cached_views` augmented
 views of every training image are computed once and epoch e trains on view e % views.
+
+`top:K` has one cut for the whole run. `gradual` has one per epoch, moving down as groups
+unfreeze: each epoch trains on the cached outputs at its own cut (one view), and once the
+cut is so low that its outputs are larger than the input image, on images.
 """
 
 from __future__ import annotations
 
 import random
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -74,6 +80,21 @@ class _SeededImages(TorchDataset):
         return self.transform(open_image(self.paths[i], self.draft))
 
 
+@contextmanager
+def inference(model: torch.nn.Module) -> Iterator[None]:
+    """Run the frozen prefix as at inference: BatchNorm on (and leaving) its running
+    statistics, also when called mid-training (a train-mode BatchNorm would move them even
+    under `torch.inference_mode`); every module's mode is given back afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
 def prefix_outputs(
     backbone: Any,
     data: Dataset,
@@ -87,7 +108,7 @@ def prefix_outputs(
     """Prefix outputs (N, C, H, W) for one view of every sample, from the cache when known."""
     cfg = backbone.config
     size = cfg.input_size
-    with torch.inference_mode():
+    with inference(backbone.model):
         shape = tuple(backbone.forward_prefix(torch.zeros(1, 3, size, size), cut).shape[1:])
     dim = int(np.prod(shape))
     digests = [backbone.sample_digest(p) for p in data.inputs]
@@ -101,13 +122,14 @@ def prefix_outputs(
         )
         rows = []
         state = random.getstate(), np.random.get_state()
-        with torch.random.fork_rng(), torch.inference_mode():  # leave the run's RNG as it was
-            for batch in DataLoader(images, batch_size=batch_size):
-                rows.append(
-                    backbone.forward_prefix(batch, cut).float().cpu().reshape(len(batch), -1)
-                )
-        random.setstate(state[0])
-        np.random.set_state(state[1])
+        try:
+            with torch.random.fork_rng(), inference(backbone.model):  # leave the run's RNG alone
+                for batch in DataLoader(images, batch_size=batch_size):
+                    hidden = backbone.forward_prefix(batch, cut)
+                    rows.append(hidden.float().cpu().reshape(len(batch), -1))
+        finally:
+            random.setstate(state[0])
+            np.random.set_state(state[1])
         computed = torch.cat(rows).numpy()
         out[todo] = computed
         cache.put(key, [digests[i] for i in todo], computed)
@@ -115,10 +137,17 @@ def prefix_outputs(
 
 
 def prefix_loaders(
-    backbone: Backbone, splits: Any, cut: int, config: TrainConfig, cache: FeatureCache
+    backbone: Backbone,
+    splits: Any,
+    cut: int,
+    config: TrainConfig,
+    cache: FeatureCache,
+    view: int | None = None,
 ) -> dict[str, DataLoader]:
-    """Loaders of cached prefix outputs: `cached_views` augmented views for train, one for val."""
+    """Loaders of cached prefix outputs: `cached_views` augmented views for train (or only
+    `view`), one for val."""
     views = config.cached_views if config.augment else 1
+    chosen = range(views) if view is None else [view]
     settings = f"scale{config.crop_scale_min}|jitter{config.color_jitter}|{config.randaugment}"
     train_tf = (
         backbone.transform(
@@ -141,21 +170,94 @@ def prefix_loaders(
             cache,
             config.batch_size,
         )
-        for v in range(views)
+        for v in chosen
     ]
     val = prefix_outputs(
         backbone, splits.val, cut, backbone.transform(), "eval", "", cache, config.batch_size
     )
     n = len(splits.train)
     x = torch.from_numpy(np.concatenate(train_views))
-    y = torch.from_numpy(np.tile(splits.train.labels, views))
+    y = torch.from_numpy(np.tile(splits.train.labels, len(train_views)))
     train = DataLoader(
         TensorDataset(x, y),
         batch_size=config.batch_size,
-        sampler=ViewSampler(n, views, config.seed),
+        sampler=ViewSampler(n, len(train_views), config.seed),
     )
     val_loader = DataLoader(
         TensorDataset(torch.from_numpy(val), torch.from_numpy(splits.val.labels)),
         batch_size=config.batch_size,
     )
     return {"train": train, "val": val_loader}
+
+
+class MovingPrefixModule(TransferModule):
+    """`gradual` on cached prefixes: the epoch decides the cut and the loaders (Lightning
+    reloads them every epoch); `cut_of_epoch` gives None where images are used instead."""
+
+    def __init__(
+        self,
+        *args: Any,
+        cut_of_epoch: Callable[[int], int | None],
+        loaders_of_epoch: Callable[[int], dict[str, DataLoader]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.cut_of_epoch, self.loaders_of_epoch = cut_of_epoch, loaders_of_epoch
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        cut = self.cut_of_epoch(self.current_epoch)
+        if cut is None:
+            return super().forward(inputs)
+        return self.head(self.backbone.forward_suffix(inputs, cut))
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loaders_of_epoch(self.current_epoch)["train"]
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loaders_of_epoch(self.current_epoch)["val"]
+
+
+def gradual_cuts(backbone: Backbone, config: TrainConfig) -> Callable[[int], int | None]:
+    """Epoch -> the cut whose prefix is frozen (and cacheable) then, or None for images."""
+    n_groups = len(backbone.layer_groups())
+    size = backbone.config.input_size
+    worth: dict[int, bool] = {}
+    with inference(backbone.model):
+        image = torch.zeros(1, 3, size, size)
+        for cut in range(1, n_groups + 1):
+            if backbone.prefix_split_supported(cut):
+                worth[cut] = backbone.forward_prefix(image, cut).numel() <= image.numel()
+
+    def cut_of_epoch(epoch: int) -> int | None:
+        since = epoch - config.head_epochs
+        unfrozen = 0 if since < 0 else min(n_groups, since // config.unfreeze_every + 1)
+        cut = min(n_groups - unfrozen, max(worth, default=0))  # head epochs: the top cut
+        return cut if worth.get(cut) else None
+
+    return cut_of_epoch
+
+
+def epoch_loaders(
+    backbone: Backbone,
+    splits: Any,
+    config: TrainConfig,
+    cache: FeatureCache,
+    cut_of_epoch: Callable[[int], int | None],
+    image_loaders: Callable[[], dict[str, DataLoader]],
+) -> Callable[[int], dict[str, DataLoader]]:
+    """Epoch -> loaders: the cached prefix outputs of the epoch's cut and view, or images."""
+    memo: dict[Any, dict[str, DataLoader]] = {}
+    views = config.cached_views if config.augment else 1
+
+    def loaders_of_epoch(epoch: int) -> dict[str, DataLoader]:
+        cut = cut_of_epoch(epoch)
+        key = None if cut is None else (cut, epoch % views)
+        if key not in memo:
+            memo.clear()  # one epoch's tensors in memory at a time; the cache keeps the rest
+            if cut is None:
+                memo[key] = image_loaders()
+            else:
+                memo[key] = prefix_loaders(backbone, splits, cut, config, cache, view=key[1])
+        return memo[key]
+
+    return loaders_of_epoch

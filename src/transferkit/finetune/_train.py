@@ -24,7 +24,7 @@ from transferkit.data import DataSplits
 from transferkit.finetune._config import TrainConfig
 from transferkit.finetune._data import make_loader
 from transferkit.finetune._module import TransferModule
-from transferkit.finetune._strategies import TopK, make_strategy
+from transferkit.finetune._strategies import Gradual, TopK, make_strategy
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -130,11 +130,29 @@ def train(
     pl.seed_everything(config.seed, workers=True, verbose=False)
     strategy = make_strategy(strategy_name, config)
     cut = _prefix_cut(backbone, strategy, config)
+    n_classes = len(splits.class_names)
     if cut is not None and cache is not None:
         from transferkit.finetune._prefix import PrefixModule, prefix_loaders
 
         loaders = prefix_loaders(backbone, splits, cut, config, cache)
-        module = PrefixModule(backbone, len(splits.class_names), config, strategy, head, cut=cut)
+        module = PrefixModule(backbone, n_classes, config, strategy, head, cut=cut)
+    elif _moving_prefix(backbone, strategy, config) and cache is not None:
+        from transferkit.finetune._prefix import MovingPrefixModule, epoch_loaders, gradual_cuts
+
+        cuts = gradual_cuts(backbone, config)
+        per_epoch = epoch_loaders(
+            backbone, splits, config, cache, cuts, lambda: _loaders(backbone, splits, config)
+        )
+        module = MovingPrefixModule(
+            backbone,
+            n_classes,
+            config,
+            strategy,
+            head,
+            cut_of_epoch=cuts,
+            loaders_of_epoch=per_epoch,
+        )
+        loaders = {"train": None, "val": None}  # the module gives each epoch's loaders
     else:
         module = TransferModule(backbone, len(splits.class_names), config, strategy, head)
         loaders = _loaders(backbone, splits, config)
@@ -150,6 +168,14 @@ def _prefix_cut(backbone: Backbone, strategy: Any, config: TrainConfig) -> int |
     cut = len(backbone.layer_groups()) - strategy.k
     supported = getattr(backbone, "prefix_split_supported", None)
     return cut if supported is not None and cut >= 1 and supported(cut) else None
+
+
+def _moving_prefix(backbone: Backbone, strategy: Any, config: TrainConfig) -> bool:
+    """True when `gradual` can train on cached prefixes (the cut moving down each epoch)."""
+    if not config.prefix_cache or config.ddp or not isinstance(strategy, Gradual):
+        return False
+    supported = getattr(backbone, "prefix_split_supported", None)
+    return config.batchnorm != "all" and supported is not None and supported(1)
 
 
 def _loaders(backbone: Backbone, splits: DataSplits, config: TrainConfig) -> dict[str, Any]:
@@ -199,7 +225,7 @@ def _fit_module(
     trainer = pl.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
-        devices=config.devices,
+        devices=_devices(config),
         strategy="ddp" if config.ddp else "auto",
         precision=config.precision,
         gradient_clip_val=config.grad_clip,
@@ -211,6 +237,7 @@ def _fit_module(
         enable_model_summary=False,
         num_sanity_val_steps=0,
         deterministic=False,
+        reload_dataloaders_every_n_epochs=1 if loaders["train"] is None else 0,
     )
     ckpt = checkpoints / "last.ckpt" if resume and (checkpoints / "last.ckpt").exists() else None
     with warnings.catch_warnings():
@@ -224,6 +251,13 @@ def _fit_module(
         raise SystemExit(0)
     _restore_best(module, Path(best.best_model_path) if best.best_model_path else None)
     return module
+
+
+def _devices(config: TrainConfig) -> int | list[int]:
+    """Lightning's `devices`: a count, or the one GPU a "cuda:N" device names."""
+    if config.device_index is not None and config.devices == 1 and config.accelerator == "gpu":
+        return [config.device_index]
+    return config.devices
 
 
 def _restore_best(module: TransferModule, path: Path | None) -> None:
