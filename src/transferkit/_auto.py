@@ -7,7 +7,8 @@ The rule, in order (n = training samples in the smallest class):
 2. n < 50: too few samples to train backbone layers without overfitting: `features`.
 3. Images on a backbone whose frozen prefix can be cached: `top:1` (the last group and
    the head train on cached prefix outputs, so an epoch costs a fraction of a forward
-   pass; on hymenoptera it scored 0.935–0.954 against 0.948 for `features`), or
+   pass; on hymenoptera it scored 0.948, as `features` did, `top:2` and `finetune`
+   0.954), or
    `finetune` from n >= 1000.
 4. Text (no prefix cache yet, a full transformer pass per step): `features` on a CPU,
    `top:2` on a GPU.
