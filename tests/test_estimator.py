@@ -112,3 +112,17 @@ def test_trained_strategy_fine_tunes_a_copy_of_the_backbone(colour_folder, tmp_p
     assert (est.predict(paths) == np.array(labels)).mean() >= 0.9
     assert est.predict_proba(paths).shape == (len(paths), 2)
     assert clone(est).get_params()["train"] == train
+
+
+def test_class_weights_and_a_tuned_threshold_in_the_estimator(tmp_path):
+    est = TransferClassifier(
+        class_weight={"neg": 5.0}, threshold="recall=1", cache_dir=str(tmp_path)
+    ).fit(X, Y)
+    assert est.head_info_["class_weight"] == [5.0, 1.0]  # classes_ sorted: neg, pos
+    assert est.threshold_.rule == "recall=1" and est.threshold_.positive_class == "pos"
+    proba = est.predict_proba(X)
+    expected = np.where(proba[:, 1] >= est.threshold_.value, "pos", "neg")
+    assert (est.predict(X) == expected).all()
+    assert clone(est).get_params()["threshold"] == "recall=1"
+    with pytest.raises(TransferKitError, match=r"--balance sampler does not apply"):
+        TransferClassifier(balance="sampler").fit(X, Y)

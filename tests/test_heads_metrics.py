@@ -80,3 +80,26 @@ def test_a_class_unseen_in_training_is_never_predicted():
     x, y = make_classification(120, 6, n_classes=2, random_state=3)
     head, _ = train_head("logistic", x.astype(np.float32), y + 1, 3, seed=0)  # classes 1, 2 only
     assert (head.predict_proba(x).argmax(1) != 0).all()
+
+
+def test_binary_metrics_rank_by_the_positive_class_probability():
+    # scikit-learn's documented example: ROC-AUC 0.75, average precision 0.83
+    y_true = np.array([0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.65, 0.35], [0.2, 0.8]])
+    train = np.array([0, 0, 0, 1, 1])
+    m = classification_metrics(y_true, proba.argmax(1), ["ham", "spam"], proba, train)
+    assert m["positive_class"] == "spam"
+    assert m["roc_auc"] == pytest.approx(0.75)
+    assert m["pr_auc"] == pytest.approx(5 / 6)
+    assert m["majority_class"] == "ham" and m["majority_baseline_accuracy"] == 0.5
+
+
+def test_a_model_no_better_than_the_majority_class_is_called_out():
+    from transferkit._metrics import baseline_warning
+
+    y_true = np.array([0] * 95 + [1] * 5)
+    lazy = classification_metrics(y_true, np.zeros(100, int), ["ok", "fraud"], None, y_true)
+    assert lazy["accuracy"] == 0.95
+    assert "always predicting 'ok' (0.9500)" in baseline_warning(lazy)
+    good = classification_metrics(y_true, y_true, ["ok", "fraud"], None, np.array([0, 1, 1]))
+    assert baseline_warning(good) is None  # majority of train is 'fraud': baseline 0.05

@@ -1,6 +1,7 @@
 """`strategy="auto"`: one documented rule picks the strategy, and says why.
 
 The rule, in order (n = training samples in the smallest class):
+0. A backbone with no layers (`identity`, tabular data): `features`.
 1. A quick probe: a logistic regression on the (cached) embeddings, 3-fold CV accuracy on
    the training split. At 0.98 or more there is nothing left for fine-tuning to gain:
    `features`.
@@ -57,6 +58,8 @@ def choose_strategy(
 ) -> tuple[str, str]:
     """(strategy, reason) by the rule in this module's docstring."""
     n_min = min(n for n in splits.train.class_counts().values())
+    if not backbone.layer_groups():
+        return "features", f"backbone {backbone.spec!r} has no layers to train"
     features, errors = extract_features(backbone, splits.train.inputs, cache, show_progress=show)
     keep = np.array([i not in errors for i in range(len(features))], dtype=bool)
     probe = quick_probe(features[keep], splits.train.labels[keep], seed)

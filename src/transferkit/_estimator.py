@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
+from transferkit._balance import check_balance, class_weights
 from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError, choice_error
 from transferkit._features import embed_all
-from transferkit._fit import check_strategy, default_backbone
-from transferkit._heads import HEADS, train_head
+from transferkit._fit import _oof_scores, balanced_head, check_strategy, default_backbone
+from transferkit._heads import HEADS
+from transferkit._threshold import choose_threshold, decide, parse_rule
 from transferkit.backbones import Backbone, create_backbone
 from transferkit.data import Dataset, DataSplits
 from transferkit.data._dataset import stratified_split
@@ -65,6 +68,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     train : training settings for the trained strategies, e.g. {'epochs': 4}.
     val_size : fraction held out for choosing the best epoch (trained strategies).
     head : 'logistic' (C chosen by CV on the training data), 'linear' or 'mlp'.
+    balance : imbalanced classes, as `transferkit.fit(balance=...)`.
+    class_weight : weights by class label, e.g. {'spam': 5} (implies 'class-weight').
+    threshold : binary tasks, features strategy: 'f1', 'recall=R' or 'precision=P', chosen
+        on out-of-fold predictions of the training data; `predict` applies it.
     weights : a local weights file for the backbone.
     batch_size, num_workers, device : how the backbone runs.
     cache_dir : feature cache folder; None uses the user cache dir.
@@ -79,6 +86,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         train: dict[str, Any] | None = None,
         val_size: float = 0.2,
         head: str = "logistic",
+        balance: str = "none",
+        class_weight: dict[Any, float] | None = None,
+        threshold: str | None = None,
         weights: str | None = None,
         batch_size: int | None = None,
         num_workers: int = 0,
@@ -92,6 +102,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.train = train
         self.val_size = val_size
         self.head = head
+        self.balance = balance
+        self.class_weight = class_weight
+        self.threshold = threshold
         self.weights = weights
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -122,19 +135,55 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, encoded = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise TransferKitError("y holds a single class: a classifier needs at least 2.")
+        balance, weights = self._balance(encoded)
+        rule = parse_rule(self.threshold) if self.threshold is not None else None
+        if rule is not None and (len(self.classes_) != 2 or self.strategy != "features"):
+            raise TransferKitError(
+                "`threshold` needs a binary task and strategy='features' (it is chosen on"
+                " out-of-fold predictions of the head)."
+            )
+        self.threshold_ = None
         if self.strategy == "features":
             self.backbone_ = _shared_backbone(spec, self.weights, self.device)
             features = self._embed(X)
-            self.head_, self.head_info_ = train_head(
-                self.head, features, encoded, len(self.classes_), self.random_state
+            fit_head = partial(
+                balanced_head,
+                self.head,
+                n_classes=len(self.classes_),
+                seed=self.random_state,
+                balance=balance,
+                weights=weights,
             )
+            self.head_, self.head_info_ = fit_head(features, encoded)
+            if rule is not None:
+                scores = _oof_scores(fit_head, features, encoded, self.random_state)
+                positive = str(self.classes_[1])
+                self.threshold_ = choose_threshold(encoded, scores, rule, positive)
             self.skipped_ = []
         else:
-            self._fit_trained(spec, [str(x) for x in X], encoded, modality)
+            self._fit_trained(spec, [str(x) for x in X], encoded, modality, balance, weights)
         self.n_features_in_ = self.backbone_.feature_dim
         return self
 
-    def _fit_trained(self, spec: str, X: list[str], encoded: np.ndarray, modality: str) -> None:
+    def _balance(self, encoded: np.ndarray) -> tuple[str, np.ndarray | None]:
+        """The balancing mode and, for 'class-weight', one weight per class."""
+        balance = "class-weight" if self.class_weight and self.balance == "none" else self.balance
+        check_balance(balance, self.strategy)
+        if balance != "class-weight":
+            return balance, None
+        names = [str(c) for c in self.classes_]
+        given = {str(k): float(v) for k, v in (self.class_weight or {}).items()}
+        return balance, class_weights(encoded, names, given or None)
+
+    def _fit_trained(
+        self,
+        spec: str,
+        X: list[str],
+        encoded: np.ndarray,
+        modality: str,
+        balance: str,
+        weights: np.ndarray | None,
+    ) -> None:
         """Train a fresh copy of the backbone with the head (checkpoints in a temporary folder)."""
         import tempfile
 
@@ -149,6 +198,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         config = _train_config(
             self.train, self.random_state, self.batch_size, self.num_workers, self.device
         )
+        config.balance = balance
+        config.class_weights = None if weights is None else [float(w) for w in weights]
         model = create_backbone(
             spec, weights=self.weights, device=self.device, pretrained=self.strategy != "scratch"
         )
@@ -179,7 +230,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: Sequence[Any]) -> np.ndarray:
         """The most probable label for each input, as given in `y`."""
         self._check_fitted()
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        return self.classes_[decide(self.predict_proba(X), self.threshold_)]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "head_"):

@@ -7,18 +7,21 @@ import os
 import platform
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from transferkit._balance import check_balance, class_weights, resample
 from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError, choice_error
 from transferkit._features import extract_features
 from transferkit._heads import HEADS, ClassifierHead, train_head
-from transferkit._metrics import classification_metrics
+from transferkit._metrics import baseline_warning, classification_metrics
 from transferkit._progress import progress_enabled, status
 from transferkit._run import (
     Predictor,
@@ -29,13 +32,21 @@ from transferkit._run import (
     write_predictions,
     write_skipped,
 )
+from transferkit._threshold import (
+    Threshold,
+    ThresholdRule,
+    choose_threshold,
+    decide,
+    parse_rule,
+)
 from transferkit.backbones import Backbone, create_backbone
 from transferkit.data import Dataset, DataSplits, Skipped, check_trainable, read_data
+from transferkit.data._tabular import is_number
 from transferkit.finetune._config import TrainConfig
 
 STRATEGIES = ("features", "finetune", "top:K", "gradual", "lora", "scratch", "auto")
 AVAILABLE_STRATEGIES = ("features", "finetune", "top:K", "gradual", "scratch", "auto")
-DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm-l6"}
+DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm-l6", "tabular": "identity"}
 
 
 @dataclass
@@ -100,16 +111,32 @@ def fit(
     quiet: bool = False,
     train: TrainConfig | dict[str, Any] | None = None,
     resume_dir: Path | None = None,
+    threshold: str | None = None,
+    balance: str = "none",
+    class_weight: dict[str, float] | None = None,
+    cv: int | None = None,
 ) -> FitResult:
     """Train on `data` (image folder or CSV/TSV) and write a run folder.
 
     The default strategy `features` runs the frozen pretrained backbone once
     per distinct input (embeddings are cached on disk), trains a head on the
     training split and evaluates on `test/` when there is one, else on the
-    validation split.
+    validation split. `threshold` ('f1', 'recall=R', 'precision=P') tunes the decision
+    threshold of a binary task on out-of-fold predictions of the training split.
+    `balance` handles imbalanced classes (see `transferkit._balance`); `class_weight`
+    gives the weight of each class by name (it implies `balance='class-weight'`).
+    `cv=K` also reports stratified K-fold cross-validation over train + val (mean and
+    standard deviation of each metric), from the same cached embeddings.
     """
     timer = _Timer()
     check_strategy(strategy)
+    rule = parse_rule(threshold) if threshold is not None else None
+    if class_weight and balance in ("none", "class-weight"):
+        balance = "class-weight"
+    elif class_weight:
+        raise TransferKitError(
+            f"`class_weight` goes with balance 'class-weight', not {balance!r}: drop one."
+        )
     if head not in HEADS:
         raise choice_error("head", head, list(HEADS))
     if resume_dir is None and _worker_rank() == 0:
@@ -119,15 +146,16 @@ def fit(
             data, text_column=text_column, label_column=label_column, val_size=val_size, seed=seed
         )
     check_trainable(splits.train)  # before any embedding: fail in seconds, not minutes
+    if rule is not None and len(splits.class_names) != 2:
+        raise TransferKitError(
+            f"`threshold` {threshold!r} needs a binary task; {str(data)!r} has"
+            f" {len(splits.class_names)} classes. Drop --threshold."
+        )
     spec = backbone or default_backbone(splits.modality)
     with timer.phase("load_backbone"):
         pretrained = strategy != "scratch"
         model = create_backbone(spec, weights=weights, device=device, pretrained=pretrained)
-    if model.modality != splits.modality:
-        raise TransferKitError(
-            f"backbone {spec!r} reads {model.modality} but {str(data)!r} holds {splits.modality}:"
-            f" pick a {splits.modality} backbone (e.g. {default_backbone(splits.modality)!r})."
-        )
+    _check_modality(model, splits, spec, data, strategy)
     cache = FeatureCache(cache_dir, enabled=use_cache)
     show = progress_enabled(quiet)
     settings = {
@@ -146,6 +174,10 @@ def fit(
         "batch_size": batch_size,
         "num_workers": num_workers,
         "train": None,
+        "threshold": threshold,
+        "balance": balance,
+        "class_weight": class_weight,
+        "cv": cv,
     }
     run_dir = None
     if strategy == "auto":
@@ -154,6 +186,10 @@ def fit(
         with timer.phase("auto"):
             strategy, why = choose_strategy(splits, model, cache, device, seed, show)
         settings.update(strategy=strategy, auto={"picked": strategy, "why": why})
+    check_balance(balance, strategy)
+    weights = None
+    if balance == "class-weight":
+        weights = class_weights(splits.train.labels, splits.class_names, class_weight)
     if strategy == "features":
         config = _train_config(train, seed, batch_size, num_workers, device)
         devices = config.devices if config.ddp else 1  # extraction shards across processes
@@ -163,14 +199,31 @@ def fit(
                 model, splits, cache, batch_size, num_workers, show, devices=devices
             )
         check_trainable(splits.train, n_skipped=len(splits.skipped))
-        what = "logistic regression, C by cross-validation" if head == "logistic" else head
-        with timer.phase("train_head"), status(f"training the head ({what})", show):
-            trained, head_info = train_head(
-                head, features["train"], splits.train.labels, len(splits.class_names), seed
-            )
+        fit_head = partial(
+            balanced_head,
+            head,
+            n_classes=len(splits.class_names),
+            seed=seed,
+            balance=balance,
+            weights=weights,
+        )
+        trained, head_info = _features_head(
+            fit_head, features["train"], splits, rule, settings, timer, show
+        )
+        if cv:
+            with timer.phase("cross_validate"), status(f"{cv}-fold cross-validation", show):
+                settings["cv_result"] = cross_validate(fit_head, features, splits, cv, seed, rule)
     else:
         _check_trained_head(head, strategy)
+        if rule is not None or cv:
+            what = "`threshold` is tuned on" if rule is not None else "`cv` needs"
+            raise TransferKitError(
+                f"{what} out-of-fold predictions, which strategy {strategy!r} would have"
+                " to train once per fold: use it with --strategy features."
+            )
         config = _train_config(train, seed, batch_size, num_workers, device)
+        config.balance = balance
+        config.class_weights = None if weights is None else [float(w) for w in weights]
         settings["train"] = config.to_dict()
         if _worker_rank() > 0:
             # a DDP worker, started by Lightning with the same command: it joins the run
@@ -209,6 +262,40 @@ def fit(
 RUN_DIR_ENV = "TRANSFERKIT_RUN_DIR"
 
 
+def _check_modality(
+    model: Backbone, splits: DataSplits, spec: str, data: str | Path, strategy: str
+) -> None:
+    """The backbone must read what the data holds; a tabular backbone learns its encoding."""
+    if model.modality != splits.modality:
+        raise TransferKitError(
+            f"backbone {spec!r} reads {model.modality} but {str(data)!r} holds {splits.modality}:"
+            f" pick a {splits.modality} backbone (e.g. {default_backbone(splits.modality)!r})."
+        )
+    if model.modality == "tabular":
+        _prepare_tabular(model, splits, strategy)
+
+
+def _prepare_tabular(model: Backbone, splits: DataSplits, strategy: str) -> None:
+    """Learn the column encoding from the training rows; tabular has no layers to train."""
+    if strategy not in ("features", "auto"):
+        raise TransferKitError(
+            f"strategy {strategy!r} trains backbone layers, and the tabular backbone"
+            " 'identity' has none: use --strategy features (the head sees the encoded columns)."
+        )
+    model.fit_encoder(splits.train.inputs)
+    encoder = model.encoder
+    medians = dict(zip(encoder.numeric, encoder.medians, strict=True))
+    for name in ("train", "val", "test"):
+        ds = getattr(splits, name)
+        for ref, item in zip(ds.refs if ds else [], ds.inputs if ds else [], strict=True):
+            for column, value in json.loads(item).items():
+                if column in medians and not is_number(value):
+                    reason = (
+                        f"{column}={value!r} imputed with the training median {medians[column]:g}"
+                    )
+                    splits.imputed.append(Skipped(item=ref, reason=reason, split=name))
+
+
 def _check_trained_head(head: str, strategy: str) -> None:
     """Trained strategies train a linear head (from the logistic probe): say so, don't ignore."""
     if head not in ("logistic", "linear"):
@@ -240,12 +327,18 @@ def _finish(
     """Evaluate on test (else val) and write the run folder."""
     strategy, spec = settings["strategy"], settings["backbone"]
     auto = settings.get("auto")
+    tuned = settings.pop("tuned", None)
+    cv_result = settings.pop("cv_result", None)
     eval_name = "test" if splits.test is not None and len(splits.test) else "val"
     with timer.phase("evaluate"):
         probas = {name: trained.predict_proba(x) for name, x in features.items() if name != "train"}
         evaluated = getattr(splits, eval_name)
         metrics = classification_metrics(
-            evaluated.labels, probas[eval_name].argmax(1), splits.class_names
+            evaluated.labels,
+            decide(probas[eval_name], tuned),
+            splits.class_names,
+            proba=probas[eval_name],
+            train_labels=splits.train.labels,
         )
     with timer.phase("write"):
         run_dir = run_dir or new_run_dir(out, f"{Path(data).name}-{spec}", overwrite)
@@ -257,12 +350,17 @@ def _finish(
             settings["weights"],
             head_info,
             strategy,
+            tuned,
         )
-        _write_outputs(run_dir, splits, probas)
+        _write_outputs(run_dir, splits, probas, tuned)
     settings["out"] = str(run_dir)
     metrics.update(_run_facts(splits, spec, strategy, eval_name, timer.seconds, cache))
     if auto:
         metrics["auto"] = auto
+    if tuned is not None:
+        metrics["threshold"] = tuned.to_dict()
+    if cv_result is not None:
+        metrics["cv"] = cv_result
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "config.json", _resolved_config(settings, model, head_info, splits))
     predictor = Predictor(
@@ -298,6 +396,8 @@ RESUMED_SETTINGS = (
     "num_workers",
     "device",
     "train",
+    "balance",
+    "class_weight",
 )
 
 
@@ -316,7 +416,7 @@ def resume(run_dir: str | Path, *, quiet: bool = False) -> FitResult:
             f"{str(run_dir)!r} used strategy 'features', which has no training state to resume:"
             " run `transferkit fit` again (its embeddings are cached)."
         )
-    kept = {key: s[key] for key in RESUMED_SETTINGS}
+    kept = {key: s[key] for key in RESUMED_SETTINGS if key in s}
     return fit(s["data"], **kept, quiet=quiet, resume_dir=run_dir)
 
 
@@ -445,7 +545,12 @@ def _embed_splits(
     return out
 
 
-def _write_outputs(run_dir: Path, splits: DataSplits, probas: dict[str, np.ndarray]) -> None:
+def _write_outputs(
+    run_dir: Path,
+    splits: DataSplits,
+    probas: dict[str, np.ndarray],
+    tuned: Threshold | None = None,
+) -> None:
     for name, proba in probas.items():
         ds = getattr(splits, name)
         texts = ds.inputs if splits.modality == "text" else None
@@ -457,8 +562,122 @@ def _write_outputs(run_dir: Path, splits: DataSplits, probas: dict[str, np.ndarr
             proba,
             splits.class_names,
             texts,
+            predicted=decide(proba, tuned),
         )
     write_skipped(run_dir / "skipped.csv", splits.skipped)
+    if splits.modality == "tabular":
+        write_skipped(run_dir / "imputed.csv", splits.imputed)
+
+
+def _features_head(
+    fit_head: Callable[[np.ndarray, np.ndarray], tuple[ClassifierHead, dict[str, Any]]],
+    x: np.ndarray,
+    splits: DataSplits,
+    rule: ThresholdRule | None,
+    settings: dict[str, Any],
+    timer: _Timer,
+    show: bool,
+) -> tuple[ClassifierHead, dict[str, Any]]:
+    """The `features` head on the training embeddings, and its tuned threshold if asked."""
+    kind = settings["head"]
+    what = "logistic regression, C by cross-validation" if kind == "logistic" else kind
+    with timer.phase("train_head"), status(f"training the head ({what})", show):
+        trained, head_info = fit_head(x, splits.train.labels)
+    if rule is not None:
+        with timer.phase("threshold"), status(f"tuning the threshold ({rule})", show):
+            scores = _oof_scores(fit_head, x, splits.train.labels, settings["seed"])
+            positive = splits.class_names[1]
+            settings["tuned"] = choose_threshold(splits.train.labels, scores, rule, positive)
+    return trained, head_info
+
+
+def cross_validate(
+    fit_head: Callable[[np.ndarray, np.ndarray], tuple[ClassifierHead, dict[str, Any]]],
+    features: dict[str, np.ndarray],
+    splits: DataSplits,
+    k: int,
+    seed: int,
+    rule: ThresholdRule | None,
+) -> dict[str, Any]:
+    """Stratified k-fold over train + val: every fold fits the head (balancing and threshold
+    tuning inside the fold) and is scored on its held-out part; mean and std per metric."""
+    from sklearn.model_selection import StratifiedKFold
+
+    x = np.concatenate([features["train"], features["val"]])
+    y = np.concatenate([splits.train.labels, splits.val.labels])
+    smallest = int(np.bincount(y)[np.unique(y)].min())
+    if not 2 <= k <= smallest:
+        raise TransferKitError(
+            f"--cv {k}: needs 2 <= K <= {smallest} (the smallest class's count in train + val)."
+        )
+    names = splits.class_names
+    per_fold: list[dict[str, float]] = []
+    for fitted, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
+        head, _ = fit_head(x[fitted], y[fitted])
+        proba = head.predict_proba(x[held])
+        tuned = None
+        if rule is not None:
+            scores = _oof_scores(fit_head, x[fitted], y[fitted], seed)
+            tuned = choose_threshold(y[fitted], scores, rule, names[1])
+        m = classification_metrics(y[held], decide(proba, tuned), names, proba)
+        flat = {key: m[key] for key in ("accuracy", "balanced_accuracy", "macro_f1")}
+        flat.update({key: m[key] for key in ("roc_auc", "pr_auc") if m.get(key) is not None})
+        for name, values in m["per_class"].items():
+            flat.update({f"{name}_{key}": values[key] for key in ("precision", "recall", "f1")})
+        per_fold.append(flat)
+    summary = {
+        key: {
+            "mean": float(np.mean([f[key] for f in per_fold])),
+            "std": float(np.std([f[key] for f in per_fold])),
+        }
+        for key in per_fold[0]
+    }
+    return {"folds": k, "on": "train + val", "metrics": summary, "per_fold": per_fold}
+
+
+def _oof_scores(
+    fit_head: Callable[[np.ndarray, np.ndarray], tuple[ClassifierHead, Any]],
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    """P(class 1) for each training sample from a head fitted without it (stratified k-fold,
+    k = 5 or the smallest class count, balancing inside each fold): what threshold tuning
+    may look at."""
+    from sklearn.model_selection import StratifiedKFold
+
+    k = int(min(5, np.bincount(y).min()))
+    if k < 2:
+        raise TransferKitError(
+            "threshold tuning needs at least 2 training samples of each class for"
+            " out-of-fold predictions. Add samples or drop --threshold."
+        )
+    scores = np.zeros(len(y))
+    for fitted, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
+        fold_head, _ = fit_head(x[fitted], y[fitted])
+        scores[held] = fold_head.predict_proba(x[held])[:, 1]
+    return scores
+
+
+def balanced_head(
+    kind: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_classes: int,
+    seed: int,
+    balance: str,
+    weights: np.ndarray | None,
+) -> tuple[ClassifierHead, dict[str, Any]]:
+    """A head on training embeddings, resampled first or class-weighted as `balance` says."""
+    resampled = None
+    if balance in ("oversample", "undersample", "smote", "adasyn"):
+        x, y, resampled = resample(x, y, balance, seed)
+    head, info = train_head(kind, x, y, n_classes, seed, class_weight=weights)
+    info["balance"] = balance
+    if resampled:
+        info["resampled"] = resampled
+    return head, info
 
 
 def _run_facts(
@@ -477,6 +696,8 @@ def _run_facts(
         "n_val": len(splits.val),
         "n_test": len(splits.test) if splits.test is not None else 0,
         "n_skipped": len(splits.skipped),
+        **({"n_imputed_cells": len(splits.imputed)} if splits.modality == "tabular" else {}),
+        **({"columns": splits.columns} if splits.columns else {}),
         "class_counts": {
             name: getattr(splits, name).class_counts()
             for name in ("train", "val", "test")
@@ -522,6 +743,22 @@ def _summary(metrics: dict[str, Any], splits: DataSplits, run_dir: Path) -> str:
         f" {metrics['balanced_accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
         f" (train {metrics['n_train']}, val {metrics['n_val']}, test {metrics['n_test']})",
     ]
+    if splits.imputed:
+        lines.append(
+            f"imputed {len(splits.imputed)} missing or non-numeric cell(s) with training"
+            f" medians (listed in {run_dir / 'imputed.csv'})"
+        )
+    if "cv" in metrics:
+        cv = metrics["cv"]
+        shown = ", ".join(
+            f"{k} {v['mean']:.4f} ± {v['std']:.4f}"
+            for k, v in cv["metrics"].items()
+            if k in ("accuracy", "balanced_accuracy", "macro_f1", "pr_auc")
+        )
+        lines.append(f"{cv['folds']}-fold CV on {cv['on']}: {shown}")
+    warning = baseline_warning(metrics)
+    if warning:
+        lines.append(warning)
     if splits.skipped:
         reasons = Counter(s.reason.split(" (")[0] for s in splits.skipped)
         listed = "; ".join(f"{n} {r}" for r, n in reasons.most_common(3))

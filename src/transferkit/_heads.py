@@ -79,18 +79,33 @@ def _standardiser(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_head(
-    kind: str, features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int = 0
+    kind: str,
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    seed: int = 0,
+    class_weight: np.ndarray | None = None,
 ) -> tuple[ClassifierHead, dict[str, Any]]:
-    """Train a head of `kind` ('logistic', 'linear' or 'mlp') on training embeddings only."""
+    """Train a head of `kind` ('logistic', 'linear' or 'mlp') on training embeddings only;
+    `class_weight` (one per class) weights each class's loss."""
     if kind not in HEADS:
         raise choice_error("head", kind, list(HEADS))
     if kind == "logistic":
-        return _train_logistic(features, labels, n_classes, seed)
-    return _train_torch(features, labels, n_classes, hidden=256 if kind == "mlp" else 0, seed=seed)
+        head, info = _train_logistic(features, labels, n_classes, seed, class_weight)
+    else:
+        hidden = 256 if kind == "mlp" else 0
+        head, info = _train_torch(features, labels, n_classes, hidden, seed, class_weight)
+    if class_weight is not None:
+        info["class_weight"] = [float(w) for w in class_weight]
+    return head, info
 
 
 def _train_logistic(
-    features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    seed: int,
+    class_weight: np.ndarray | None = None,
 ) -> tuple[ClassifierHead, dict[str, Any]]:
     """scikit-learn logistic regression, its C chosen by stratified CV on the training split."""
     from sklearn.linear_model import LogisticRegressionCV
@@ -107,6 +122,9 @@ def _train_logistic(
         scoring="neg_log_loss",
         max_iter=2000,
         tol=1e-4,
+        class_weight=None
+        if class_weight is None
+        else {i: float(w) for i, w in enumerate(class_weight)},
     )
     with warnings.catch_warnings():
         # scikit-learn 1.8+ announces parameter renames; the behaviour used here is unchanged.
@@ -138,6 +156,7 @@ def _train_torch(
     n_classes: int,
     hidden: int,
     seed: int,
+    class_weight: np.ndarray | None = None,
     epochs: int = 100,
     lr: float = 1e-3,
     weight_decay: float = 1e-2,
@@ -156,7 +175,8 @@ def _train_torch(
     x = torch.as_tensor(features, dtype=torch.float32)
     y = torch.as_tensor(labels, dtype=torch.long)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
+    weight = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
     head.train()
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)

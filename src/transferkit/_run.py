@@ -16,6 +16,7 @@ from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError
 from transferkit._features import embed_all, extract_features
 from transferkit._heads import ClassifierHead, load_head, save_head
+from transferkit._threshold import Threshold, decide
 from transferkit.backbones import Backbone, create_backbone
 
 MODEL_FORMAT = 1
@@ -96,8 +97,10 @@ def write_predictions(
     proba: np.ndarray,
     class_names: list[str],
     texts: list[str] | None = None,
+    predicted: np.ndarray | None = None,
 ) -> None:
-    """One row per sample; text runs also get the text itself, so it can be predicted again."""
+    """One row per sample; text runs also get the text itself, so it can be predicted again.
+    `predicted` (class indices) is the decision when a tuned threshold made it, else argmax."""
     extra = ["text"] if texts is not None else []
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -106,7 +109,7 @@ def write_predictions(
             ["split", "input", "label", "predicted", "confidence", *probabilities, *extra]
         )
         for i, (ref, t, p) in enumerate(zip(refs, y_true, proba, strict=True)):
-            k = int(np.argmax(p))
+            k = int(np.argmax(p)) if predicted is None else int(predicted[i])
             writer.writerow(
                 [
                     split,
@@ -136,9 +139,16 @@ def save_model(
     weights: str | Path | None,
     head_info: dict[str, Any],
     strategy: str = "features",
+    threshold: Threshold | None = None,
 ) -> None:
     """Head weights (safetensors) and a JSON config naming the backbone that feeds it."""
     save_head(head, folder)
+    state_file = getattr(backbone, "state_file", None)  # e.g. a tabular column encoder
+    if state_file:
+        backbone.save_trained(folder / state_file)
+    trained = state_file or (
+        "backbone.safetensors" if (folder / "backbone.safetensors").is_file() else None
+    )
     write_json(
         folder / "model.json",
         {
@@ -152,15 +162,20 @@ def save_model(
                 "feature_dim": backbone.feature_dim,
                 "weights": str(Path(weights).resolve()) if weights else None,
                 # trained strategies: the backbone's own weights, beside the head
-                "trained_weights": "backbone.safetensors"
-                if (folder / "backbone.safetensors").is_file()
-                else None,
+                "trained_weights": trained,
                 "weights_digest": backbone.weights_digest,
                 "preprocessing": backbone.preprocessing(),
             },
             "head": head_info,
+            "threshold": threshold.to_dict() if threshold else None,
         },
     )
+
+
+def as_items(inputs: Sequence[Any]) -> list[str]:
+    """Inputs as the backbone reads them: paths and texts as strings, table rows (dicts of
+    column -> value) as JSON."""
+    return [json.dumps(x) if isinstance(x, dict) else str(x) for x in inputs]
 
 
 class Predictor:
@@ -187,6 +202,8 @@ class Predictor:
             self.config = json.loads(config_path.read_text(encoding="utf-8"))
             self.class_names: list[str] = self.config["class_names"]
             self.head = load_head(model_dir)
+            saved = self.config.get("threshold")
+            self.threshold = Threshold.from_dict(saved) if saved else None
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise TransferKitError(
                 f"the model in {str(model_dir)!r} is damaged ({type(exc).__name__}: "
@@ -224,14 +241,14 @@ class Predictor:
 
     def embed(self, inputs: Sequence[str | Path], show_progress: bool = False) -> np.ndarray:
         """Backbone features of the inputs (cached); an unreadable input is an error."""
-        items = [str(x) for x in inputs]
+        items = as_items(inputs)
         return embed_all(self.backbone, items, self.cache, show_progress=show_progress)
 
     def predict_rows(
         self, inputs: Sequence[str | Path], show_progress: bool = False
     ) -> tuple[np.ndarray, dict[int, str]]:
         """(probabilities, errors): unreadable inputs get a row of NaN and a reason."""
-        items = [str(x) for x in inputs]
+        items = as_items(inputs)
         features, errors = extract_features(
             self.backbone, items, self.cache, show_progress=show_progress
         )
@@ -244,10 +261,13 @@ class Predictor:
         """Class probabilities, columns in the order of `class_names`."""
         return self.head.predict_proba(self.embed(inputs))
 
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class indices for rows of probabilities: the run's tuned threshold, else argmax."""
+        return decide(proba, self.threshold)
+
     def predict(self, inputs: Sequence[str | Path]) -> list[str]:
-        """The most probable class name for each input."""
-        proba = self.predict_proba(inputs)
-        return [self.class_names[k] for k in proba.argmax(axis=1)]
+        """The class name of each input (the tuned threshold applies when the run has one)."""
+        return [self.class_names[k] for k in self.decide(self.predict_proba(inputs))]
 
 
 def load(

@@ -136,9 +136,27 @@ def fit(
     device: Annotated[str, Opt(help="torch device: cpu or cuda.")] = "cpu",
     devices: Annotated[int, Opt(help="Processes / GPUs to train on (trained strategies).")] = 1,
     ddp: Annotated[bool, Opt("--ddp", help="Train with Lightning's DDP across --devices.")] = False,
+    threshold: Annotated[
+        str | None,
+        Opt(help="Binary tasks: tune the decision threshold: f1, recall=R or precision=P."),
+    ] = None,
+    balance: Annotated[
+        str,
+        Opt(
+            help="Imbalanced classes: none, class-weight, oversample, undersample, smote,"
+            " adasyn (features); class-weight, sampler, focal (trained strategies)."
+        ),
+    ] = "none",
+    class_weight: Annotated[
+        str | None, Opt(help="Class weights by name, e.g. 'spam=5,ham=1' (default: balanced).")
+    ] = None,
+    cv: Annotated[
+        int | None, Opt(help="features: also report stratified K-fold CV over train + val.")
+    ] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train on DATA with a pretrained backbone and write a run folder."""
+    from transferkit._balance import parse_class_weights
     from transferkit._fit import fit as run_fit
     from transferkit._fit import resume as run_resume
 
@@ -199,6 +217,10 @@ def fit(
                 device=device,
                 quiet=quiet,
                 train=train,
+                threshold=threshold,
+                balance=balance,
+                class_weight=parse_class_weights(class_weight) if class_weight else None,
+                cv=cv,
             )
     except (TransferKitError, OSError) as exc:
         _fail(exc)
@@ -262,17 +284,24 @@ def predict(
         _fail(TransferKitError(f"{str(output)!r} already exists: choose another --output."))
     try:
         model = load(run, cache_dir=cache_dir, device=device)
-        items = _expand_inputs(inputs, model.config["backbone"]["modality"])
+        modality = model.config["backbone"]["modality"]
+        if modality == "tabular":  # each input is a CSV file; each of its rows is predicted
+            from transferkit.data._tabular import read_rows
+
+            pairs = [pair for value in inputs for pair in zip(*read_rows(Path(value)), strict=True)]
+            items, shown = [p[0] for p in pairs], [p[1] for p in pairs]
+        else:
+            items = shown = _expand_inputs(inputs, modality)
         proba, errors = model.predict_rows(items, show_progress=sys.stderr.isatty())
     except (TransferKitError, OSError) as exc:
         _fail(exc)
     header = ["input", "predicted", "confidence", *[f"p_{c}" for c in model.class_names], "error"]
     rows = []
-    for i, (item, p) in enumerate(zip(items, proba, strict=True)):
+    for i, (item, p) in enumerate(zip(shown, proba, strict=True)):
         if i in errors:  # an unreadable input gets a row with its reason, not a crash
             rows.append([item, "", "", *[""] * len(p), errors[i]])
             continue
-        k = int(p.argmax())
+        k = int(model.decide(p[None])[0])  # the run's tuned threshold, when it has one
         rows.append([item, model.class_names[k], f"{p[k]:.6f}", *[f"{v:.6f}" for v in p], ""])
     if output is None:
         csv.writer(sys.stdout).writerows([header, *rows])

@@ -1,6 +1,6 @@
 """Pretrained backbones: one registry, one interface."""
 
-from transferkit.backbones import _text, _vision  # noqa: F401  (registers the built-ins)
+from transferkit.backbones import _tabular, _text, _vision  # noqa: F401  (registers the built-ins)
 from transferkit.backbones._base import (
     Backbone,
     BackboneConfig,

@@ -57,6 +57,8 @@ class DataSplits:
     skipped: list[Skipped] = field(default_factory=list)
     split_source: str = ""
     layout: str = ""
+    columns: dict[str, list[str]] | None = None  # tabular: feature and dropped columns
+    imputed: list[Skipped] = field(default_factory=list)  # tabular: cells filled in, and how
 
     @property
     def class_names(self) -> list[str]:

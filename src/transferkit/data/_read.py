@@ -8,8 +8,9 @@ from transferkit._errors import TransferKitError
 from transferkit.data._dataset import DataSplits, Skipped, encode_labels, stratified_split
 from transferkit.data._delimited import read_delimited
 from transferkit.data._images import find_split_dirs, looks_like_image_folder, read_class_folders
+from transferkit.data._tabular import looks_tabular, read_any_table, read_tabular
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", "")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", "")
 
 
 def read_data(
@@ -24,18 +25,28 @@ def read_data(
 
     - a folder of class sub-folders, with or without `train/ val/ test/` inside;
     - a CSV/TSV file (split with a fixed seed), or a folder with `train.*`,
-      `val.*` and optionally `test.*` files.
+      `val.*` and optionally `test.*` files: text and label columns, or a table of
+      numeric and categorical columns with a label column (modality `tabular`).
     Without a validation split, one is drawn stratified with `seed`.
     """
     path = Path(path)
     if not path.exists():
         raise TransferKitError(f"data path {str(path)!r} does not exist.")
-    if path.is_file():
-        raw = {"train": read_delimited(path, "train", text_column, label_column)}
-        layout, modality = "delimited file", "text"
-    elif (tables := _split_tables(path)) is not None:
-        raw = {s: read_delimited(p, s, text_column, label_column) for s, p in tables.items()}
-        layout, modality = "delimited split files", "text"
+    columns = None
+    if path.is_file() or (tables := _split_tables(path)) is not None:
+        files = {"train": path} if path.is_file() else tables
+        table = read_any_table(files["train"])
+        parquet = files["train"].suffix.lower() == ".parquet"
+        if parquet or (text_column is None and looks_tabular(table)):
+            raw = {}
+            for s, p in files.items():
+                *raw[s], columns = read_tabular(p, s, label_column, table if s == "train" else None)
+            modality = "tabular"
+        else:
+            raw = {s: read_delimited(p, s, text_column, label_column) for s, p in files.items()}
+            modality = "text"
+        kind = "table" if modality == "tabular" else "delimited"
+        layout = f"{kind} file" if path.is_file() else f"{kind} split files"
     elif looks_like_image_folder(path):
         dirs = find_split_dirs(path) or {"train": path}
         raw = {}
@@ -51,7 +62,9 @@ def read_data(
             f"{str(path)!r} holds neither class sub-folders of images nor train/val CSV or TSV"
             " files: see `transferkit fit --help` for the layouts it reads."
         )
-    return _assemble(raw, modality, layout, val_size, seed, path)
+    splits = _assemble(raw, modality, layout, val_size, seed, path)
+    splits.columns = columns
+    return splits
 
 
 def _split_tables(folder: Path) -> dict[str, Path] | None:

@@ -68,6 +68,10 @@ class TrainConfig:
     device_index: int | None = None  # "cuda:1" trains on GPU 1 (one device)
     ddp: bool = False
     seed: int = 0
+    # imbalanced classes (set from `fit(balance=...)`): none | class-weight | sampler | focal
+    balance: str = "none"
+    class_weights: list[float] | None = None  # one per class, for balance="class-weight"
+    focal_gamma: float = 2.0
 
     def validate(self) -> TrainConfig:
         """Raise a one-line error naming the first bad setting."""
@@ -90,6 +94,10 @@ class TrainConfig:
             raise choice_error("batchnorm", self.batchnorm, list(BATCHNORM))
         if self.head_init not in ("probe", "random"):
             raise choice_error("head_init", self.head_init, ["probe", "random"])
+        if self.balance not in ("none", "class-weight", "sampler", "focal"):
+            raise choice_error(
+                "balance", self.balance, ["none", "class-weight", "sampler", "focal"]
+            )
         if self.monitor not in ("val_accuracy", "val_loss"):
             raise choice_error("monitor", self.monitor, ["val_accuracy", "val_loss"])
         return self

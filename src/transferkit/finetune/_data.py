@@ -18,18 +18,28 @@ from transferkit.finetune._config import TrainConfig
 
 
 class EpochSampler(Sampler[int]):
-    """A shuffle that depends only on (seed, epoch): a resumed run sees the same batches."""
+    """A shuffle that depends only on (seed, epoch): a resumed run sees the same batches.
 
-    def __init__(self, n: int, seed: int) -> None:
+    With `weights` (one per sample), each epoch draws n samples with replacement in
+    proportion to them (balance='sampler'); each draw has its own augmentation seed, so a
+    minority image drawn three times is augmented three ways.
+    """
+
+    def __init__(self, n: int, seed: int, weights: np.ndarray | None = None) -> None:
         self.n, self.seed, self.epoch = n, seed, 0
+        self.p = None if weights is None else np.asarray(weights, float) / np.sum(weights)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
-        # index + n * epoch: the dataset derives each sample's augmentation seed from it
+        # index + n * t: the dataset derives each sample's augmentation seed from t
         rng = np.random.default_rng((self.seed, self.epoch))
-        return iter((rng.permutation(self.n) + self.n * self.epoch).tolist())
+        if self.p is None:
+            return iter((rng.permutation(self.n) + self.n * self.epoch).tolist())
+        drawn = rng.choice(self.n, size=self.n, replace=True, p=self.p)
+        t = self.epoch * self.n + np.arange(self.n)  # a distinct seed for every draw
+        return iter((drawn + self.n * t).tolist())
 
     def __len__(self) -> int:
         return self.n
@@ -94,6 +104,7 @@ def make_loader(
     seed: int,
     augment: TrainConfig | None,
     num_workers: int,
+    sample_weights: np.ndarray | None = None,
 ) -> DataLoader:
     """A DataLoader for training (seeded epoch shuffle, augmentation) or evaluation."""
     if backbone.modality == "image":
@@ -112,7 +123,7 @@ def make_loader(
         collate = None
     else:
         dataset, collate = _Texts(data), _TokenCollate(backbone)
-    sampler = EpochSampler(len(dataset), seed) if train else None
+    sampler = EpochSampler(len(dataset), seed, sample_weights) if train else None
     return DataLoader(
         dataset,
         batch_size=batch_size,

@@ -33,7 +33,22 @@ class TransferModule(pl.LightningModule):
         self.head.set_dropout(config.dropout)
         self.config = config
         self.strategy = strategy
-        self.loss = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        weighted = config.balance == "class-weight" and config.class_weights
+        self.register_buffer(
+            "class_weight",
+            torch.tensor(config.class_weights, dtype=torch.float32) if weighted else None,
+        )
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy (class-weighted when asked), or the focal loss with balance='focal'."""
+        if self.config.balance == "focal":
+            return focal_loss(logits, labels, self.config.focal_gamma)
+        return nn.functional.cross_entropy(
+            logits,
+            labels,
+            weight=self.class_weight,
+            label_smoothing=self.config.label_smoothing,
+        )
 
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
         return self.backbone.layer_groups()
@@ -74,6 +89,13 @@ class TransferModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Lin et al. (2017): cross-entropy scaled by (1 - p_true)^gamma, so the many easy
+    (majority) samples count less than the hard ones."""
+    log_p = nn.functional.log_softmax(logits.float(), dim=1).gather(1, labels[:, None])[:, 0]
+    return (-((1 - log_p.exp()) ** gamma) * log_p).mean()
 
 
 def build_optimizer(groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:

@@ -44,17 +44,24 @@ class PrefixModule(TransferModule):
 
 
 class ViewSampler(Sampler[int]):
-    """A (seed, epoch) shuffle over one view of each sample: view = epoch % views."""
+    """A (seed, epoch) shuffle over one view of each sample: view = epoch % views. With
+    `weights`, n draws with replacement in proportion to them (a sample drawn twice in one
+    epoch repeats that epoch's view)."""
 
-    def __init__(self, n: int, views: int, seed: int) -> None:
+    def __init__(self, n: int, views: int, seed: int, weights: np.ndarray | None = None) -> None:
         self.n, self.views, self.seed, self.epoch = n, views, seed, 0
+        self.p = None if weights is None else np.asarray(weights, float) / np.sum(weights)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
         offset = self.n * (self.epoch % self.views)
-        order = np.random.default_rng((self.seed, self.epoch)).permutation(self.n)
+        rng = np.random.default_rng((self.seed, self.epoch))
+        if self.p is None:
+            order = rng.permutation(self.n)
+        else:
+            order = rng.choice(self.n, size=self.n, replace=True, p=self.p)
         return iter((order + offset).tolist())
 
     def __len__(self) -> int:
@@ -181,7 +188,14 @@ def prefix_loaders(
     train = DataLoader(
         TensorDataset(x, y),
         batch_size=config.batch_size,
-        sampler=ViewSampler(n, len(train_views), config.seed),
+        sampler=ViewSampler(
+            n,
+            len(train_views),
+            config.seed,
+            1.0 / np.bincount(splits.train.labels)[splits.train.labels]
+            if config.balance == "sampler"
+            else None,
+        ),
     )
     val_loader = DataLoader(
         TensorDataset(torch.from_numpy(val), torch.from_numpy(splits.val.labels)),

@@ -188,9 +188,17 @@ def _loaders(backbone: Backbone, splits: DataSplits, config: TrainConfig) -> dic
             seed=config.seed,
             augment=config if config.augment else None,
             num_workers=config.num_workers,
+            sample_weights=balanced_sample_weights(splits.train.labels)
+            if name == "train" and config.balance == "sampler"
+            else None,
         )
         for name in ("train", "val")
     }
+
+
+def balanced_sample_weights(labels: np.ndarray) -> np.ndarray:
+    """Per-sample weights that draw every class equally often (1 / its count)."""
+    return 1.0 / np.bincount(labels)[labels]
 
 
 def _fit_module(

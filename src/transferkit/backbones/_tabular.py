@@ -1,0 +1,207 @@
+"""The `identity` backbone of tabular data: the head sees the encoded columns.
+
+Its "weights" are the column encoder, learned from the training split only: numeric
+columns are standardised (missing or non-numeric cells take the training median, and are
+counted), categorical columns are one-hot encoded (a category unseen in training, or a
+missing cell, encodes as all zeros). The encoder is saved as JSON beside the head.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from transferkit._errors import TransferKitError
+from transferkit._hashing import digest_text
+from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
+from transferkit.data._tabular import MAX_CATEGORIES, MISSING, is_number
+
+IDENTITY = BackboneConfig(
+    name="identity",
+    modality="tabular",
+    feature_dim=0,  # known once the encoder has seen the training split
+    licence="none (no weights)",
+    weights_source="none: the column encoder is fitted on the training split",
+)
+
+
+@dataclass
+class TabularEncoder:
+    """Standardise numeric columns, one-hot encode categorical ones; fitted on train only."""
+
+    numeric: list[str]
+    medians: list[float]
+    means: list[float]
+    scales: list[float]
+    categorical: list[str]
+    categories: list[list[str]]
+
+    @classmethod
+    def fit(cls, rows: Sequence[dict[str, str]]) -> TabularEncoder:
+        if not rows:
+            raise TransferKitError("no training rows to learn the column encoding from.")
+        numeric, categorical, categories = [], [], []
+        for name in rows[0]:
+            values = [r.get(name, "") for r in rows]
+            present = [v for v in values if v.strip().lower() not in MISSING]
+            if present and sum(is_number(v) for v in present) >= 0.9 * len(present):
+                numeric.append(name)
+                continue
+            distinct = sorted(set(present))
+            if len(distinct) > MAX_CATEGORIES:
+                raise TransferKitError(
+                    f"column {name!r} holds {len(distinct)} distinct non-numeric values in the"
+                    " training split: that is free text, not a category. Drop the column or"
+                    " treat the file as text (--text COLUMN)."
+                )
+            categorical.append(name)
+            categories.append(distinct)
+        raw = np.array([[_number(r.get(n, "")) for n in numeric] for r in rows], dtype=float)
+        medians = np.nanmedian(raw, axis=0) if numeric else np.zeros(0)
+        medians = np.where(np.isnan(medians), 0.0, medians)  # a column with no number at all
+        filled = np.where(np.isnan(raw), medians, raw)
+        means, scales = filled.mean(axis=0), filled.std(axis=0)
+        scales = np.where(scales > 0, scales, 1.0)
+        return cls(
+            numeric,
+            medians.tolist(),
+            means.tolist(),
+            scales.tolist(),
+            categorical,
+            categories,
+        )
+
+    @property
+    def dim(self) -> int:
+        return len(self.numeric) + sum(len(c) for c in self.categories)
+
+    def transform(self, rows: Sequence[dict[str, str]]) -> tuple[np.ndarray, Counter]:
+        """(encoded rows, imputed cells per column)."""
+        raw = np.array([[_number(r.get(n, "")) for n in self.numeric] for r in rows], dtype=float)
+        raw = raw.reshape(len(rows), len(self.numeric))
+        missing = np.isnan(raw)
+        imputed = Counter(
+            {n: int(k) for n, k in zip(self.numeric, missing.sum(axis=0), strict=True) if k}
+        )
+        filled = np.where(missing, np.asarray(self.medians), raw)
+        parts = [(filled - np.asarray(self.means)) / np.asarray(self.scales)]
+        for name, cats in zip(self.categorical, self.categories, strict=True):
+            index = {c: i for i, c in enumerate(cats)}
+            onehot = np.zeros((len(rows), len(cats)))
+            for j, r in enumerate(rows):
+                k = index.get(r.get(name, ""))
+                if k is not None:
+                    onehot[j, k] = 1.0
+            parts.append(onehot)
+        return np.concatenate(parts, axis=1).astype(np.float32), imputed
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+
+def _number(value: str) -> float:
+    return float(value) if is_number(value) else float("nan")
+
+
+def _row(item: Any) -> dict[str, str]:
+    return item if isinstance(item, dict) else json.loads(item)
+
+
+class TabularBackbone(Backbone):
+    """No network: features are the encoded columns."""
+
+    state_file = "tabular.json"  # saved beside the head, as a trained backbone's weights are
+
+    def __init__(self, encoder: TabularEncoder | None = None) -> None:
+        super().__init__(IDENTITY, "unfitted", "identity", nn.Identity())
+        self.encoder: TabularEncoder | None = None
+        self.imputed: Counter = Counter()
+        if encoder is not None:
+            self._use(encoder)
+
+    def _use(self, encoder: TabularEncoder) -> None:
+        self.encoder = encoder
+        self.config = replace(IDENTITY, feature_dim=encoder.dim)
+        self.weights_digest = digest_text(encoder.to_json())
+
+    def fit_encoder(self, rows: Sequence[Any]) -> TabularBackbone:
+        """Learn the column encoding from the training rows (never from val or test)."""
+        self._use(TabularEncoder.fit([_row(r) for r in rows]))
+        return self
+
+    def preprocessing(self) -> dict[str, Any]:
+        enc = self.encoder
+        if enc is None:
+            return {}
+        return {
+            "numeric": enc.numeric,
+            "categorical": dict(zip(enc.categorical, enc.categories, strict=True)),
+            "missing": "numeric: training median; categorical: all zeros",
+        }
+
+    def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
+        return []
+
+    def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs
+
+    def sample_digest(self, item: Any) -> str:
+        return digest_text(item if isinstance(item, str) else json.dumps(item, sort_keys=True))
+
+    def batches(
+        self, items: Sequence[Any], batch_size: int, num_workers: int = 0
+    ) -> Iterator[Batch]:
+        if self.encoder is None:
+            raise TransferKitError("the tabular encoder is not fitted: fit on training rows first.")
+        for start in range(0, len(items), batch_size):
+            rows, positions, errors = [], [], {}
+            for i in range(start, min(start + batch_size, len(items))):
+                try:
+                    rows.append(_row(items[i]))
+                    positions.append(i - start)
+                except (ValueError, TypeError) as exc:
+                    text = str(items[i])
+                    why = text if text.startswith("malformed") else type(exc).__name__
+                    errors[i - start] = f"not a table row ({why[:100]})"
+            x, imputed = self.encoder.transform(rows) if rows else (np.zeros((0, 0)), Counter())
+            self.imputed.update(imputed)
+            yield Batch(
+                positions=[start + p for p in positions],
+                inputs=torch.from_numpy(x),
+                errors={start + k: v for k, v in errors.items()},
+            )
+
+    @property
+    def device(self) -> torch.device:
+        return self._device  # no parameters to ask
+
+    def save_trained(self, path: Path) -> None:
+        assert self.encoder is not None  # saved after fitting
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.encoder.to_json(), encoding="utf-8")
+
+    def load_trained(self, path: Path, digest: str | None = None) -> TabularBackbone:
+        try:
+            self._use(TabularEncoder(**json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError) as exc:
+            raise TransferKitError(
+                f"the column encoder {str(path)!r} is damaged ({type(exc).__name__}): retrain."
+            ) from exc
+        return self
+
+
+@register_backbone(IDENTITY, offline_available=lambda: True)
+def identity(weights: str | Path | None = None, pretrained: bool = True) -> TabularBackbone:
+    """The identity backbone; `weights` may name a saved column encoder (tabular.json)."""
+    backbone = TabularBackbone()
+    if weights:
+        backbone.load_trained(Path(weights))
+    return backbone
