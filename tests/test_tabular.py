@@ -84,7 +84,7 @@ def test_tabular_refuses_trained_strategies_and_free_text_columns(tmp_path):
     from transferkit.backbones._tabular import TabularEncoder
 
     rows = [{"note": f"free text number {i}", "x": "1"} for i in range(60)]
-    with pytest.raises(TransferKitError, match=r"column 'note' holds 60 distinct non-numeric"):
+    with pytest.raises(TransferKitError, match=r"column 'note' holds free text \(60 distinct"):
         TabularEncoder.fit(rows)
 
 
@@ -145,3 +145,35 @@ def test_a_parquet_table_reads_and_fits_like_its_csv(tmp_path):
             return [(r["p_0"], r["p_1"]) for r in csv.DictReader(f)]
 
     assert probabilities(from_parquet) == probabilities(from_csv)
+
+
+def test_ordinal_encoding_gives_one_column_per_category(tmp_path):
+    from transferkit.backbones._tabular import TabularEncoder
+
+    rows = [{"size": s, "x": "1"} for s in ("small", "large", "medium", "small")]
+    onehot = TabularEncoder.fit(rows)
+    ordinal = TabularEncoder.fit(rows, encoding="ordinal")
+    assert onehot.dim == 4 and ordinal.dim == 2
+    x, _ = ordinal.transform([*rows, {"size": "huge", "x": "1"}])
+    # sorted categories: large, medium, small -> 1/3, 2/3, 3/3; unseen -> 0
+    np.testing.assert_allclose(x[:, 1], [1.0, 1 / 3, 2 / 3, 1.0, 0.0], atol=1e-6)
+    result = transferkit.fit(
+        _table(tmp_path / "t.csv"), out=tmp_path / "r", encoding="ordinal", quiet=True
+    )
+    assert result.model.backbone.feature_dim == 3
+    with pytest.raises(TransferKitError, match=r"Did you mean 'ordinal'\?"):
+        TabularEncoder.fit(rows, encoding="ordinl")
+
+
+def test_the_identity_backbone_is_named_by_its_encoder():
+    from transferkit.backbones import create_backbone
+
+    rows = [{"x": str(i), "c": "ab"[i % 2]} for i in range(10)]
+    a = create_backbone("identity").fit_encoder(rows)
+    b = create_backbone("identity").fit_encoder(rows)
+    c = create_backbone("identity").fit_encoder(rows[:6])
+    assert a.identity == b.identity != c.identity  # other training rows, other encoding
+    batches = list(a.batches([json.dumps(r) for r in rows], batch_size=4))
+    features = np.concatenate([a.embed_batch(batch) for batch in batches])
+    assert features.shape == (10, a.feature_dim) == (10, 3)
+    assert features[:, 0].mean() == pytest.approx(0, abs=1e-6)  # standardised on these rows

@@ -115,6 +115,7 @@ def fit(
     balance: str = "none",
     class_weight: dict[str, float] | None = None,
     cv: int | None = None,
+    encoding: str = "onehot",
 ) -> FitResult:
     """Train on `data` (image folder or CSV/TSV) and write a run folder.
 
@@ -126,7 +127,8 @@ def fit(
     `balance` handles imbalanced classes (see `transferkit._balance`); `class_weight`
     gives the weight of each class by name (it implies `balance='class-weight'`).
     `cv=K` also reports stratified K-fold cross-validation over train + val (mean and
-    standard deviation of each metric), from the same cached embeddings.
+    standard deviation of each metric), from the same cached embeddings. `encoding`
+    ('onehot' or 'ordinal') is how a table's categorical columns are encoded.
     """
     timer = _Timer()
     check_strategy(strategy)
@@ -155,7 +157,7 @@ def fit(
     with timer.phase("load_backbone"):
         pretrained = strategy != "scratch"
         model = create_backbone(spec, weights=weights, device=device, pretrained=pretrained)
-    _check_modality(model, splits, spec, data, strategy)
+    _check_modality(model, splits, spec, data, strategy, encoding)
     cache = FeatureCache(cache_dir, enabled=use_cache)
     show = progress_enabled(quiet)
     settings = {
@@ -178,6 +180,7 @@ def fit(
         "balance": balance,
         "class_weight": class_weight,
         "cv": cv,
+        "encoding": encoding,
     }
     run_dir = None
     if strategy == "auto":
@@ -263,7 +266,12 @@ RUN_DIR_ENV = "TRANSFERKIT_RUN_DIR"
 
 
 def _check_modality(
-    model: Backbone, splits: DataSplits, spec: str, data: str | Path, strategy: str
+    model: Backbone,
+    splits: DataSplits,
+    spec: str,
+    data: str | Path,
+    strategy: str,
+    encoding: str = "onehot",
 ) -> None:
     """The backbone must read what the data holds; a tabular backbone learns its encoding."""
     if model.modality != splits.modality:
@@ -272,17 +280,17 @@ def _check_modality(
             f" pick a {splits.modality} backbone (e.g. {default_backbone(splits.modality)!r})."
         )
     if model.modality == "tabular":
-        _prepare_tabular(model, splits, strategy)
+        _prepare_tabular(model, splits, strategy, encoding)
 
 
-def _prepare_tabular(model: Backbone, splits: DataSplits, strategy: str) -> None:
+def _prepare_tabular(model: Backbone, splits: DataSplits, strategy: str, encoding: str) -> None:
     """Learn the column encoding from the training rows; tabular has no layers to train."""
     if strategy not in ("features", "auto"):
         raise TransferKitError(
             f"strategy {strategy!r} trains backbone layers, and the tabular backbone"
             " 'identity' has none: use --strategy features (the head sees the encoded columns)."
         )
-    model.fit_encoder(splits.train.inputs)
+    model.fit_encoder(splits.train.inputs, encoding)
     encoder = model.encoder
     medians = dict(zip(encoder.numeric, encoder.medians, strict=True))
     for name in ("train", "val", "test"):

@@ -153,6 +153,9 @@ def fit(
     cv: Annotated[
         int | None, Opt(help="features: also report stratified K-fold CV over train + val.")
     ] = None,
+    encoding: Annotated[
+        str, Opt(help="Tables: categorical columns as 'onehot' or 'ordinal'.")
+    ] = "onehot",
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train on DATA with a pretrained backbone and write a run folder."""
@@ -221,6 +224,7 @@ def fit(
                 balance=balance,
                 class_weight=parse_class_weights(class_weight) if class_weight else None,
                 cv=cv,
+                encoding=encoding,
             )
     except (TransferKitError, OSError) as exc:
         _fail(exc)

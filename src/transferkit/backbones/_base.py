@@ -238,7 +238,7 @@ def create_backbone(
 
 def list_backbones() -> list[dict[str, Any]]:
     """One row per registered backbone: name, modality, feature size, licence, offline."""
-    from transferkit.backbones import _text, _vision  # noqa: F401
+    from transferkit.backbones import _tabular, _text, _vision  # noqa: F401
 
     rows = []
     for name in registered_names():

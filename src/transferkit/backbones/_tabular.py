@@ -3,7 +3,9 @@
 Its "weights" are the column encoder, learned from the training split only: numeric
 columns are standardised (missing or non-numeric cells take the training median, and are
 counted), categorical columns are one-hot encoded (a category unseen in training, or a
-missing cell, encodes as all zeros). The encoder is saved as JSON beside the head.
+missing cell, encodes as all zeros) or, with `encoding="ordinal"`, become one column of
+category numbers 1..k in sorted order (0 for unseen or missing), scaled to [0, 1]. The
+encoder is saved as JSON beside the head.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferkit._errors import TransferKitError
+from transferkit._errors import TransferKitError, choice_error
 from transferkit._hashing import digest_text
 from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
-from transferkit.data._tabular import MAX_CATEGORIES, MISSING, is_number
+from transferkit.data._tabular import MISSING, is_free_text, is_number
 
+ENCODINGS = ("onehot", "ordinal")
 IDENTITY = BackboneConfig(
     name="identity",
     modality="tabular",
@@ -43,9 +46,12 @@ class TabularEncoder:
     scales: list[float]
     categorical: list[str]
     categories: list[list[str]]
+    encoding: str = "onehot"
 
     @classmethod
-    def fit(cls, rows: Sequence[dict[str, str]]) -> TabularEncoder:
+    def fit(cls, rows: Sequence[dict[str, str]], encoding: str = "onehot") -> TabularEncoder:
+        if encoding not in ENCODINGS:
+            raise choice_error("encoding", encoding, list(ENCODINGS))
         if not rows:
             raise TransferKitError("no training rows to learn the column encoding from.")
         numeric, categorical, categories = [], [], []
@@ -56,10 +62,10 @@ class TabularEncoder:
                 numeric.append(name)
                 continue
             distinct = sorted(set(present))
-            if len(distinct) > MAX_CATEGORIES:
+            if is_free_text(present):
                 raise TransferKitError(
-                    f"column {name!r} holds {len(distinct)} distinct non-numeric values in the"
-                    " training split: that is free text, not a category. Drop the column or"
+                    f"column {name!r} holds free text ({len(distinct)} distinct non-numeric"
+                    " values in the training split), not categories. Drop the column or"
                     " treat the file as text (--text COLUMN)."
                 )
             categorical.append(name)
@@ -77,10 +83,13 @@ class TabularEncoder:
             scales.tolist(),
             categorical,
             categories,
+            encoding,
         )
 
     @property
     def dim(self) -> int:
+        if self.encoding == "ordinal":
+            return len(self.numeric) + len(self.categories)
         return len(self.numeric) + sum(len(c) for c in self.categories)
 
     def transform(self, rows: Sequence[dict[str, str]]) -> tuple[np.ndarray, Counter]:
@@ -95,11 +104,13 @@ class TabularEncoder:
         parts = [(filled - np.asarray(self.means)) / np.asarray(self.scales)]
         for name, cats in zip(self.categorical, self.categories, strict=True):
             index = {c: i for i, c in enumerate(cats)}
+            codes = np.array([index.get(r.get(name, ""), -1) for r in rows], dtype=int)
+            if self.encoding == "ordinal":
+                parts.append(((codes + 1) / max(len(cats), 1))[:, None])
+                continue
             onehot = np.zeros((len(rows), len(cats)))
-            for j, r in enumerate(rows):
-                k = index.get(r.get(name, ""))
-                if k is not None:
-                    onehot[j, k] = 1.0
+            seen = codes >= 0
+            onehot[np.flatnonzero(seen), codes[seen]] = 1.0
             parts.append(onehot)
         return np.concatenate(parts, axis=1).astype(np.float32), imputed
 
@@ -132,9 +143,9 @@ class TabularBackbone(Backbone):
         self.config = replace(IDENTITY, feature_dim=encoder.dim)
         self.weights_digest = digest_text(encoder.to_json())
 
-    def fit_encoder(self, rows: Sequence[Any]) -> TabularBackbone:
+    def fit_encoder(self, rows: Sequence[Any], encoding: str = "onehot") -> TabularBackbone:
         """Learn the column encoding from the training rows (never from val or test)."""
-        self._use(TabularEncoder.fit([_row(r) for r in rows]))
+        self._use(TabularEncoder.fit([_row(r) for r in rows], encoding))
         return self
 
     def preprocessing(self) -> dict[str, Any]:
@@ -144,6 +155,7 @@ class TabularBackbone(Backbone):
         return {
             "numeric": enc.numeric,
             "categorical": dict(zip(enc.categorical, enc.categories, strict=True)),
+            "categorical_encoding": enc.encoding,
             "missing": "numeric: training median; categorical: all zeros",
         }
 

@@ -20,6 +20,14 @@ MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 MAX_CATEGORIES = 50  # more distinct strings than this: free text, not a category
 
 
+def is_free_text(values: list[str]) -> bool:
+    """Non-numeric cells that read as prose: many distinct values, or a median of 3+ words."""
+    if not values or sum(is_number(v) for v in values) >= 0.9 * len(values):
+        return False
+    words = sorted(len(v.split()) for v in values)
+    return len(set(values)) > MAX_CATEGORIES or words[len(words) // 2] >= 3
+
+
 def is_number(value: str) -> bool:
     try:
         float(value)
@@ -43,8 +51,7 @@ def looks_tabular(table: Table) -> bool:
         return False
     for col in range(len(header)):
         values = [r[col] for r in rows if r[col].strip().lower() not in MISSING]
-        numeric = sum(is_number(v) for v in values)
-        if values and numeric < 0.9 * len(values) and len(set(values)) > MAX_CATEGORIES:
+        if is_free_text(values):
             return False  # a column of free text: this is a text file
     return True
 
