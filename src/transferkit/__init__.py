@@ -9,12 +9,14 @@ from transferkit._fit import FitResult, fit
 from transferkit._run import Predictor, load
 from transferkit.backbones import create_backbone, list_backbones
 from transferkit.data import read_data
+from transferkit.selection._rank import RankResult, rank
 
 __all__ = [
     "FeatureCache",
     "FitResult",
     "HubUnavailableError",
     "Predictor",
+    "RankResult",
     "TransferClassifier",
     "TransferKitError",
     "__version__",
@@ -22,5 +24,6 @@ __all__ = [
     "fit",
     "list_backbones",
     "load",
+    "rank",
     "read_data",
 ]

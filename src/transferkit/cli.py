@@ -231,6 +231,50 @@ def fit(
     typer.echo(result.summary)
 
 
+@app.command("rank")
+def rank_command(
+    data: Annotated[Path, typer.Argument(help="The data, as for `transferkit fit`.")],
+    candidates: Annotated[
+        str | None,
+        Opt(
+            help="Comma-separated backbones: built-in names, NAME:random, timm:NAME,"
+            " hf:MODEL_ID, run:PATH. Default: the modality's default backbone."
+        ),
+    ] = None,
+    layers: Annotated[
+        bool, Opt("--layers", help="Also score each layer group as the cut point.")
+    ] = False,
+    text: Annotated[str | None, Opt(help="Text column.")] = None,
+    label: Annotated[str | None, Opt(help="Label column.")] = None,
+    out: Annotated[Path | None, Opt(help="Run folder to write; default runs/NAME-rank-...")] = None,
+    overwrite: Annotated[bool, Opt("--overwrite", help="Replace the run files in --out.")] = False,
+    max_samples: Annotated[int, Opt(help="Score at most this many training samples.")] = 2000,
+    seed: Annotated[int, Opt(help="Seed for the split and the sample.")] = 0,
+    cache_dir: Annotated[Path | None, Opt(help="Feature cache folder.")] = None,
+) -> None:
+    """Rank candidate backbones (and cut points) by transferability, before any training."""
+    from transferkit.selection._rank import rank
+
+    names = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    try:
+        result = rank(
+            data,
+            names,
+            layers=layers,
+            out=out,
+            overwrite=overwrite,
+            text_column=text,
+            label_column=label,
+            seed=seed,
+            cache_dir=cache_dir,
+            max_samples=max_samples,
+        )
+    except (TransferKitError, OSError) as exc:
+        _fail(exc)
+    typer.echo(result.table)
+    typer.echo(f"{result.why}.\nrun folder: {result.run_dir}")
+
+
 @app.command("lr-find")
 def lr_find(
     data: Annotated[Path, typer.Argument(help="The data, as for `transferkit fit`.")],

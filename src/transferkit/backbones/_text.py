@@ -84,6 +84,21 @@ class HFTextBackbone(Backbone):
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled
 
+    def pooled_cuts(self) -> list[int]:
+        """Cut points whose pooled output can be scored: after the embeddings and each
+        layer but the last (the last is the backbone's own features)."""
+        return list(range(2, len(self.layer_groups())))
+
+    def pooled_dim(self, cut: int) -> int:
+        return self.feature_dim
+
+    def pooled_at(self, inputs: dict[str, torch.Tensor], cut: int) -> torch.Tensor:
+        """The masked mean of the output of groups [0, cut) (embeddings, then layers)."""
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        hidden = self.model(**inputs, output_hidden_states=True).hidden_states[cut - 1]
+        mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
     def sample_digest(self, item: Any) -> str:
         return digest_text(str(item))
 

@@ -211,6 +211,19 @@ class TimmBackbone(Backbone):
         x = self.model.bn2(self.model.conv_head(x))
         return self.model.forward_head(x, pre_logits=True)
 
+    def pooled_cuts(self) -> list[int]:
+        """Cut points whose pooled prefix output can be scored (see `prefix_split_supported`)."""
+        return [c for c in range(2, len(self.layer_groups())) if self.prefix_split_supported(c)]
+
+    def pooled_dim(self, cut: int) -> int:
+        size = self.config.input_size
+        with torch.inference_mode():
+            return int(self.forward_prefix(torch.zeros(1, 3, size, size), cut).shape[1])
+
+    def pooled_at(self, inputs: torch.Tensor, cut: int) -> torch.Tensor:
+        """The spatial mean of the output of groups [0, cut)."""
+        return self.forward_prefix(inputs, cut).mean(dim=(2, 3))
+
     def classify(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits of the source (e.g. ImageNet) classifier head."""
         return self.model(inputs.to(self.device, memory_format=torch.channels_last))

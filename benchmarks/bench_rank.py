@@ -1,0 +1,117 @@
+"""Do the transferability scores predict the accuracy a candidate reaches? And at what cost?
+
+For each data set, the candidates are the default backbone and its random-weight copy,
+each whole and cut after each layer group (`transferkit rank --layers`). `rank` scores
+them on the training split; then each candidate's features go through the `features`
+strategy's head (logistic regression, C by CV on train), and its validation accuracy is
+measured. Prints Kendall's tau between each score and that accuracy, and the wall time
+of ranking every candidate (fresh cache) beside one `finetune` epoch of the best one.
+
+Run: python benchmarks/bench_rank.py [hymenoptera|sms_spam ...]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+
+import numpy as np
+from scipy.stats import kendalltau
+
+import transferkit
+from transferkit._cache import FeatureCache
+from transferkit._features import extract_features
+from transferkit._heads import train_head
+from transferkit.data import read_data
+from transferkit.selection._rank import SCORES, _load, pooled_prefix_features
+
+from _common import dataset, fresh_dir, remove
+
+# settings
+DATA = {
+    "hymenoptera": (dataset("hymenoptera"), ["efficientnet_lite0", "efficientnet_lite0:random"]),
+    "sms_spam": (
+        dataset("sms_spam") / "SMSSpamCollection",
+        ["minilm-l6", "minilm-l6:random"],
+    ),
+}
+MAX_SAMPLES = 2000  # rank's default sample of the training split
+
+
+def accuracy(candidate, splits, cache) -> float:
+    """Validation accuracy of the `features` head on this candidate's features."""
+    backbone = _load(candidate.backbone)
+    out = {}
+    for name in ("train", "val"):
+        items = getattr(splits, name).inputs
+        if candidate.cut is None:
+            out[name], _ = extract_features(backbone, items, cache)
+        else:
+            out[name], _ = pooled_prefix_features(backbone, items, cache, candidate.cut)
+    head, _ = train_head("logistic", out["train"], splits.train.labels, len(splits.class_names))
+    return float(np.mean(head.predict_proba(out["val"]).argmax(1) == splits.val.labels))
+
+
+def finetune_epoch_seconds(data, backbone, cache) -> float:
+    runs = fresh_dir("runs")
+    try:
+        result = transferkit.fit(
+            data,
+            backbone=backbone,
+            strategy="finetune",
+            out=runs / "ft",
+            cache_dir=cache,
+            train={"epochs": 1},
+            quiet=True,
+        )
+        with open(result.run_dir / "history.csv", newline="") as f:
+            return float(next(csv.DictReader(f))["seconds"])
+    finally:
+        remove(runs)
+
+
+def measure(name: str) -> dict:
+    data, candidates = DATA[name]
+    cache_dir, runs = fresh_dir("cache"), fresh_dir("runs")
+    try:
+        start = time.perf_counter()
+        ranking = transferkit.rank(
+            data, candidates, layers=True, out=runs / "rank", cache_dir=cache_dir
+        )
+        rank_seconds = time.perf_counter() - start
+        splits = read_data(data, seed=0)
+        cache = FeatureCache(cache_dir)
+        rows = [r for r in ranking.ranked if not r.skipped]
+        accuracies = [accuracy(r, splits, cache) for r in rows]
+        best = rows[int(np.argmax(accuracies))]
+        epoch = finetune_epoch_seconds(data, best.backbone, cache_dir)
+    finally:
+        remove(cache_dir)
+        remove(runs)
+    taus = {}
+    for score in SCORES:
+        pairs = [(r.scores[score], a) for r, a in zip(rows, accuracies, strict=True)]
+        pairs = [(s, a) for s, a in pairs if s is not None and np.isfinite(s)]
+        if len(pairs) >= 3:
+            taus[score] = round(float(kendalltau(*zip(*pairs, strict=True)).statistic), 3)
+    return {
+        "candidates": [
+            {"name": r.name, "logme": round(r.scores["logme"], 4), "val_accuracy": round(a, 4)}
+            for r, a in zip(rows, accuracies, strict=True)
+        ],
+        "kendall_tau_vs_accuracy": taus,
+        "rank_seconds_all_candidates": round(rank_seconds, 1),
+        "finetune_epoch_seconds_best": round(epoch, 1),
+        "n_scored_samples": min(MAX_SAMPLES, len(splits.train)),
+    }
+
+
+def main() -> None:
+    names = sys.argv[1:] or list(DATA)
+    print(json.dumps({name: measure(name) for name in names}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What and when to transfer: transferability scores and the ranking of candidates."""

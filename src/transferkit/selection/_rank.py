@@ -1,0 +1,347 @@
+"""`rank`: score candidate backbones (and cut points) on the training split, best first.
+
+A candidate is a backbone name as `fit` takes it (`efficientnet_lite0`, `timm:NAME`,
+`hf:MODEL_ID`), `NAME:random` (the same architecture with random weights: the floor a real
+backbone must beat), or `run:PATH` (the backbone of a finished run). With `layers=True`,
+backbones are also scored at each cut point: the output of the groups below the cut,
+average-pooled ("which layers to transfer"); for images, where the groups run in sequence.
+
+Text backbones are cut after their embeddings and after each transformer layer (the
+masked mean of that layer's output).
+
+The ranking is by LogME: it needs no source classifier (LEEP and NCE do), so it scores
+every candidate and cut point on one scale, and it has no hyper-parameter to tune.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transferkit._cache import FeatureCache
+from transferkit._errors import HubUnavailableError, TransferKitError
+from transferkit._hashing import digest_text
+from transferkit.backbones import Backbone, create_backbone
+from transferkit.data import DataSplits, check_trainable, read_data
+from transferkit.selection._scores import h_score, leep, logme, nce
+
+RANK_BY = "logme"
+SCORES = ("logme", "leep", "nce", "h_score", "knn_accuracy", "probe_accuracy")
+
+
+@dataclass
+class Candidate:
+    """One scored row: a backbone (and cut), its scores, or why it was skipped."""
+
+    name: str
+    backbone: str
+    cut: int | None = None
+    scores: dict[str, float | None] = field(default_factory=dict)
+    seconds: float = 0.0
+    skipped: str | None = None
+
+
+@dataclass
+class RankResult:
+    run_dir: Path
+    ranked: list[Candidate]
+    by: str
+    why: str
+    table: str
+
+    def best(self) -> Candidate:
+        return self.ranked[0]
+
+
+def rank(
+    data: str | Path,
+    candidates: list[str] | None = None,
+    *,
+    layers: bool = False,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    text_column: str | int | None = None,
+    label_column: str | int | None = None,
+    val_size: float = 0.2,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    max_samples: int = 2000,
+    quiet: bool = True,
+) -> RankResult:
+    """Score each candidate on the training split (at most `max_samples`, stratified) and
+    rank them by LogME; writes ranking.json / ranking.csv / ranking.png when `out` is set."""
+    from transferkit._fit import default_backbone
+    from transferkit._run import check_out, new_run_dir
+
+    if out is not None:
+        check_out(out, overwrite)
+    splits = read_data(
+        data, text_column=text_column, label_column=label_column, val_size=val_size, seed=seed
+    )
+    check_trainable(splits.train)
+    names = candidates or [default_backbone(splits.modality)]
+    items, labels = _sample(splits, max_samples, seed)
+    cache = FeatureCache(cache_dir)
+    rows: list[Candidate] = []
+    for spec in names:
+        rows.extend(_score_candidate(spec, splits, items, labels, cache, layers, seed))
+    scored = [r for r in rows if r.skipped is None]
+    if not scored:
+        reasons = "; ".join(f"{r.name}: {r.skipped}" for r in rows)
+        raise TransferKitError(f"no candidate could be scored ({reasons}).")
+    ranked = sorted(scored, key=lambda r: -float(r.scores[RANK_BY])) + [
+        r for r in rows if r.skipped
+    ]
+    why = (
+        "ranked by LogME: it needs no source classifier (LEEP and NCE need one), so it puts"
+        " every candidate and cut point on one scale, with no hyper-parameter to tune"
+    )
+    table = _table(ranked)
+    run_dir = new_run_dir(out, f"{Path(data).name}-rank", overwrite)
+    _write(run_dir, ranked, why, splits, data, len(items))
+    return RankResult(run_dir=run_dir, ranked=ranked, by=RANK_BY, why=why, table=table)
+
+
+def _sample(splits: DataSplits, max_samples: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """The training split, or a stratified sample of it: scores are cheap, not free."""
+    train = splits.train
+    if len(train) <= max_samples:
+        return list(train.inputs), train.labels
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(
+        np.arange(len(train)), train_size=max_samples, random_state=seed, stratify=train.labels
+    )
+    keep = np.sort(keep)
+    return [train.inputs[i] for i in keep], train.labels[keep]
+
+
+def _load(spec: str) -> Backbone:
+    if spec.startswith("run:"):
+        from transferkit._run import Predictor
+
+        return Predictor(spec[4:]).backbone
+    if spec.endswith(":random"):
+        return create_backbone(spec[: -len(":random")], pretrained=False)
+    return create_backbone(spec)
+
+
+def _score_candidate(
+    spec: str,
+    splits: DataSplits,
+    items: list[str],
+    labels: np.ndarray,
+    cache: FeatureCache,
+    layers: bool,
+    seed: int,
+) -> list[Candidate]:
+    try:
+        backbone = _load(spec)
+    except (HubUnavailableError, TransferKitError, OSError) as exc:
+        return [Candidate(spec, spec, skipped=str(exc).splitlines()[0][:200])]
+    if backbone.modality != splits.modality:
+        why = f"reads {backbone.modality}, the data is {splits.modality}"
+        return [Candidate(spec, spec, skipped=why)]
+    rows = [_score(spec, backbone, None, items, labels, cache, seed)]
+    cuts = _cuts(backbone) if layers else []
+    rows.extend(_score(spec, backbone, cut, items, labels, cache, seed) for cut in cuts)
+    return rows
+
+
+def _cuts(backbone: Backbone) -> list[int]:
+    """Cut points whose pooled output the backbone can give (none for `identity`)."""
+    cuts = getattr(backbone, "pooled_cuts", None)
+    return cuts() if cuts is not None else []
+
+
+def _score(
+    spec: str,
+    backbone: Backbone,
+    cut: int | None,
+    items: list[str],
+    labels: np.ndarray,
+    cache: FeatureCache,
+    seed: int,
+) -> Candidate:
+    from transferkit._features import extract_features
+
+    name = spec if cut is None else f"{spec} @ {backbone.layer_groups()[cut - 1][0]}"
+    start = time.perf_counter()
+    if cut is None:
+        x, errors = extract_features(backbone, items, cache)
+    else:
+        x, errors = pooled_prefix_features(backbone, items, cache, cut)
+    keep = np.array([i not in errors for i in range(len(items))], dtype=bool)
+    x, y = x[keep], labels[keep]
+    scores: dict[str, float | None] = {
+        "logme": logme(x, y),
+        "h_score": h_score(x, y),
+        "leep": None,
+        "nce": None,
+    }
+    scores.update(_probe_accuracies(x, y, seed))
+    if cut is None and hasattr(backbone, "classify"):
+        probs = source_probabilities(
+            backbone, [i for i, k in zip(items, keep, strict=True) if k], cache
+        )
+        scores["leep"] = leep(probs, y)
+        scores["nce"] = nce(probs.argmax(axis=1), y)
+    return Candidate(name, spec, cut, scores, round(time.perf_counter() - start, 3))
+
+
+def _probe_accuracies(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, float]:
+    """3-fold CV accuracy of a 5-NN and of a logistic regression on standardised features."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    folds = int(min(3, np.bincount(y)[np.unique(y)].min()))
+    if folds < 2:
+        return {"knn_accuracy": float("nan"), "probe_accuracy": float("nan")}
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    out = {}
+    models = {
+        "knn_accuracy": KNeighborsClassifier(5),
+        "probe_accuracy": LogisticRegression(C=0.1, max_iter=2000),
+    }
+    for key, model in models.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipe = make_pipeline(StandardScaler(), model)
+            out[key] = float(np.mean(cross_val_score(pipe, x, y, cv=cv)))
+    return out
+
+
+def pooled_prefix_features(
+    backbone: Any, items: list[str], cache: FeatureCache, cut: int
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Mean-pooled outputs of the groups below `cut`, cached like embeddings."""
+    from transferkit.finetune._prefix import inference
+
+    with inference(backbone.model):
+        dim = backbone.pooled_dim(cut)
+    return _cached(
+        backbone, items, cache, f"pool-cut{cut}", dim, lambda b: backbone.pooled_at(b, cut)
+    )
+
+
+def source_probabilities(backbone: Any, items: list[str], cache: FeatureCache) -> np.ndarray:
+    """Softmax of the backbone's own source classifier (e.g. ImageNet's 1000 classes)."""
+    import torch
+
+    with torch.inference_mode():
+        size = backbone.config.input_size
+        dim = int(backbone.classify(torch.zeros(1, 3, size, size)).shape[1])
+    probs, _ = _cached(
+        backbone,
+        items,
+        cache,
+        "source-softmax",
+        dim,
+        lambda batch: torch.softmax(backbone.classify(batch).float(), dim=1),
+    )
+    return probs
+
+
+def _cached(
+    backbone: Any, items: list[str], cache: FeatureCache, what: str, dim: int, forward: Any
+) -> tuple[np.ndarray, dict[int, str]]:
+    from transferkit.finetune._prefix import inference
+
+    key = digest_text(f"{backbone.identity}|{what}")
+    digests = [backbone.sample_digest(i) for i in items]
+    out, found = cache.get(key, digests, dim)
+    todo = [int(i) for i in np.flatnonzero(~found)]
+    errors: dict[int, str] = {}
+    if todo:
+        done = []
+        with inference(backbone.model):
+            for batch in backbone.batches([items[i] for i in todo], 32):
+                errors.update({todo[p]: why for p, why in batch.errors.items()})
+                if batch.positions:
+                    rows = forward(batch.inputs).float().cpu().numpy()
+                    for p, row in zip(batch.positions, rows, strict=True):
+                        out[todo[p]] = row
+                        done.append(todo[p])
+        cache.put(key, [digests[i] for i in done], out[done])
+    return out, errors
+
+
+def _table(ranked: list[Candidate]) -> str:
+    header = f"{'#':>2}  {'candidate':<44} " + " ".join(f"{s:>14}" for s in SCORES)
+    lines = [header]
+    for i, r in enumerate(ranked, 1):
+        if r.skipped:
+            lines.append(f"{'-':>2}  {r.name:<44} skipped: {r.skipped}")
+            continue
+        cells = " ".join(
+            f"{'n/a':>14}" if r.scores.get(s) is None else f"{r.scores[s]:>14.4f}" for s in SCORES
+        )
+        lines.append(f"{i:>2}  {r.name:<44} {cells}")
+    return "\n".join(lines)
+
+
+def _write(
+    run_dir: Path,
+    ranked: list[Candidate],
+    why: str,
+    splits: DataSplits,
+    data: str | Path,
+    n_scored: int,
+) -> None:
+    import csv
+
+    from transferkit._run import write_json
+
+    write_json(
+        run_dir / "ranking.json",
+        {
+            "data": str(Path(data).resolve()),
+            "ranked_by": RANK_BY,
+            "why": why,
+            "n_scored_samples": n_scored,
+            "n_train": len(splits.train),
+            "candidates": [asdict(r) for r in ranked],
+        },
+    )
+    with open(run_dir / "ranking.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["rank", "candidate", "backbone", "cut", *SCORES, "seconds", "skipped"])
+        for i, r in enumerate(ranked, 1):
+            scores = ["" if r.scores.get(s) is None else f"{r.scores[s]:.6f}" for s in SCORES]
+            rank_no = "" if r.skipped else i
+            writer.writerow(
+                [rank_no, r.name, r.backbone, r.cut or "", *scores, r.seconds, r.skipped or ""]
+            )
+    _chart(run_dir / "ranking.png", [r for r in ranked if not r.skipped])
+    (run_dir / "config.json").write_text(
+        json.dumps({"data": str(data), "candidates": [r.name for r in ranked]}, indent=2),
+        encoding="utf-8",
+    )
+
+
+def _chart(path: Path, ranked: list[Candidate]) -> None:
+    """A horizontal bar chart of LogME, best at the top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r.name for r in ranked][::-1]
+    values = [float(r.scores[RANK_BY]) for r in ranked][::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(ranked) + 1.2))
+    ax.barh(names, values, color=["#999999"] * (len(values) - 1) + ["#2b6cb0"])
+    ax.set_xlabel("LogME (evidence per sample, higher is better)")
+    ax.set_title("Transferability ranking (training split)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
