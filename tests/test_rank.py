@@ -84,3 +84,37 @@ def test_random_weights_rank_last_on_real_images(tmp_path):
     real, random = (r.scores for r in result.ranked)
     for score in ("logme", "leep", "nce", "knn_accuracy", "probe_accuracy"):
         assert real[score] > random[score], score
+
+
+def test_one_pass_fills_every_cut_the_features_and_the_source_softmax(colour_folder, tmp_path):
+    import numpy as np
+
+    from transferkit._cache import FeatureCache
+    from transferkit._features import extract_features
+    from transferkit.backbones import create_backbone
+    from transferkit.selection._rank import (
+        _cuts,
+        _prefetch,
+        pooled_prefix_features,
+        source_probabilities,
+    )
+
+    items = [str(p) for p in sorted(colour_folder.rglob("*.jpg"))[:10]]
+    backbone = create_backbone("efficientnet_lite0")
+    shared, separate = FeatureCache(tmp_path / "a"), FeatureCache(tmp_path / "b")
+    cuts = _cuts(backbone)
+    _prefetch(backbone, items, shared, cuts)
+    for cut in cuts:  # what the one pass cached equals the pass of each cut on its own
+        a, _ = pooled_prefix_features(backbone, items, shared, cut)
+        b, _ = pooled_prefix_features(backbone, items, separate, cut)
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(
+        extract_features(backbone, items, shared)[0],
+        extract_features(backbone, items, separate)[0],
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        source_probabilities(backbone, items, shared),
+        source_probabilities(backbone, items, separate),
+        atol=1e-6,
+    )

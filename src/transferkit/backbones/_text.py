@@ -99,6 +99,16 @@ class HFTextBackbone(Backbone):
         mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
+    def pooled_all(
+        self, inputs: dict[str, torch.Tensor], cuts: list[int]
+    ) -> dict[Any, torch.Tensor]:
+        """One pass: the masked mean at each cut in `cuts` (no source classifier)."""
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        states = self.model(**inputs, output_hidden_states=True).hidden_states
+        mask = inputs["attention_mask"].unsqueeze(-1).to(states[0].dtype)
+        count = mask.sum(1).clamp(min=1e-9)
+        return {c: (states[c - 1] * mask).sum(1) / count for c in cuts}
+
     def sample_digest(self, item: Any) -> str:
         return digest_text(str(item))
 

@@ -224,6 +224,21 @@ class TimmBackbone(Backbone):
         """The spatial mean of the output of groups [0, cut)."""
         return self.forward_prefix(inputs, cut).mean(dim=(2, 3))
 
+    def pooled_all(self, inputs: torch.Tensor, cuts: list[int]) -> dict[Any, torch.Tensor]:
+        """One pass: the pooled output at each cut in `cuts`, the features (as
+        `forward_features` gives them) and the source logits."""
+        m = self.model
+        x = m.bn1(m.conv_stem(inputs.to(self.device, memory_format=torch.channels_last)))
+        out: dict[Any, torch.Tensor] = {1: x.mean(dim=(2, 3))} if 1 in cuts else {}
+        for i, stage in enumerate(m.blocks):
+            x = stage(x)
+            if i + 2 in cuts:
+                out[i + 2] = x.mean(dim=(2, 3))
+        x = m.bn2(m.conv_head(x))
+        out["features"] = m.forward_head(x, pre_logits=True)
+        out["logits"] = m.forward_head(x)
+        return out
+
     def classify(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits of the source (e.g. ImageNet) classifier head."""
         return self.model(inputs.to(self.device, memory_format=torch.channels_last))
