@@ -29,19 +29,23 @@ def _check(features: np.ndarray, labels: np.ndarray) -> None:
 
 
 def logme_evidence(
-    features: np.ndarray, target: np.ndarray, max_iter: int = 100, tol: float = 1e-5
+    features: np.ndarray,
+    target: np.ndarray,
+    max_iter: int = 100,
+    tol: float = 1e-5,
+    eigen: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, float, float]:
     """(evidence per sample, alpha, beta) for one real-valued target column.
 
     Model: w ~ N(0, alpha^-1 I), t | F, w ~ N(F w, beta^-1 I). The evidence
     log p(t | F, alpha, beta) is maximised by the fixed point of You et al. (Algorithm 1),
-    computed through the eigendecomposition of F^T F (n x D, any n and D).
+    computed through the eigendecomposition of F^T F (n x D, any n and D); `eigen` passes
+    it in when several targets share the features.
     """
     f = np.asarray(features, dtype=np.float64)
     t = np.asarray(target, dtype=np.float64)
     n, d = f.shape
-    sigma, v = np.linalg.eigh(f.T @ f)
-    sigma = np.clip(sigma, 0.0, None)
+    sigma, v = eigen if eigen is not None else _eigen(f)
     projected = v.T @ (f.T @ t)  # F^T t in the eigenbasis
     alpha, beta = 1.0, 1.0
     for _ in range(max_iter):
@@ -71,13 +75,19 @@ def logme_evidence(
     return float(evidence / n), alpha, beta
 
 
+def _eigen(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sigma, v = np.linalg.eigh(f.T @ f)
+    return np.clip(sigma, 0.0, None), v
+
+
 def logme(features: np.ndarray, labels: np.ndarray) -> float:
-    """LogME: the mean over classes of the per-sample evidence of the one-hot column."""
+    """LogME: the mean over classes of the per-sample evidence of the one-hot column (one
+    eigendecomposition shared by all classes)."""
     _check(features, labels)
-    classes = np.unique(labels)
-    return float(
-        np.mean([logme_evidence(features, (labels == c).astype(float))[0] for c in classes])
-    )
+    f = np.asarray(features, dtype=np.float64)
+    eigen = _eigen(f)
+    columns = [(labels == c).astype(float) for c in np.unique(labels)]
+    return float(np.mean([logme_evidence(f, t, eigen=eigen)[0] for t in columns]))
 
 
 def _joint(source_probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
