@@ -116,6 +116,7 @@ def fit(
     class_weight: dict[str, float] | None = None,
     cv: int | None = None,
     encoding: str = "onehot",
+    baseline: str | None = None,
 ) -> FitResult:
     """Train on `data` (image folder or CSV/TSV) and write a run folder.
 
@@ -129,18 +130,12 @@ def fit(
     `cv=K` also reports stratified K-fold cross-validation over train + val (mean and
     standard deviation of each metric), from the same cached embeddings. `encoding`
     ('onehot' or 'ordinal') is how a table's categorical columns are encoded.
+    `baseline='scratch'` also trains the same architecture from random weights on the same
+    budget and reports the transfer gain (negative transfer is said plainly).
     """
     timer = _Timer()
     check_strategy(strategy)
-    rule = parse_rule(threshold) if threshold is not None else None
-    if class_weight and balance in ("none", "class-weight"):
-        balance = "class-weight"
-    elif class_weight:
-        raise TransferKitError(
-            f"`class_weight` goes with balance 'class-weight', not {balance!r}: drop one."
-        )
-    if head not in HEADS:
-        raise choice_error("head", head, list(HEADS))
+    rule, balance = _check_options(head, threshold, balance, class_weight, baseline)
     if resume_dir is None and _worker_rank() == 0:
         check_out(out, overwrite)
     with timer.phase("read"):
@@ -246,7 +241,7 @@ def fit(
             features = _embed_splits(
                 model, splits, cache, batch_size, num_workers, show, names=("val", "test")
             )
-    return _finish(
+    result = _finish(
         data,
         out,
         overwrite,
@@ -260,6 +255,86 @@ def fit(
         timer,
         cache,
     )
+    if baseline == "scratch" and _worker_rank() == 0:
+        result = _with_scratch_baseline(result, data, splits.modality, settings, train, quiet)
+    return result
+
+
+def _check_options(
+    head: str,
+    threshold: str | None,
+    balance: str,
+    class_weight: dict[str, float] | None,
+    baseline: str | None,
+) -> tuple[ThresholdRule | None, str]:
+    """Settings checked before any data is read: (threshold rule, balance mode)."""
+    if head not in HEADS:
+        raise choice_error("head", head, list(HEADS))
+    if baseline not in (None, "scratch"):
+        raise choice_error("baseline", str(baseline), ["scratch"])
+    if class_weight and balance not in ("none", "class-weight"):
+        raise TransferKitError(
+            f"`class_weight` goes with balance 'class-weight', not {balance!r}: drop one."
+        )
+    rule = parse_rule(threshold) if threshold is not None else None
+    return rule, "class-weight" if class_weight else balance
+
+
+def _with_scratch_baseline(
+    result: FitResult,
+    data: str | Path,
+    modality: str,
+    settings: dict[str, Any],
+    train: TrainConfig | dict[str, Any] | None,
+    quiet: bool,
+) -> FitResult:
+    """Train `scratch` beside the run (its own folder inside it) and report the gain."""
+    if modality == "tabular" or settings["strategy"] == "scratch":
+        raise TransferKitError(
+            "--baseline scratch needs a pretrained backbone to compare with: not with"
+            " strategy 'scratch' nor the tabular 'identity' backbone."
+        )
+    scratch = fit(
+        data,
+        backbone=settings["backbone"],
+        strategy="scratch",
+        out=result.run_dir / "baseline-scratch",
+        text_column=settings["text_column"],
+        label_column=settings["label_column"],
+        val_size=settings["val_size"],
+        seed=settings["seed"],
+        cache_dir=settings["cache_dir"],
+        use_cache=settings["use_cache"],
+        batch_size=settings["batch_size"],
+        num_workers=settings["num_workers"],
+        device=settings["device"],
+        quiet=quiet,
+        train=train if isinstance(train, dict) or train is None else train.to_dict(),
+    )
+    gain = result.metrics["accuracy"] - scratch.metrics["accuracy"]
+    result.metrics["baseline"] = {
+        "strategy": "scratch",
+        "run": str(scratch.run_dir),
+        "accuracy": scratch.metrics["accuracy"],
+        "balanced_accuracy": scratch.metrics["balanced_accuracy"],
+        "transfer_gain": gain,
+        "negative_transfer": gain < 0,
+    }
+    write_json(result.run_dir / "metrics.json", result.metrics)
+    if gain < 0:
+        line = (
+            f"NEGATIVE TRANSFER: the same network trained from scratch scored"
+            f" {scratch.metrics['accuracy']:.4f}, {-gain * 100:.1f} points above the pretrained"
+            f" {settings['backbone']!r} ({result.metrics['accuracy']:.4f}). The data may be far"
+            " from what the backbone learned: try another backbone (`transferkit rank`)."
+        )
+    else:
+        line = (
+            f"transfer gain over scratch: {gain * 100:+.1f} points (scratch, same budget:"
+            f" {scratch.metrics['accuracy']:.4f})"
+        )
+    result.summary = f"{result.summary}\n{line}"
+    return result
 
 
 RUN_DIR_ENV = "TRANSFERKIT_RUN_DIR"

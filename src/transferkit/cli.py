@@ -156,6 +156,10 @@ def fit(
     encoding: Annotated[
         str, Opt(help="Tables: categorical columns as 'onehot' or 'ordinal'.")
     ] = "onehot",
+    baseline: Annotated[
+        str | None,
+        Opt(help="'scratch': also train from random weights, same budget; report the gain."),
+    ] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train on DATA with a pretrained backbone and write a run folder."""
@@ -225,6 +229,7 @@ def fit(
                 class_weight=parse_class_weights(class_weight) if class_weight else None,
                 cv=cv,
                 encoding=encoding,
+                baseline=baseline,
             )
     except (TransferKitError, OSError) as exc:
         _fail(exc)
