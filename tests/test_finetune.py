@@ -188,26 +188,23 @@ def test_top_k_runs_the_frozen_prefix_once_and_reuses_it(colour_folder, tmp_path
     monkeypatch.setattr(TimmBackbone, "forward_prefix", spy)
     train = {**FAST, "epochs": 3, "augment": True, "cached_views": 2}
     cache = tmp_path / "cache"  # a cache of its own: other tests have filled the shared one
-    first = transferkit.fit(
-        colour_folder,
-        strategy="top:1",
-        out=tmp_path / "a",
-        train=train,
-        quiet=True,
-        cache_dir=cache,
-    )
+
+    def run(name):
+        return transferkit.fit(
+            colour_folder,
+            strategy="top:1",
+            out=tmp_path / name,
+            train=train,
+            quiet=True,
+            cache_dir=cache,
+        )
+
+    first = run("a")
     n_train, n_val = first.metrics["n_train"], first.metrics["n_val"]
     # two augmented views of the training split and one of val, plus one shape probe per view
     assert sum(calls) - calls.count(1) == 2 * n_train + n_val
     calls.clear()
-    second = transferkit.fit(
-        colour_folder,
-        strategy="top:1",
-        out=tmp_path / "b",
-        train=train,
-        quiet=True,
-        cache_dir=cache,
-    )
+    second = run("b")
     assert sum(calls) == calls.count(1), "a second run takes every prefix output from the cache"
 
     def losses(run):

@@ -155,46 +155,30 @@ def _score_candidate(
 
 
 def _prefetch(backbone: Any, items: list[str], cache: FeatureCache, cuts: list[int]) -> None:
-    """Fill the cache for every cut (and the source softmax) in one pass per batch, instead
-    of one pass per cut: ranking must cost less than training."""
+    """Fill the cache for every cut (and the features and source softmax) in one pass per
+    batch, instead of one pass per cut: ranking must cost less than training."""
     import torch
 
     from transferkit.finetune._prefix import inference
 
-    logits = hasattr(backbone, "classify")
-    if not hasattr(backbone, "pooled_all") or not (cuts or logits):
+    if not hasattr(backbone, "pooled_all"):
         return
-    keys = {c: digest_text(f"{backbone.identity}|pool-cut{c}") for c in cuts}
     with inference(backbone.model):
-        dims: dict[Any, int] = {c: backbone.pooled_dim(c) for c in cuts}
-        if logits:
-            keys["logits"] = digest_text(f"{backbone.identity}|source-softmax")
+        outputs = {c: (_cut_key(backbone, c), backbone.pooled_dim(c)) for c in cuts}
+        if hasattr(backbone, "classify"):
             size = backbone.config.input_size
-            dims["logits"] = int(backbone.classify(torch.zeros(1, 3, size, size)).shape[1])
-            keys["features"] = backbone.identity  # where `extract_features` looks
-            dims["features"] = backbone.feature_dim
-    digests = [backbone.sample_digest(i) for i in items]
-    missing = np.zeros(len(items), dtype=bool)
-    for k, key in keys.items():
-        missing |= ~cache.get(key, digests, dims[k])[1]
-    todo = [int(i) for i in np.flatnonzero(missing)]
-    if not todo:
-        return
-    rows: dict[Any, list[np.ndarray]] = {k: [] for k in keys}
-    done: list[int] = []
-    with inference(backbone.model):
-        for batch in backbone.batches([items[i] for i in todo], 32):
-            if not batch.positions:
-                continue
-            outputs = backbone.pooled_all(batch.inputs, cuts)
-            if logits:
-                outputs["logits"] = outputs["logits"].float().softmax(dim=1)
-            for k in keys:
-                rows[k].append(outputs[k].float().cpu().numpy())
-            done.extend(todo[p] for p in batch.positions)
-    if done:
-        for k, key in keys.items():
-            cache.put(key, [digests[i] for i in done], np.concatenate(rows[k]))
+            classes = int(backbone.classify(torch.zeros(1, 3, size, size)).shape[1])
+            outputs["logits"] = (_softmax_key(backbone), classes)
+            outputs["features"] = (backbone.identity, backbone.feature_dim)  # extract_features'
+
+    def forward(batch: Any) -> dict[Any, Any]:
+        out = backbone.pooled_all(batch, cuts)
+        if "logits" in out:
+            out["logits"] = out["logits"].float().softmax(dim=1)
+        return out
+
+    if outputs:
+        _fill(backbone, items, cache, outputs, forward)
 
 
 def _cuts(backbone: Backbone) -> list[int]:
@@ -240,29 +224,23 @@ def _score(
 
 def _probe_accuracies(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, float]:
     """3-fold CV accuracy of a 5-NN and of a logistic regression on standardised features."""
-    import warnings
-
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    folds = int(min(3, np.bincount(y)[np.unique(y)].min()))
-    if folds < 2:
-        return {"knn_accuracy": float("nan"), "probe_accuracy": float("nan")}
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    out = {}
-    models = {
-        "knn_accuracy": KNeighborsClassifier(5),
-        "probe_accuracy": LogisticRegression(C=0.1, max_iter=2000),
+    from transferkit._auto import cv_accuracy
+
+    return {
+        "knn_accuracy": cv_accuracy(x, y, seed, KNeighborsClassifier(5)),
+        "probe_accuracy": cv_accuracy(x, y, seed, LogisticRegression(C=0.1, max_iter=2000)),
     }
-    for key, model in models.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pipe = make_pipeline(StandardScaler(), model)
-            out[key] = float(np.mean(cross_val_score(pipe, x, y, cv=cv)))
-    return out
+
+
+def _cut_key(backbone: Any, cut: int) -> str:
+    return digest_text(f"{backbone.identity}|pool-cut{cut}")
+
+
+def _softmax_key(backbone: Any) -> str:
+    return digest_text(f"{backbone.identity}|source-softmax")
 
 
 def pooled_prefix_features(
@@ -273,9 +251,14 @@ def pooled_prefix_features(
 
     with inference(backbone.model):
         dim = backbone.pooled_dim(cut)
-    return _cached(
-        backbone, items, cache, f"pool-cut{cut}", dim, lambda b: backbone.pooled_at(b, cut)
+    found, errors = _fill(
+        backbone,
+        items,
+        cache,
+        {cut: (_cut_key(backbone, cut), dim)},
+        lambda batch: {cut: backbone.pooled_at(batch, cut)},
     )
+    return found[cut], errors
 
 
 def source_probabilities(backbone: Any, items: list[str], cache: FeatureCache) -> np.ndarray:
@@ -285,39 +268,51 @@ def source_probabilities(backbone: Any, items: list[str], cache: FeatureCache) -
     with torch.inference_mode():
         size = backbone.config.input_size
         dim = int(backbone.classify(torch.zeros(1, 3, size, size)).shape[1])
-    probs, _ = _cached(
+    found, _ = _fill(
         backbone,
         items,
         cache,
-        "source-softmax",
-        dim,
-        lambda batch: torch.softmax(backbone.classify(batch).float(), dim=1),
+        {"logits": (_softmax_key(backbone), dim)},
+        lambda batch: {"logits": torch.softmax(backbone.classify(batch).float(), dim=1)},
     )
-    return probs
+    return found["logits"]
 
 
-def _cached(
-    backbone: Any, items: list[str], cache: FeatureCache, what: str, dim: int, forward: Any
-) -> tuple[np.ndarray, dict[int, str]]:
+def _fill(
+    backbone: Any,
+    items: list[str],
+    cache: FeatureCache,
+    outputs: dict[Any, tuple[str, int]],
+    forward: Any,
+) -> tuple[dict[Any, np.ndarray], dict[int, str]]:
+    """Rows of every output (name -> (cache key, width)) for `items`: from the cache, the
+    rest from one `forward` pass per batch (giving every output), cached for next time."""
     from transferkit.finetune._prefix import inference
 
-    key = digest_text(f"{backbone.identity}|{what}")
     digests = [backbone.sample_digest(i) for i in items]
-    out, found = cache.get(key, digests, dim)
-    todo = [int(i) for i in np.flatnonzero(~found)]
+    found: dict[Any, np.ndarray] = {}
+    missing = np.zeros(len(items), dtype=bool)
+    for name, (key, dim) in outputs.items():
+        found[name], known = cache.get(key, digests, dim)
+        missing |= ~known
+    todo = [int(i) for i in np.flatnonzero(missing)]
     errors: dict[int, str] = {}
+    done: list[int] = []
     if todo:
-        done = []
         with inference(backbone.model):
             for batch in backbone.batches([items[i] for i in todo], 32):
                 errors.update({todo[p]: why for p, why in batch.errors.items()})
-                if batch.positions:
-                    rows = forward(batch.inputs).float().cpu().numpy()
-                    for p, row in zip(batch.positions, rows, strict=True):
-                        out[todo[p]] = row
-                        done.append(todo[p])
-        cache.put(key, [digests[i] for i in done], out[done])
-    return out, errors
+                if not batch.positions:
+                    continue
+                rows = {n: t.float().cpu().numpy() for n, t in forward(batch.inputs).items()}
+                at = [todo[p] for p in batch.positions]
+                for name in outputs:
+                    found[name][at] = rows[name]
+                done.extend(at)
+    if done:
+        for name, (key, _) in outputs.items():
+            cache.put(key, [digests[i] for i in done], found[name][done])
+    return found, errors
 
 
 def _table(ranked: list[Candidate]) -> str:
