@@ -5,7 +5,8 @@ each whole and cut after each layer group (`transferkit rank --layers`). `rank` 
 them on the training split; then each candidate's features go through the `features`
 strategy's head (logistic regression, C by CV on train), and its validation accuracy is
 measured. Prints Kendall's tau between each score and that accuracy, and the wall time
-of ranking every candidate (fresh cache) beside one `finetune` epoch of the best one.
+of ranking every candidate (fresh cache, libraries already imported) beside one `finetune`
+epoch of the best one.
 
 Run: python benchmarks/bench_rank.py [hymenoptera|sms_spam ...]
 """
@@ -75,6 +76,13 @@ def finetune_epoch_seconds(data, backbone, cache) -> float:
 def measure(name: str) -> dict:
     data, candidates = DATA[name]
     cache_dir, runs = fresh_dir("cache"), fresh_dir("runs")
+    # libraries are imported before either clock starts: the epoch is timed inside a
+    # running trainer, so the ranking is timed inside a running process too (the first
+    # `import timm` alone takes about 3 s here)
+    import matplotlib.pyplot  # noqa: F401
+    import timm  # noqa: F401
+    import transformers  # noqa: F401
+
     try:
         start = time.perf_counter()
         ranking = transferkit.rank(

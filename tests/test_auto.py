@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import transferkit
 import transferkit._auto as auto
+from transferkit.selection import _rank
 
 from conftest import write_image
 
@@ -15,11 +18,18 @@ def test_separable_data_keeps_the_frozen_features(colour_folder, tmp_path):
     assert result.metrics["strategy"] == "features"
     assert result.metrics["auto"]["picked"] == "features"
     assert "already separate the classes" in result.metrics["auto"]["why"]
-    assert result.summary.startswith("auto picked 'features': linear probe 1.000")
+    assert result.metrics["auto"]["backbone"] == "efficientnet_lite0"
+    assert result.summary.startswith("auto picked 'efficientnet_lite0' with 'features'. Ranked")
+    assert "Linear probe 1.000" in result.summary
+    # the ranking behind the choice is in the run folder, the run's own config untouched
+    ranking = json.loads((result.run_dir / "ranking.json").read_text())
+    assert ranking["candidates"][0]["backbone"] == "efficientnet_lite0"
+    assert len(ranking["candidates"]) > 1  # the output and its cut points
+    assert json.loads((result.run_dir / "config.json").read_text())["strategy"] == "features"
 
 
 def test_few_samples_per_class_keep_the_frozen_features(colour_folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(auto, "quick_probe", lambda *a: 0.8)
+    monkeypatch.setattr(auto, "probe_accuracy", lambda *a: 0.8)
     result = transferkit.fit(colour_folder, strategy="auto", out=tmp_path / "r", quiet=True)
     assert result.metrics["auto"]["picked"] == "features"
     assert "too few samples per class" in result.metrics["auto"]["why"]
@@ -32,7 +42,9 @@ def test_enough_images_train_the_top_group_on_cached_prefixes(tmp_path, monkeypa
             write_image(
                 tmp_path / "data" / c / f"{i}.jpg", colour, seed=i + (0 if c == "warm" else 99)
             )
-    monkeypatch.setattr(auto, "quick_probe", lambda *a: 0.9)
+    monkeypatch.setattr(auto, "probe_accuracy", lambda *a: 0.9)
+    real = _rank.logme  # the output ranks first (colour blobs favour an inner cut)
+    monkeypatch.setattr(_rank, "logme", lambda x, y: real(x, y) + 5.0 * (x.shape[1] == 1280))
     result = transferkit.fit(
         tmp_path / "data",
         strategy="auto",
@@ -45,8 +57,32 @@ def test_enough_images_train_the_top_group_on_cached_prefixes(tmp_path, monkeypa
 
 
 def test_text_on_a_cpu_keeps_the_frozen_features(text_file, tmp_path, monkeypatch):
-    monkeypatch.setattr(auto, "quick_probe", lambda *a: 0.8)
+    monkeypatch.setattr(auto, "probe_accuracy", lambda *a: 0.8)
     monkeypatch.setattr(auto, "FEW_PER_CLASS", 2)
     result = transferkit.fit(text_file, strategy="auto", out=tmp_path / "r", quiet=True)
     assert result.metrics["auto"]["picked"] == "features"
     assert "on a CPU" in result.metrics["auto"]["why"]
+
+
+def test_a_better_inner_cut_trains_the_groups_above_it(colour_folder, monkeypatch):
+    """When an inner cut point out-scores the output, the groups above it train."""
+    from transferkit._cache import FeatureCache
+    from transferkit.backbones import create_backbone
+    from transferkit.data import read_data
+
+    real = _rank.logme
+    inner = lambda x: x.shape[1] != 1280  # noqa: E731 - every pooled cut, not the output
+    monkeypatch.setattr(_rank, "logme", lambda x, y: real(x, y) + 5.0 * inner(x))
+    monkeypatch.setattr(auto, "probe_accuracy", lambda *a: 0.8)
+    monkeypatch.setattr(auto, "FEW_PER_CLASS", 2)
+    splits = read_data(colour_folder, seed=0)
+    choice = auto.choose(splits, ["efficientnet_lite0"], FeatureCache(None), "cpu", 0, False)
+    groups = [name for name, _ in create_backbone("efficientnet_lite0").layer_groups()]
+    assert choice.cut is not None
+    assert choice.strategy == f"top:{len(groups) - choice.cut}"
+    assert f"Cut after {groups[choice.cut - 1]!r}" in choice.why
+
+
+def test_candidates_need_strategy_auto(colour_folder, tmp_path):
+    with pytest.raises(transferkit.TransferKitError, match="--strategy auto"):
+        transferkit.fit(colour_folder, candidates=["efficientnet_lite0"], out=tmp_path / "r")

@@ -61,3 +61,15 @@ def test_h_score_on_hand_worked_cases():
     f = np.array([[-1.0], [-1.0], [1.0], [1.0]])
     assert h_score(f, np.array([0, 0, 1, 1])) == pytest.approx(1.0)  # the label explains f
     assert h_score(f, np.array([0, 1, 0, 1])) == pytest.approx(0.0)  # it explains nothing
+
+
+def test_logme_intercept_stops_penalising_features_without_a_constant_direction():
+    """Centred features cannot produce a one-hot column's mean without a bias: the
+    intercept gives it back, and it is the same as appending a constant column."""
+    rng = np.random.default_rng(1)
+    y = (rng.random(200) < 0.2).astype(int)
+    centred = np.c_[y + rng.normal(scale=0.5, size=200), rng.normal(size=(200, 4))]
+    centred -= centred.mean(axis=0)
+    assert logme(centred, y) > logme(centred, y, intercept=False) + 0.1
+    with_constant = np.c_[centred, np.ones(200)]
+    assert logme(with_constant, y, intercept=False) == pytest.approx(logme(centred, y), abs=1e-9)

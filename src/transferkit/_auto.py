@@ -1,42 +1,186 @@
-"""`strategy="auto"`: one documented rule picks the strategy, and says why.
+"""`strategy="auto"`: rank the candidates, then one documented rule picks the strategy.
 
-The rule, in order (n = training samples in the smallest class):
+Step 1, which backbone and cut point: `transferkit rank --layers` on the training split
+(at most 2,000 samples). The candidates are the backbone given to `fit` (`--backbone`,
+`--weights`), the list given as `candidates`, or else every built-in backbone for the
+data's modality whose weights are on this machine. The backbone of the best LogME row
+wins; its best row says where to cut: at its output, or after an inner group whose pooled
+output scores higher (the groups above it are then too specific to the source task).
+
+Step 2, the strategy, in order (n = training samples in the smallest class, probe = the
+ranking's 3-fold CV linear-probe accuracy of the chosen backbone's output):
 0. A backbone with no layers (`identity`, tabular data): `features`.
-1. A quick probe: a logistic regression on the (cached) embeddings, 3-fold CV accuracy on
-   the training split. At 0.98 or more there is nothing left for fine-tuning to gain:
-   `features`.
+1. probe >= 0.98: nothing left for fine-tuning to gain: `features`.
 2. n < 50: too few samples to train backbone layers without overfitting: `features`.
-3. Images on a backbone whose frozen prefix can be cached: `top:1` (the last group and
-   the head train on cached prefix outputs, so an epoch costs a fraction of a forward
-   pass; on hymenoptera it scored 0.948, as `features` did, `top:2` and `finetune`
-   0.954), or
+3. The best cut is inside the backbone, K groups below its output: train those K groups
+   (`top:K`), on cached prefix outputs for images; text on a CPU stays on `features`.
+4. Otherwise, images on a backbone whose frozen prefix can be cached: `top:1` (on
+   hymenoptera it scored 0.948, as `features` did, `top:2` and `finetune` 0.954), or
    `finetune` from n >= 1000.
-4. Text (no prefix cache yet, a full transformer pass per step): `features` on a CPU,
+5. Text (no prefix cache yet, a full transformer pass per step): `features` on a CPU,
    `top:2` on a GPU.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from transferkit._cache import FeatureCache
-from transferkit._features import extract_features
-from transferkit.backbones import Backbone
+from transferkit._errors import TransferKitError
+from transferkit._progress import status
+from transferkit.backbones import Backbone, create_backbone
 from transferkit.data import DataSplits
+from transferkit.selection._rank import Candidate, score_candidates
 
 PROBE_ENOUGH = 0.98
 FEW_PER_CLASS = 50
 MANY_PER_CLASS = 1000
 
 
-def quick_probe(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
-    """3-fold CV accuracy of a logistic regression on standardised embeddings."""
-    from sklearn.linear_model import LogisticRegression
+@dataclass
+class AutoChoice:
+    """What `auto` picked, the paragraph that says why, and the ranking behind it."""
 
-    return cv_accuracy(features, labels, seed, LogisticRegression(max_iter=2000))
+    backbone: str
+    strategy: str
+    cut: int | None
+    why: str
+    ranked: list[Candidate]
+    n_scored: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "picked": self.strategy,
+            "backbone": self.backbone,
+            "cut": self.cut,
+            "why": self.why,
+            "ranked_by": "logme",
+            "candidates": len([r for r in self.ranked if not r.skipped]),
+        }
+
+
+def auto_candidates(modality: str, backbone: str | None, candidates: list[str] | None) -> list[str]:
+    """The backbones `auto` ranks: those named, else every built-in for the modality whose
+    weights are here (the default backbone first)."""
+    from transferkit._fit import default_backbone
+    from transferkit.backbones import list_backbones
+
+    if candidates:
+        return list(candidates)
+    if backbone is not None:
+        return [backbone]
+    names = [default_backbone(modality)]
+    names += [
+        row["name"]
+        for row in list_backbones()
+        if row["modality"] == modality and row["offline"] and row["name"] not in names
+    ]
+    return names
+
+
+def probe_accuracy(row: Candidate) -> float:
+    """The ranking's 3-fold CV linear-probe accuracy of a row."""
+    return float(row.scores.get("probe_accuracy") or 0.0)
+
+
+def choose(
+    splits: DataSplits,
+    names: list[str],
+    cache: FeatureCache,
+    device: str,
+    seed: int,
+    show: bool,
+) -> AutoChoice:
+    """Rank `names` with their cut points, pick the backbone, the cut and the strategy."""
+    if splits.modality == "tabular":
+        why = f"Tabular data: backbone {names[0]!r} has no layers to train, so 'features'."
+        return AutoChoice(names[0], "features", None, why, [], 0)
+    with status(f"ranking {len(names)} candidate backbone(s) and their cut points", show):
+        ranked, n_scored = score_candidates(splits, names, cache, layers=True, seed=seed)
+    usable = [r for r in ranked if not r.skipped and _trainable_from(r.backbone)]
+    if not usable:
+        raise TransferKitError(
+            "auto ranks random-weight and run: candidates but trains from neither: add a"
+            " pretrained backbone to the candidates."
+        )
+    best = usable[0]
+    spec = best.backbone
+    output = next(r for r in usable if r.backbone == spec and r.cut is None)
+    backbone = create_backbone(spec)
+    n_min = min(splits.train.class_counts().values())
+    strategy, reason = _rule(backbone, best.cut, probe_accuracy(output), n_min, device)
+    why = " ".join(
+        [
+            _ranking_sentence(ranked, n_scored),
+            _cut_sentence(backbone, spec, output, best),
+            f"Linear probe {probe_accuracy(output):.3f} (3-fold CV on train), smallest class"
+            f" {n_min} samples: {reason}, so {strategy!r}.",
+        ]
+    )
+    return AutoChoice(spec, strategy, best.cut, why, ranked, n_scored)
+
+
+def _trainable_from(spec: str) -> bool:
+    """`fit` starts from built-ins, `timm:` and `hf:` names; random weights are a floor."""
+    return not spec.endswith(":random") and not spec.startswith("run:")
+
+
+def _rule(
+    backbone: Backbone, cut: int | None, probe: float, n_min: int, device: str
+) -> tuple[str, str]:
+    """(strategy, reason) by steps 0-5 of this module's docstring."""
+    groups = len(backbone.layer_groups())
+    if not groups:
+        return "features", f"backbone {backbone.spec!r} has no layers to train"
+    if probe >= PROBE_ENOUGH:
+        return "features", "the frozen features already separate the classes"
+    if n_min < FEW_PER_CLASS:
+        return "features", "too few samples per class to train backbone layers"
+    is_image = backbone.modality == "image"
+    if cut is not None:
+        above = groups - cut
+        if is_image or device != "cpu":
+            return f"top:{above}", f"the {above} group(s) above the best cut train"
+        return "features", "training transformer layers on a CPU costs too much here"
+    cacheable = getattr(backbone, "prefix_split_supported", None)
+    if is_image and cacheable is not None and cacheable(groups - 1):
+        if n_min >= MANY_PER_CLASS:
+            return "finetune", "enough data to train every layer"
+        return "top:1", "the last group trains on cached prefix outputs, cheaply"
+    if device == "cpu":
+        return "features", "training transformer layers on a CPU costs too much here"
+    return "top:2", "the top two groups train on the GPU"
+
+
+def _ranking_sentence(ranked: list[Candidate], n_scored: int) -> str:
+    scored = [r for r in ranked if not r.skipped]
+    backbones = sorted({r.backbone for r in scored})
+    text = (
+        f"Ranked {len(backbones)} backbone(s) ({', '.join(backbones)}) at their output and"
+        f" cut points, {len(scored)} rows, by LogME on {n_scored} training samples:"
+        f" {scored[0].name} leads ({scored[0].scores['logme']:.3f})"
+    )
+    runner = next((r for r in scored if r.backbone != scored[0].backbone), None)
+    if runner is not None:
+        text += f", the best other backbone is {runner.name} ({runner.scores['logme']:.3f})"
+    skipped = [r.name for r in ranked if r.skipped]
+    if skipped:
+        text += f"; skipped: {', '.join(skipped)}"
+    return text + "."
+
+
+def _cut_sentence(backbone: Backbone, spec: str, output: Candidate, best: Candidate) -> str:
+    if best.cut is None:
+        return f"The output of {spec} scores above each of its cut points."
+    group = backbone.layer_groups()[best.cut - 1][0]
+    return (
+        f"Cut after {group!r}, {best.scores['logme']:.3f} against {output.scores['logme']:.3f}"
+        f" at the output: the groups above it are too specific to the source task."
+    )
 
 
 def cv_accuracy(features: np.ndarray, labels: np.ndarray, seed: int, model: Any) -> float:
@@ -58,34 +202,3 @@ def cv_accuracy(features: np.ndarray, labels: np.ndarray, seed: int, model: Any)
             cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
         )
     return float(scores.mean())
-
-
-def choose_strategy(
-    splits: DataSplits,
-    backbone: Backbone,
-    cache: FeatureCache,
-    device: str,
-    seed: int,
-    show: bool,
-) -> tuple[str, str]:
-    """(strategy, reason) by the rule in this module's docstring."""
-    n_min = min(n for n in splits.train.class_counts().values())
-    if not backbone.layer_groups():
-        return "features", f"backbone {backbone.spec!r} has no layers to train"
-    features, errors = extract_features(backbone, splits.train.inputs, cache, show_progress=show)
-    keep = np.array([i not in errors for i in range(len(features))], dtype=bool)
-    probe = quick_probe(features[keep], splits.train.labels[keep], seed)
-    facts = f"linear probe {probe:.3f} (3-fold CV on train), smallest class {n_min} samples"
-    if probe >= PROBE_ENOUGH:
-        return "features", f"{facts}: the frozen features already separate the classes"
-    if n_min < FEW_PER_CLASS:
-        return "features", f"{facts}: too few samples per class to train backbone layers"
-    cut = len(backbone.layer_groups()) - 1
-    cacheable = getattr(backbone, "prefix_split_supported", None)
-    if backbone.modality == "image" and cacheable is not None and cacheable(cut):
-        if n_min >= MANY_PER_CLASS:
-            return "finetune", f"{facts}: enough data to train every layer"
-        return "top:1", f"{facts}: the last group trains on cached prefix outputs, cheaply"
-    if device == "cpu":
-        return "features", f"{facts}: training transformer layers on a CPU costs too much here"
-    return "top:2", f"{facts}: the top two groups train on the GPU"

@@ -117,6 +117,7 @@ def fit(
     cv: int | None = None,
     encoding: str = "onehot",
     baseline: str | None = None,
+    candidates: list[str] | None = None,
 ) -> FitResult:
     """Train on `data` (image folder or CSV/TSV) and write a run folder.
 
@@ -132,10 +133,13 @@ def fit(
     ('onehot' or 'ordinal') is how a table's categorical columns are encoded.
     `baseline='scratch'` also trains the same architecture from random weights on the same
     budget and reports the transfer gain (negative transfer is said plainly).
+    `strategy='auto'` ranks `candidates` (default: the given backbone, else the built-ins
+    for the data) with their cut points and picks backbone and strategy (`transferkit._auto`).
     """
     timer = _Timer()
     check_strategy(strategy)
     rule, balance = _check_options(head, threshold, balance, class_weight, baseline)
+    _check_candidates(strategy, candidates)
     if resume_dir is None and _worker_rank() == 0:
         check_out(out, overwrite)
     with timer.phase("read"):
@@ -149,12 +153,17 @@ def fit(
             f" {len(splits.class_names)} classes. Drop --threshold."
         )
     spec = backbone or default_backbone(splits.modality)
+    cache = FeatureCache(cache_dir, enabled=use_cache)
+    show = progress_enabled(quiet)
+    choice = None
+    if strategy == "auto":
+        with timer.phase("auto"):
+            choice = _choose(splits, backbone, weights, candidates, cache, device, seed, show)
+        spec, strategy = choice.backbone, choice.strategy
     with timer.phase("load_backbone"):
         pretrained = strategy != "scratch"
         model = create_backbone(spec, weights=weights, device=device, pretrained=pretrained)
     _check_modality(model, splits, spec, data, strategy, encoding)
-    cache = FeatureCache(cache_dir, enabled=use_cache)
-    show = progress_enabled(quiet)
     settings = {
         "data": str(Path(data).resolve()),
         "backbone": spec,
@@ -178,12 +187,8 @@ def fit(
         "encoding": encoding,
     }
     run_dir = None
-    if strategy == "auto":
-        from transferkit._auto import choose_strategy
-
-        with timer.phase("auto"):
-            strategy, why = choose_strategy(splits, model, cache, device, seed, show)
-        settings.update(strategy=strategy, auto={"picked": strategy, "why": why})
+    if choice is not None:
+        settings["auto"] = choice.to_dict()
     check_balance(balance, strategy)
     weights = None
     if balance == "class-weight":
@@ -255,9 +260,42 @@ def fit(
         timer,
         cache,
     )
+    if choice is not None and choice.ranked:
+        from transferkit.selection._rank import write_ranking
+
+        write_ranking(result.run_dir, choice.ranked, splits, data, choice.n_scored)
     if baseline == "scratch" and _worker_rank() == 0:
         result = _with_scratch_baseline(result, data, splits.modality, settings, train, quiet)
     return result
+
+
+def _choose(
+    splits: DataSplits,
+    backbone: str | None,
+    weights: str | Path | None,
+    candidates: list[str] | None,
+    cache: FeatureCache,
+    device: str,
+    seed: int,
+    show: bool,
+) -> Any:
+    """`auto`: rank the candidates (only the given backbone when `weights` are given)."""
+    from transferkit._auto import auto_candidates, choose
+
+    if candidates and weights:
+        raise TransferKitError("`weights` belong to one backbone: drop --candidates or --weights.")
+    names = auto_candidates(splits.modality, backbone, candidates)
+    if weights:
+        names = [backbone or default_backbone(splits.modality)]
+    return choose(splits, names, cache, device, seed, show)
+
+
+def _check_candidates(strategy: str, candidates: list[str] | None) -> None:
+    if candidates and strategy != "auto":
+        raise TransferKitError(
+            f"`candidates` are ranked by strategy 'auto', not {strategy!r}: add --strategy auto"
+            " or give one --backbone."
+        )
 
 
 def _check_options(
@@ -457,7 +495,11 @@ def _finish(
         run_dir=run_dir,
         metrics=metrics,
         model=predictor,
-        summary=(f"auto picked {auto['picked']!r}: {auto['why']}\n" if auto else "")
+        summary=(
+            f"auto picked {auto['backbone']!r} with {auto['picked']!r}. {auto['why']}\n"
+            if auto
+            else ""
+        )
         + _summary(metrics, splits, run_dir),
         skipped=list(splits.skipped),
     )

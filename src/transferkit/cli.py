@@ -49,7 +49,8 @@ def fit(
         Opt(
             help="How to transfer: 'features' (frozen backbone, cached embeddings, head),"
             " 'finetune' (all layers, discriminative rates), 'top:K' (last K groups),"
-            " 'gradual' (unfreeze from the top), 'scratch' (random init baseline)."
+            " 'gradual' (unfreeze from the top), 'scratch' (random init baseline),"
+            " 'auto' (rank the candidates and their cut points, then pick)."
         ),
     ] = "features",
     head: Annotated[
@@ -160,6 +161,10 @@ def fit(
         str | None,
         Opt(help="'scratch': also train from random weights, same budget; report the gain."),
     ] = None,
+    candidates: Annotated[
+        str | None,
+        Opt(help="--strategy auto: comma-separated backbones to rank (default: the built-ins)."),
+    ] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train on DATA with a pretrained backbone and write a run folder."""
@@ -230,10 +235,15 @@ def fit(
                 cv=cv,
                 encoding=encoding,
                 baseline=baseline,
+                candidates=_names(candidates),
             )
     except (TransferKitError, OSError) as exc:
         _fail(exc)
     typer.echo(result.summary)
+
+
+def _names(candidates: str | None) -> list[str] | None:
+    return [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
 
 
 @app.command("rank")
@@ -260,7 +270,7 @@ def rank_command(
     """Rank candidate backbones (and cut points) by transferability, before any training."""
     from transferkit.selection._rank import rank
 
-    names = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    names = _names(candidates)
     try:
         result = rank(
             data,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,21 @@ class Backbone(nn.Module):
     @torch.inference_mode()
     def embed_batch(self, batch: Batch) -> np.ndarray:
         return self.forward_features(batch.inputs).float().cpu().numpy()
+
+
+@contextmanager
+def inference(model: torch.nn.Module) -> Iterator[None]:
+    """Run the frozen prefix as at inference: BatchNorm on (and leaving) its running
+    statistics, also when called mid-training (a train-mode BatchNorm would move them even
+    under `torch.inference_mode`); every module's mode is given back afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 Factory = Callable[..., Backbone]

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ from torch.utils.data import Dataset as TorchDataset
 from transferkit._cache import FeatureCache
 from transferkit._hashing import digest_text
 from transferkit.backbones import Backbone
+from transferkit.backbones._base import inference
 from transferkit.backbones._vision import open_image
 from transferkit.data import Dataset
 from transferkit.finetune._config import TrainConfig
@@ -85,21 +85,6 @@ class _SeededImages(TorchDataset):
         np.random.seed(seed)  # timm's RandAugment draws from numpy
         torch.manual_seed(seed)
         return self.transform(open_image(self.paths[i], self.draft))
-
-
-@contextmanager
-def inference(model: torch.nn.Module) -> Iterator[None]:
-    """Run the frozen prefix as at inference: BatchNorm on (and leaving) its running
-    statistics, also when called mid-training (a train-mode BatchNorm would move them even
-    under `torch.inference_mode`); every module's mode is given back afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 def prefix_outputs(

@@ -27,10 +27,15 @@ from transferkit._cache import FeatureCache
 from transferkit._errors import HubUnavailableError, TransferKitError
 from transferkit._hashing import digest_text
 from transferkit.backbones import Backbone, create_backbone
+from transferkit.backbones._base import inference
 from transferkit.data import DataSplits, check_trainable, read_data
 from transferkit.selection._scores import h_score, leep, logme, nce
 
 RANK_BY = "logme"
+WHY = (
+    "ranked by LogME: it needs no source classifier (LEEP and NCE need one), so it puts"
+    " every candidate and cut point on one scale, with no hyper-parameter to tune"
+)
 SCORES = ("logme", "leep", "nce", "h_score", "knn_accuracy", "probe_accuracy")
 
 
@@ -85,8 +90,31 @@ def rank(
     )
     check_trainable(splits.train)
     names = candidates or [default_backbone(splits.modality)]
-    items, labels = _sample(splits, max_samples, seed)
     cache = FeatureCache(cache_dir)
+    ranked, n_scored = score_candidates(
+        splits, names, cache, layers=layers, seed=seed, max_samples=max_samples
+    )
+    run_dir = new_run_dir(out, f"{Path(data).name}-rank", overwrite)
+    write_ranking(run_dir, ranked, splits, data, n_scored)
+    (run_dir / "config.json").write_text(
+        json.dumps({"data": str(data), "candidates": [r.name for r in ranked]}, indent=2),
+        encoding="utf-8",
+    )
+    return RankResult(run_dir=run_dir, ranked=ranked, by=RANK_BY, why=WHY, table=table(ranked))
+
+
+def score_candidates(
+    splits: DataSplits,
+    names: list[str],
+    cache: FeatureCache,
+    *,
+    layers: bool = False,
+    seed: int = 0,
+    max_samples: int = 2000,
+) -> tuple[list[Candidate], int]:
+    """(candidates best first by LogME, the skipped ones last; samples scored), on the
+    training split or a stratified sample of `max_samples` of it."""
+    items, labels = _sample(splits, max_samples, seed)
     rows: list[Candidate] = []
     for spec in names:
         rows.extend(_score_candidate(spec, splits, items, labels, cache, layers, seed))
@@ -97,14 +125,7 @@ def rank(
     ranked = sorted(scored, key=lambda r: -float(r.scores[RANK_BY])) + [
         r for r in rows if r.skipped
     ]
-    why = (
-        "ranked by LogME: it needs no source classifier (LEEP and NCE need one), so it puts"
-        " every candidate and cut point on one scale, with no hyper-parameter to tune"
-    )
-    table = _table(ranked)
-    run_dir = new_run_dir(out, f"{Path(data).name}-rank", overwrite)
-    _write(run_dir, ranked, why, splits, data, len(items))
-    return RankResult(run_dir=run_dir, ranked=ranked, by=RANK_BY, why=why, table=table)
+    return ranked, len(items)
 
 
 def _sample(splits: DataSplits, max_samples: int, seed: int) -> tuple[list[str], np.ndarray]:
@@ -149,8 +170,12 @@ def _score_candidate(
         return [Candidate(spec, spec, skipped=why)]
     cuts = _cuts(backbone) if layers else []
     _prefetch(backbone, items, cache, cuts)
+    groups = [name for name, _ in backbone.layer_groups()] if cuts else []  # costs 0.2 s
     rows = [_score(spec, backbone, None, items, labels, cache, seed)]
-    rows.extend(_score(spec, backbone, cut, items, labels, cache, seed) for cut in cuts)
+    rows.extend(
+        _score(f"{spec} @ {groups[cut - 1]}", backbone, cut, items, labels, cache, seed)
+        for cut in cuts
+    )
     return rows
 
 
@@ -158,8 +183,6 @@ def _prefetch(backbone: Any, items: list[str], cache: FeatureCache, cuts: list[i
     """Fill the cache for every cut (and the features and source softmax) in one pass per
     batch, instead of one pass per cut: ranking must cost less than training."""
     import torch
-
-    from transferkit.finetune._prefix import inference
 
     if not hasattr(backbone, "pooled_all"):
         return
@@ -188,7 +211,7 @@ def _cuts(backbone: Backbone) -> list[int]:
 
 
 def _score(
-    spec: str,
+    name: str,
     backbone: Backbone,
     cut: int | None,
     items: list[str],
@@ -198,7 +221,6 @@ def _score(
 ) -> Candidate:
     from transferkit._features import extract_features
 
-    name = spec if cut is None else f"{spec} @ {backbone.layer_groups()[cut - 1][0]}"
     start = time.perf_counter()
     if cut is None:
         x, errors = extract_features(backbone, items, cache)
@@ -219,7 +241,7 @@ def _score(
         )
         scores["leep"] = leep(probs, y)
         scores["nce"] = nce(probs.argmax(axis=1), y)
-    return Candidate(name, spec, cut, scores, round(time.perf_counter() - start, 3))
+    return Candidate(name, name.split(" @ ")[0], cut, scores, round(time.perf_counter() - start, 3))
 
 
 def _probe_accuracies(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, float]:
@@ -247,8 +269,6 @@ def pooled_prefix_features(
     backbone: Any, items: list[str], cache: FeatureCache, cut: int
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Mean-pooled outputs of the groups below `cut`, cached like embeddings."""
-    from transferkit.finetune._prefix import inference
-
     with inference(backbone.model):
         dim = backbone.pooled_dim(cut)
     found, errors = _fill(
@@ -287,8 +307,6 @@ def _fill(
 ) -> tuple[dict[Any, np.ndarray], dict[int, str]]:
     """Rows of every output (name -> (cache key, width)) for `items`: from the cache, the
     rest from one `forward` pass per batch (giving every output), cached for next time."""
-    from transferkit.finetune._prefix import inference
-
     digests = [backbone.sample_digest(i) for i in items]
     found: dict[Any, np.ndarray] = {}
     missing = np.zeros(len(items), dtype=bool)
@@ -315,7 +333,7 @@ def _fill(
     return found, errors
 
 
-def _table(ranked: list[Candidate]) -> str:
+def table(ranked: list[Candidate]) -> str:
     header = f"{'#':>2}  {'candidate':<44} " + " ".join(f"{s:>14}" for s in SCORES)
     lines = [header]
     for i, r in enumerate(ranked, 1):
@@ -329,10 +347,9 @@ def _table(ranked: list[Candidate]) -> str:
     return "\n".join(lines)
 
 
-def _write(
+def write_ranking(
     run_dir: Path,
     ranked: list[Candidate],
-    why: str,
     splits: DataSplits,
     data: str | Path,
     n_scored: int,
@@ -346,7 +363,7 @@ def _write(
         {
             "data": str(Path(data).resolve()),
             "ranked_by": RANK_BY,
-            "why": why,
+            "why": WHY,
             "n_scored_samples": n_scored,
             "n_train": len(splits.train),
             "candidates": [asdict(r) for r in ranked],
@@ -362,10 +379,6 @@ def _write(
                 [rank_no, r.name, r.backbone, r.cut or "", *scores, r.seconds, r.skipped or ""]
             )
     _chart(run_dir / "ranking.png", [r for r in ranked if not r.skipped])
-    (run_dir / "config.json").write_text(
-        json.dumps({"data": str(data), "candidates": [r.name for r in ranked]}, indent=2),
-        encoding="utf-8",
-    )
 
 
 def _chart(path: Path, ranked: list[Candidate]) -> None:
