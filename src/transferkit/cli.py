@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import sys
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -337,16 +338,27 @@ def predict(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write a CSV here instead of printing.")
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="'torch' (the run's model) or 'onnx' (RUN/export, ONNX Runtime).")
+    ] = "torch",
+    batch_size: Annotated[int, typer.Option(help="Inputs per batch.", min=1)] = 64,
     cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
     device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
 ) -> None:
-    """Predict the class of each input with a finished run."""
+    """Predict the class of each input with a finished run, in batches, as a CSV."""
     from transferkit._run import load
 
     if output is not None and output.exists():
         _fail(TransferKitError(f"{str(output)!r} already exists: choose another --output."))
+    if engine not in ("torch", "onnx"):
+        _fail(TransferKitError(f"--engine {engine!r}: use 'torch' or 'onnx'."))
     try:
         model = load(run, cache_dir=cache_dir, device=device)
+        predict_rows = model.predict_rows
+        if engine == "onnx":
+            from transferkit._export import OnnxPredictor
+
+            predict_rows = OnnxPredictor(run).predict_rows
         modality = model.config["backbone"]["modality"]
         if modality == "tabular":  # each input is a CSV file; each of its rows is predicted
             from transferkit.data._tabular import read_rows
@@ -355,26 +367,75 @@ def predict(
             items, shown = [p[0] for p in pairs], [p[1] for p in pairs]
         else:
             items = shown = _expand_inputs(inputs, modality)
-        proba, errors = model.predict_rows(items, show_progress=sys.stderr.isatty())
     except (TransferKitError, OSError) as exc:
         _fail(exc)
-    header = ["input", "predicted", "confidence", *[f"p_{c}" for c in model.class_names], "error"]
-    rows = []
-    for i, (item, p) in enumerate(zip(shown, proba, strict=True)):
-        if i in errors:  # an unreadable input gets a row with its reason, not a crash
-            rows.append([item, "", "", *[""] * len(p), errors[i]])
-            continue
-        k = int(model.decide(p[None])[0])  # the run's tuned threshold, when it has one
-        rows.append([item, model.class_names[k], f"{p[k]:.6f}", *[f"{v:.6f}" for v in p], ""])
-    if output is None:
-        csv.writer(sys.stdout).writerows([header, *rows])
-    else:
-        with open(output, "w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle).writerows([header, *rows])
-    if errors:
-        typer.echo(
-            f"{len(errors)} of {len(items)} input(s) could not be read (see 'error')", err=True
-        )
+    try:
+        with ExitStack() as stack:
+            handle = (
+                sys.stdout
+                if output is None
+                else stack.enter_context(open(output, "w", newline="", encoding="utf-8"))
+            )
+            n_errors = _stream_predictions(handle, model, predict_rows, items, shown, batch_size)
+    except (TransferKitError, OSError) as exc:
+        _fail(exc)
+    if n_errors:
+        typer.echo(f"{n_errors} of {len(items)} input(s) could not be read (see 'error')", err=True)
+
+
+def _stream_predictions(
+    handle: Any,
+    model: Any,
+    predict_rows: Any,
+    items: list[str],
+    shown: list[str],
+    batch_size: int,
+) -> int:
+    """Predict `items` batch by batch, writing each batch's rows as soon as it is done; an
+    unreadable input gets a row with its reason, not a crash. Returns the error count."""
+    from transferkit._progress import progress_bar, progress_enabled
+
+    writer = csv.writer(handle)
+    writer.writerow(
+        ["input", "predicted", "confidence", *[f"p_{c}" for c in model.class_names], "error"]
+    )
+    n_errors = 0
+    with progress_bar("predicting", len(items), progress_enabled(False)) as advance:
+        for start in range(0, len(items), batch_size):
+            proba, errors = predict_rows(items[start : start + batch_size])
+            n_errors += len(errors)
+            for i, p in enumerate(proba):
+                row = [shown[start + i]]
+                if i in errors:
+                    writer.writerow([*row, "", "", *[""] * len(p), errors[i]])
+                    continue
+                k = int(model.decide(p[None])[0])  # the run's tuned threshold, when it has one
+                probabilities = [f"{v:.6f}" for v in p]
+                writer.writerow([*row, model.class_names[k], f"{p[k]:.6f}", *probabilities, ""])
+            handle.flush()
+            advance(len(proba))
+    return n_errors
+
+
+@app.command("export")
+def export_command(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `transferkit fit`.")],
+    format: Annotated[str, Opt(help="'onnx' or 'torchscript'.")] = "onnx",
+    overwrite: Annotated[bool, Opt(help="Replace an earlier export of this format.")] = False,
+) -> None:
+    """Write RUN/export/: backbone + head + softmax as one model, with a JSON sidecar (inputs,
+    preprocessing, classes), checked against the PyTorch model on the run's own inputs."""
+    from transferkit._export import export
+
+    try:
+        result = export(run, format, overwrite=overwrite)
+    except (TransferKitError, OSError) as exc:
+        _fail(exc)
+    typer.echo(
+        f"{result.path} ({result.path.stat().st_size / 1e6:.1f} MB) and {result.sidecar.name}:"
+        f" max |probability difference| {result.max_abs_diff:.1e} on {result.n_checked} of the"
+        " run's inputs"
+    )
 
 
 def _expand_inputs(inputs: list[str], modality: str) -> list[str]:

@@ -1,0 +1,302 @@
+"""Export a finished run (backbone + head + softmax) to ONNX or TorchScript, and predict with
+the ONNX file through ONNX Runtime.
+
+`export(run, "onnx")` writes `RUN/export/model.onnx` (one file: `dynamo` exporter, opset
+from torch, dynamic batch axis, and dynamic sequence axis for text) and
+`RUN/export/model.json`, the sidecar that says what goes in and what comes out: input
+names, shapes and dtypes, the preprocessing (image size, crop, interpolation, mean and
+std; for text the tokenizer, saved beside the model in `tokenizer/`, and its maximum
+length), the class names and a tuned threshold. Every export is checked before it is
+kept: the exported model and the PyTorch model run on real inputs of the run (its
+evaluated samples) and must agree within 1e-4 on every probability.
+
+`OnnxPredictor` reads only the export folder: preprocessing from the sidecar (timm's
+transform for images, the saved tokenizer for texts), inference through ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from transferkit._errors import TransferKitError, choice_error
+
+FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
+TOLERANCE = 1e-4
+CHECK_SAMPLES = 16
+
+
+class Deployable(nn.Module):
+    """Backbone features -> head -> softmax, as one module with tensor inputs only."""
+
+    def __init__(self, backbone: Any, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.head(self.backbone.forward_features(pixels)), dim=1)
+
+
+class TextDeployable(Deployable):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        return torch.softmax(self.head(self.backbone.forward_features(inputs)), dim=1)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    sidecar: Path
+    max_abs_diff: float
+    n_checked: int
+
+
+def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) -> ExportResult:
+    """Write `RUN/export/` for `format` ('onnx' or 'torchscript'), checked on real inputs."""
+    from transferkit._run import Predictor
+
+    if format not in FORMATS:
+        raise choice_error("format", format, list(FORMATS))
+    predictor = Predictor(run)
+    modality = predictor.config["backbone"]["modality"]
+    if modality not in ("image", "text"):
+        raise TransferKitError(
+            f"export covers image and text runs; {str(run)!r} is a {modality} run, whose"
+            " column encoding runs in Python: use `transferkit predict` for it."
+        )
+    folder = predictor.run_dir / "export"
+    target = folder / FORMATS[format]
+    if target.exists() and not overwrite:
+        raise TransferKitError(f"{str(target)!r} already exists: pass --overwrite to replace it.")
+    folder.mkdir(parents=True, exist_ok=True)
+    backbone = predictor.backbone
+    backbone.model.eval()  # built now: the weights load outside the exporter's trace
+    kind = TextDeployable if modality == "text" else Deployable
+    module = kind(backbone, predictor.head).eval()
+    samples = _real_inputs(predictor, backbone)
+    example = _tensors(backbone, samples[:2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exporter notices (deprecations, shape hints)
+        if format == "onnx":
+            _to_onnx(module, example, target, modality)
+        else:
+            with torch.no_grad():
+                torch.jit.trace(module, example, strict=False).save(str(target))
+    diff = _check(module, target, format, _tensors(backbone, samples))
+    sidecar = folder / (target.name + ".json")
+    _write_sidecar(sidecar, predictor, backbone, target, format, diff, len(samples))
+    if modality == "text":
+        backbone.tokenizer.save_pretrained(str(folder / "tokenizer"))
+    return ExportResult(target, sidecar, diff, len(samples))
+
+
+def _to_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], target: Path, modality: str):
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    if modality == "text":
+        seq = torch.export.Dim("seq", min=1, max=4096)
+        names = ["input_ids", "attention_mask"]
+        shapes: Any = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
+    else:
+        names, shapes = ["pixels"], {"pixels": {0: batch}}
+    torch.onnx.export(
+        module,
+        example,
+        str(target),
+        dynamo=True,
+        external_data=False,
+        input_names=names,
+        output_names=["probabilities"],
+        dynamic_shapes=shapes,
+        verbose=False,
+    )
+
+
+def _real_inputs(predictor: Any, backbone: Any) -> list[str]:
+    """Up to 16 readable inputs the run evaluated (from its predictions file)."""
+    items: list[str] = []
+    for path in sorted(predictor.run_dir.glob("predictions_*.csv")):
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                items.append(row.get("text") if backbone.modality == "text" else row["input"])
+    items = [i for i in items if i]
+    if backbone.modality == "image":
+        items = [i for i in items if Path(i).is_file()]
+    if not items:
+        raise TransferKitError(
+            f"no input of {str(predictor.run_dir)!r} is readable to check the export against:"
+            " the run's predictions_*.csv lists none (were its images moved?)."
+        )
+    step = max(1, len(items) // CHECK_SAMPLES)
+    return items[::step][:CHECK_SAMPLES]
+
+
+def _tensors(backbone: Any, items: list[str]) -> tuple[torch.Tensor, ...]:
+    inputs = []
+    for batch in backbone.batches(items, len(items)):
+        inputs.append(batch.inputs)
+    first = inputs[0]
+    if backbone.modality == "text":
+        return (first["input_ids"], first["attention_mask"])
+    return (first,)
+
+
+def _check(module: nn.Module, target: Path, format: str, inputs: tuple[torch.Tensor, ...]) -> float:
+    with torch.inference_mode():
+        expected = module(*inputs).numpy()
+    if format == "onnx":
+        session = _session(target)
+        names = [i.name for i in session.get_inputs()]
+        got = session.run(None, {n: t.numpy() for n, t in zip(names, inputs, strict=True)})[0]
+    else:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "switch to torch.export"
+            got = torch.jit.load(str(target))(*inputs).numpy()
+    diff = float(np.abs(got - expected).max())
+    if not diff <= TOLERANCE:
+        target.unlink(missing_ok=True)
+        raise TransferKitError(
+            f"the {format} export differs from the PyTorch model by {diff:.2e} on a probability"
+            f" (tolerance {TOLERANCE}); it was not kept."
+        )
+    return diff
+
+
+def _write_sidecar(
+    path: Path,
+    predictor: Any,
+    backbone: Any,
+    target: Path,
+    format: str,
+    diff: float,
+    n_checked: int,
+) -> None:
+    from transferkit import __version__
+    from transferkit._run import write_json
+
+    config = predictor.config
+    k = len(predictor.class_names)
+    if backbone.modality == "text":
+        inputs = [
+            {"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"]},
+            {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "seq"]},
+        ]
+        steps = (
+            "tokenize with the tokenizer in tokenizer/ (transformers AutoTokenizer),"
+            " truncation to max_length, padding to the longest text of the batch"
+        )
+    else:
+        size = backbone.config.input_size
+        inputs = [{"name": "pixels", "dtype": "float32", "shape": ["batch", 3, size, size]}]
+        steps = (
+            "RGB; resize the shorter side to input_size / crop_pct (interpolation);"
+            " centre crop input_size; scale to [0, 1]; subtract mean, divide by std; CHW"
+        )
+    write_json(
+        path,
+        {
+            "format": format,
+            "file": target.name,
+            "transferkit_version": __version__,
+            "run": str(predictor.run_dir.resolve()),
+            "backbone": config["backbone"]["spec"],
+            "modality": backbone.modality,
+            "strategy": config.get("strategy"),
+            "class_names": predictor.class_names,
+            "threshold": config.get("threshold"),
+            "inputs": inputs,
+            "outputs": [{"name": "probabilities", "dtype": "float32", "shape": ["batch", k]}],
+            "preprocessing": {**backbone.preprocessing(), "steps": steps},
+            "tokenizer": "tokenizer" if backbone.modality == "text" else None,
+            "checked": {"inputs": n_checked, "max_abs_diff": diff, "tolerance": TOLERANCE},
+        },
+    )
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxPredictor:
+    """Predict with `RUN/export/model.onnx` and its sidecar, through ONNX Runtime."""
+
+    def __init__(self, run: str | Path) -> None:
+        folder = Path(run) / "export"
+        sidecar = folder / "model.onnx.json"
+        if not sidecar.is_file():
+            raise TransferKitError(
+                f"{str(run)!r} has no ONNX export: run `transferkit export {run} --format onnx`."
+            )
+        self.folder = folder
+        self.config = json.loads(sidecar.read_text(encoding="utf-8"))
+        self.class_names: list[str] = self.config["class_names"]
+        self.modality: str = self.config["modality"]
+        self.session = _session(folder / self.config["file"])
+        self._prepare = self._text_encoder() if self.modality == "text" else self._image_reader()
+
+    def _image_reader(self) -> Any:
+        import timm.data
+
+        from transferkit.backbones._vision import open_image
+
+        p = self.config["preprocessing"]
+        transform = timm.data.create_transform(
+            input_size=(3, p["input_size"], p["input_size"]),
+            interpolation=p["interpolation"],
+            mean=tuple(p["mean"]),
+            std=tuple(p["std"]),
+            crop_pct=p["crop_pct"],
+            is_training=False,
+        )
+        draft = int(p["input_size"] / (p["crop_pct"] or 1.0))
+
+        def read(items: list[str]) -> tuple[list[int], dict[str, np.ndarray], dict[int, str]]:
+            arrays, ok, errors = [], [], {}
+            for i, item in enumerate(items):
+                try:
+                    arrays.append(transform(open_image(item, draft)).numpy())
+                    ok.append(i)
+                except (OSError, ValueError) as exc:
+                    errors[i] = f"unreadable image ({type(exc).__name__}: {exc})"[:200]
+            inputs = {"pixels": np.stack(arrays)} if arrays else {}
+            return ok, inputs, errors
+
+        return read
+
+    def _text_encoder(self) -> Any:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(self.folder / self.config["tokenizer"]))
+        max_length = self.config["preprocessing"]["max_length"]
+
+        def read(items: list[str]) -> tuple[list[int], dict[str, np.ndarray], dict[int, str]]:
+            encoded = tokenizer(
+                [str(t) for t in items],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="np",
+            )
+            inputs = {k: encoded[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
+            return list(range(len(items))), inputs, {}
+
+        return read
+
+    def predict_rows(self, items: list[str]) -> tuple[np.ndarray, dict[int, str]]:
+        """(probabilities, errors) for one batch; unreadable inputs get NaN and a reason."""
+        proba = np.full((len(items), len(self.class_names)), np.nan)
+        ok, inputs, errors = self._prepare(items)
+        if ok:
+            proba[ok] = self.session.run(None, inputs)[0]
+        return proba, errors
