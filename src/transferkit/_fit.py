@@ -260,13 +260,45 @@ def fit(
         timer,
         cache,
     )
+    if _worker_rank() > 0:
+        return result
+    return _complete(result, choice, splits, data, baseline, settings, train, quiet)
+
+
+def _complete(
+    result: FitResult,
+    choice: Any,
+    splits: DataSplits,
+    data: str | Path,
+    baseline: str | None,
+    settings: dict[str, Any],
+    train: TrainConfig | dict[str, Any] | None,
+    quiet: bool,
+) -> FitResult:
+    """What follows a finished run: auto's ranking, the scratch baseline, the report."""
     if choice is not None and choice.ranked:
         from transferkit.selection._rank import write_ranking
 
         write_ranking(result.run_dir, choice.ranked, splits, data, choice.n_scored)
-    if baseline == "scratch" and _worker_rank() == 0:
+    if baseline == "scratch":
         result = _with_scratch_baseline(result, data, splits.modality, settings, train, quiet)
+    _with_report(result)
     return result
+
+
+def _with_report(result: FitResult) -> None:
+    """Write report.html last, from the files the run wrote; the run stands without it."""
+    from transferkit._report import write_report
+
+    try:
+        path = write_report(result.run_dir)
+    except Exception as exc:  # a broken plot must not cost the trained model
+        result.summary += (
+            f"\nreport.html could not be written ({type(exc).__name__}: {exc});"
+            f" try `transferkit report {result.run_dir}`"
+        )
+        return
+    result.summary += f"\nreport: {path}"
 
 
 def _choose(

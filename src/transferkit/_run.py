@@ -44,6 +44,8 @@ RUN_FILES = (
     "model/*",
     "history.csv",
     "checkpoints/*.ckpt",
+    "report.html",
+    "ranking.*",
 )
 
 

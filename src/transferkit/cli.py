@@ -438,6 +438,41 @@ def export_command(
     )
 
 
+@app.command("report")
+def report_command(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `transferkit fit`.")],
+) -> None:
+    """Rebuild RUN/report.html: one self-contained page (plots and thumbnails embedded)."""
+    from transferkit._report import write_report
+
+    try:
+        typer.echo(str(write_report(run)))
+    except (TransferKitError, OSError) as exc:
+        _fail(exc)
+
+
+@app.command("compare")
+def compare_command(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The page to write (a folder: compare.html).")
+    ] = Path("compare.html"),
+    overwrite: Annotated[bool, Opt(help="Replace an existing page.")] = False,
+) -> None:
+    """Write one page comparing runs side by side: settings, metrics, learning curves."""
+    from transferkit._report import compare_runs
+
+    target = output / "compare.html" if output.is_dir() else output
+    if target.exists() and not overwrite:
+        _fail(
+            TransferKitError(f"{str(target)!r} already exists: choose another -o or --overwrite.")
+        )
+    try:
+        typer.echo(str(compare_runs(runs, target)))
+    except (TransferKitError, OSError) as exc:
+        _fail(exc)
+
+
 def _expand_inputs(inputs: list[str], modality: str) -> list[str]:
     """Folders expand to the files inside them (images); other arguments stay as given."""
     if modality != "image":

@@ -1,0 +1,397 @@
+"""`report.html`: one self-contained page per run folder (plots and thumbnails embedded as
+data URIs, no script, nothing fetched), and `compare.html` for several runs side by side.
+
+Everything comes from the files the run wrote: config.json, metrics.json, history.csv,
+predictions_*.csv, skipped.csv, ranking.json (auto or rank) and baseline-scratch/. A
+report can be rebuilt at any time with `transferkit report RUN`.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transferkit._errors import TransferKitError
+
+MISTAKES = 12
+SKIPPED_SHOWN = 50
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _figure_uri(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
+    _plt().close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _file_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _env() -> Any:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+    )
+    env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * float(v):.1f} %"
+    env.filters["num"] = lambda v, d=4: "n/a" if v is None else f"{float(v):.{d}f}"
+    return env
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Build `RUN/report.html` from the run's files; returns its path."""
+    run = Path(run_dir)
+    metrics = _read_json(run / "metrics.json")
+    if metrics is None:
+        raise TransferKitError(
+            f"{str(run)!r} has no metrics.json: give a finished run folder of `transferkit fit`."
+        )
+    config = _read_json(run / "config.json") or {}
+    page = _env().get_template("report.html.j2").render(**_run_context(run, metrics, config))
+    path = run / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _run_context(run: Path, metrics: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    history = _read_csv(run / "history.csv")
+    evaluated = metrics.get("evaluated_on", "val")
+    predictions = _read_csv(run / f"predictions_{evaluated}.csv")
+    classes = metrics.get("confusion_matrix_labels") or sorted(metrics.get("per_class", {}))
+    skipped = _read_csv(run / "skipped.csv")
+    return {
+        "title": f"{Path(config.get('data', run.name)).name} · {metrics.get('backbone')}"
+        f" · {metrics.get('strategy')}",
+        "run": str(run.resolve()),
+        "config": config,
+        "metrics": metrics,
+        "headline": _headline(metrics),
+        "class_counts": _class_counts(metrics),
+        "skipped": skipped[:SKIPPED_SHOWN],
+        "n_skipped": len(skipped),
+        "train_settings": config.get("train") or {},
+        "curves": _curves(history),
+        "confusion": _confusion(metrics, classes),
+        "per_class": metrics.get("per_class", {}),
+        "binary_curves": _binary_curves(predictions, metrics),
+        "mistakes": _mistakes(predictions, MISTAKES),
+        "ranking": _ranking(run),
+        "baseline": _baseline(run, metrics, history),
+    }
+
+
+def _headline(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [
+        ("accuracy", metrics.get("accuracy")),
+        ("balanced accuracy", metrics.get("balanced_accuracy")),
+        ("macro-F1", metrics.get("macro_f1")),
+        ("ROC-AUC", metrics.get("roc_auc")),
+        ("PR-AUC", metrics.get("pr_auc")),
+        ("always the majority class", metrics.get("majority_baseline_accuracy")),
+    ]
+    return [(name, f"{value:.4f}") for name, value in rows if value is not None]
+
+
+def _class_counts(metrics: dict[str, Any]) -> dict[str, Any]:
+    counts = metrics.get("class_counts", {})
+    splits = [s for s in ("train", "val", "test") if counts.get(s)]
+    classes = sorted({c for s in splits for c in counts[s]})
+    return {
+        "splits": splits,
+        "rows": [[c, *[counts[s].get(c, 0) for s in splits]] for c in classes],
+    }
+
+
+def _curves(history: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Loss, validation metrics and the learning rate of each layer group, per epoch."""
+    if not history:
+        return []
+    plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [int(r["epoch"]) + 1 for r in history]
+    columns = list(history[0])
+
+    def series(name: str) -> list[float]:
+        return [float(r[name]) if r.get(name) not in (None, "") else np.nan for r in history]
+
+    out = []
+    losses = [c for c in columns if c.endswith("loss")]
+    scores = [c for c in columns if c.startswith("val_") and not c.endswith("loss")]
+    rates = [c for c in columns if c.startswith("lr_")]
+    for title, names, log in (
+        ("Loss per epoch", losses, False),
+        ("Validation metrics per epoch", scores, False),
+        ("Learning rate per layer group", rates, True),
+    ):
+        if not names:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3.4))
+        for name in names:
+            ax.plot(epochs, series(name), marker="o", markersize=3, label=name)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2 if len(names) > 4 else 1)
+        out.append({"title": title, "uri": _figure_uri(fig)})
+    return out
+
+
+def _confusion(metrics: dict[str, Any], classes: list[str]) -> str | None:
+    matrix = metrics.get("confusion_matrix")
+    if not matrix:
+        return None
+    plt = _plt()
+    m = np.asarray(matrix)
+    size = max(3.2, 0.55 * len(classes) + 1.8)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(m, cmap="Blues")
+    for (i, j), v in np.ndenumerate(m):
+        colour = "white" if v > m.max() / 2 else "black"
+        ax.text(j, i, str(v), ha="center", va="center", color=colour, fontsize=9)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion matrix ({metrics.get('evaluated_on', 'val')})")
+    return _figure_uri(fig)
+
+
+def _binary_curves(
+    predictions: list[dict[str, str]], metrics: dict[str, Any]
+) -> list[dict[str, str]]:
+    """ROC and precision-recall curves of the positive class, for binary tasks."""
+    positive = metrics.get("positive_class")
+    if not positive or not predictions or f"p_{positive}" not in predictions[0]:
+        return []
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    y = np.array([r["label"] == positive for r in predictions], dtype=int)
+    if y.min() == y.max():
+        return []
+    score = np.array([float(r[f"p_{positive}"]) for r in predictions])
+    plt = _plt()
+    fpr, tpr, _ = roc_curve(y, score)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot(fpr, tpr, label=f"ROC-AUC {metrics.get('roc_auc', float('nan')):.4f}")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC, positive class {positive!r}")
+    ax.legend(loc="lower right")
+    roc = _figure_uri(fig)
+    precision, recall, _ = precision_recall_curve(y, score)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot(recall, precision, label=f"PR-AUC {metrics.get('pr_auc', float('nan')):.4f}")
+    ax.axhline(y.mean(), ls="--", color="grey", lw=0.8, label=f"prevalence {y.mean():.3f}")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(f"Precision-recall, positive class {positive!r}")
+    ax.legend(loc="lower left")
+    return [{"title": "ROC curve", "uri": roc}, {"title": "PR curve", "uri": _figure_uri(fig)}]
+
+
+def _thumbnail(path: str) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((112, 112))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=80)
+    except (OSError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _mistakes(predictions: list[dict[str, str]], n: int) -> list[dict[str, Any]]:
+    """The most confident wrong predictions, with a thumbnail or a text snippet."""
+    wrong = [r for r in predictions if r["label"] != r["predicted"]]
+    wrong.sort(key=lambda r: -float(r["confidence"]))
+    out = []
+    for r in wrong[:n]:
+        text = r.get("text")
+        out.append(
+            {
+                "input": r["input"],
+                "name": Path(r["input"]).name if text is None else r["input"],
+                "label": r["label"],
+                "predicted": r["predicted"],
+                "confidence": float(r["confidence"]),
+                "text": (text[:280] + "…") if text and len(text) > 280 else text,
+                "thumbnail": None if text is not None else _thumbnail(r["input"]),
+            }
+        )
+    return out
+
+
+def _ranking(run: Path) -> dict[str, Any] | None:
+    saved = _read_json(run / "ranking.json")
+    if saved is None:
+        return None
+    rows = [c for c in saved["candidates"] if not c.get("skipped")]
+    chart = run / "ranking.png"
+    return {
+        "why": saved.get("why", ""),
+        "n_scored": saved.get("n_scored_samples"),
+        "scores": ["logme", "leep", "nce", "h_score", "knn_accuracy", "probe_accuracy"],
+        "rows": rows[:20],
+        "skipped": [c for c in saved["candidates"] if c.get("skipped")],
+        "chart": _file_uri(chart) if chart.is_file() else None,
+    }
+
+
+def _baseline(
+    run: Path, metrics: dict[str, Any], history: list[dict[str, str]]
+) -> dict[str, Any] | None:
+    baseline = metrics.get("baseline")
+    if not baseline:
+        return None
+    plt = _plt()
+    scratch_history = _read_csv(run / "baseline-scratch" / "history.csv")
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for label, rows in (("transfer", history), ("scratch", scratch_history)):
+        if rows and "val_accuracy" in rows[0]:
+            ax.plot(
+                [int(r["epoch"]) + 1 for r in rows],
+                [float(r["val_accuracy"]) if r["val_accuracy"] else np.nan for r in rows],
+                marker="o",
+                markersize=3,
+                label=f"{label} (val accuracy)",
+            )
+    ax.axhline(metrics["accuracy"], color="C0", ls=":", lw=1, label="transfer, final")
+    ax.axhline(baseline["accuracy"], color="C1", ls=":", lw=1, label="scratch, final")
+    ax.set_xlabel("epoch")
+    ax.set_title("Transfer vs the same network from scratch")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return {**baseline, "uri": _figure_uri(fig)}
+
+
+def compare_runs(runs: list[str | Path], out: str | Path) -> Path:
+    """One page comparing several run folders: settings, metrics and curves side by side."""
+    if len(runs) < 2:
+        raise TransferKitError("compare needs at least two run folders.")
+    loaded = []
+    for run in map(Path, runs):
+        metrics = _read_json(run / "metrics.json")
+        if metrics is None:
+            raise TransferKitError(
+                f"{str(run)!r} has no metrics.json: give finished run folders of `transferkit fit`."
+            )
+        loaded.append((run, metrics, _read_json(run / "config.json") or {}))
+    names = _short_names([r for r, _, _ in loaded])
+    keys = ["accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc"]
+    table = [
+        {
+            "name": name,
+            "run": str(run.resolve()),
+            "data": Path(config.get("data", "")).name,
+            "backbone": metrics.get("backbone"),
+            "strategy": metrics.get("strategy"),
+            "epochs": (config.get("train") or {}).get("epochs", ""),
+            "seconds": (metrics.get("timings") or {}).get("total"),
+            "values": [metrics.get(k) for k in keys],
+            "gain": (metrics.get("baseline") or {}).get("transfer_gain"),
+        }
+        for name, (run, metrics, config) in zip(names, loaded, strict=True)
+    ]
+    best = [
+        max((row["values"][i] for row in table if row["values"][i] is not None), default=None)
+        for i in range(len(keys))
+    ]
+    page = (
+        _env()
+        .get_template("compare.html.j2")
+        .render(
+            rows=table,
+            keys=keys,
+            best=best,
+            plots=_compare_plots(names, loaded, keys),
+        )
+    )
+    path = Path(out)
+    if path.is_dir():
+        path = path / "compare.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _short_names(runs: list[Path]) -> list[str]:
+    names = [r.name for r in runs]
+    if len(set(names)) < len(names):
+        names = [f"{r.parent.name}/{r.name}" for r in runs]
+    return names
+
+
+def _compare_plots(
+    names: list[str], loaded: list[tuple[Path, dict, dict]], keys: list[str]
+) -> list[dict[str, str]]:
+    plt = _plt()
+    out = []
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / len(names)
+    shown = [k for k in keys if any(m.get(k) is not None for _, m, _ in loaded)]
+    for i, (name, (_, metrics, _)) in enumerate(zip(names, loaded, strict=True)):
+        values = [metrics.get(k) or 0.0 for k in shown]
+        ax.bar(np.arange(len(shown)) + i * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(shown)) + width * (len(names) - 1) / 2, shown)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Metrics on each run's evaluated split")
+    ax.legend(fontsize=7)
+    out.append({"title": "Metrics", "uri": _figure_uri(fig)})
+    histories = [
+        (n, _read_csv(r / "history.csv")) for n, (r, _, _) in zip(names, loaded, strict=True)
+    ]
+    histories = [(n, h) for n, h in histories if h and "val_accuracy" in h[0]]
+    if histories:
+        fig, ax = plt.subplots(figsize=(7, 3.6))
+        for name, rows in histories:
+            ax.plot(
+                [int(r["epoch"]) + 1 for r in rows],
+                [float(r["val_accuracy"]) if r["val_accuracy"] else np.nan for r in rows],
+                marker="o",
+                markersize=3,
+                label=name,
+            )
+        ax.set_xlabel("epoch")
+        ax.set_title("Validation accuracy per epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        out.append({"title": "Learning curves", "uri": _figure_uri(fig)})
+    return out
