@@ -39,6 +39,7 @@ from transferkit._threshold import (
     decide,
     parse_rule,
 )
+from transferkit._tracking import check_tracker, track_run
 from transferkit.backbones import Backbone, create_backbone
 from transferkit.data import Dataset, DataSplits, Skipped, check_trainable, read_data
 from transferkit.data._tabular import is_number
@@ -118,6 +119,8 @@ def fit(
     encoding: str = "onehot",
     baseline: str | None = None,
     candidates: list[str] | None = None,
+    track: str | None = None,
+    track_uri: str | None = None,
 ) -> FitResult:
     """Train on `data` (image folder or CSV/TSV) and write a run folder.
 
@@ -133,6 +136,8 @@ def fit(
     ('onehot' or 'ordinal') is how a table's categorical columns are encoded.
     `baseline='scratch'` also trains the same architecture from random weights on the same
     budget and reports the transfer gain (negative transfer is said plainly).
+    `track` ('mlflow' or 'tensorboard') logs the finished run's settings, per-epoch
+    metrics and files to a tracker at `track_uri` (default: the tracker's local store).
     `strategy='auto'` ranks `candidates` (default: the given backbone, else the built-ins
     for the data) with their cut points and picks backbone and strategy (`transferkit._auto`).
     """
@@ -140,6 +145,7 @@ def fit(
     check_strategy(strategy)
     rule, balance = _check_options(head, threshold, balance, class_weight, baseline)
     _check_candidates(strategy, candidates)
+    check_tracker(track, track_uri)
     if resume_dir is None and _worker_rank() == 0:
         check_out(out, overwrite)
     with timer.phase("read"):
@@ -262,7 +268,10 @@ def fit(
     )
     if _worker_rank() > 0:
         return result
-    return _complete(result, choice, splits, data, baseline, settings, train, quiet)
+    result = _complete(result, choice, splits, data, baseline, settings, train, quiet)
+    if track is not None:
+        _with_tracking(result, track, track_uri)
+    return result
 
 
 def _complete(
@@ -284,6 +293,20 @@ def _complete(
         result = _with_scratch_baseline(result, data, splits.modality, settings, train, quiet)
     _with_report(result)
     return result
+
+
+def _with_tracking(result: FitResult, track: str, uri: str | None) -> None:
+    """Log the finished run; an unreachable tracker is said, the run folder stands."""
+    try:
+        where = track_run(result.run_dir, track, uri)
+    except Exception as exc:  # a tracker's error must not cost the trained model
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        result.summary += (
+            f"\n{track} logging failed ({type(exc).__name__}: {first}); the run folder is"
+            f" complete: retry with `transferkit track {result.run_dir} --track {track}`"
+        )
+        return
+    result.summary += f"\ntracked: {where}"
 
 
 def _with_report(result: FitResult) -> None:

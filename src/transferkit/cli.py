@@ -166,6 +166,13 @@ def fit(
         str | None,
         Opt(help="--strategy auto: comma-separated backbones to rank (default: the built-ins)."),
     ] = None,
+    track: Annotated[
+        str | None, Opt(help="Log the run to 'mlflow' or 'tensorboard' when it ends.")
+    ] = None,
+    track_uri: Annotated[
+        str | None,
+        Opt(help="MLflow tracking URI (e.g. http://127.0.0.1:5000) or TensorBoard folder."),
+    ] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train on DATA with a pretrained backbone and write a run folder."""
@@ -237,6 +244,8 @@ def fit(
                 encoding=encoding,
                 baseline=baseline,
                 candidates=_names(candidates),
+                track=track,
+                track_uri=track_uri,
             )
     except (TransferKitError, OSError) as exc:
         _fail(exc)
@@ -436,6 +445,26 @@ def export_command(
         f" max |probability difference| {result.max_abs_diff:.1e} on {result.n_checked} of the"
         " run's inputs"
     )
+
+
+@app.command("track")
+def track_command(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `transferkit fit`.")],
+    track: Annotated[str, Opt(help="'mlflow' or 'tensorboard'.")] = "mlflow",
+    track_uri: Annotated[
+        str | None, Opt(help="MLflow tracking URI or TensorBoard folder (default: local).")
+    ] = None,
+) -> None:
+    """Log a finished run (settings, per-epoch metrics, files) to an experiment tracker."""
+    from transferkit._tracking import check_tracker, track_run
+
+    try:
+        check_tracker(track, track_uri)
+        if not (run / "metrics.json").is_file():
+            raise TransferKitError(f"{str(run)!r} has no metrics.json: give a finished run folder.")
+        typer.echo(track_run(run, track, track_uri))
+    except (TransferKitError, OSError) as exc:
+        _fail(exc)
 
 
 @app.command("report")

@@ -1,0 +1,161 @@
+"""Send a finished run to an experiment tracker: MLflow or TensorBoard.
+
+What is logged comes from the run folder, so every strategy logs the same way:
+- parameters: the resolved settings of config.json (training settings as `train.NAME`);
+- metrics per epoch: every column of history.csv (losses, validation metrics, the learning
+  rate of each layer group), at step = epoch;
+- final metrics: accuracy, balanced accuracy, macro-F1, ROC-AUC / PR-AUC, per-class
+  precision, recall and F1, the majority baseline, the transfer gain over scratch;
+- artefacts (MLflow): the run folder (report, metrics, predictions, model).
+
+MLflow goes to `uri` when given (a server `http://HOST:PORT`, or any MLflow store URI),
+else to MLflow's own default (MLFLOW_TRACKING_URI, else `sqlite:///mlflow.db` in the
+working folder, which `mlflow ui` opens). TensorBoard event files go to `uri` when given,
+else to `RUN/tensorboard/`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from transferkit._errors import TransferKitError, choice_error
+
+TRACKERS = ("mlflow", "tensorboard")
+EXPERIMENT = "transferkit"
+FINAL = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc")
+
+
+def check_tracker(track: str | None, uri: str | None) -> None:
+    if track is not None and track not in TRACKERS:
+        raise choice_error("track", track, list(TRACKERS))
+    if uri is not None and track is None:
+        raise TransferKitError("`track_uri` needs a tracker: add --track mlflow or tensorboard.")
+
+
+def _name(key: str) -> str:
+    """A metric or parameter name MLflow accepts (letters, digits, _ - . space : /)."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", key)
+
+
+def _params(config: dict[str, Any]) -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        if key == "train" and isinstance(value, dict):
+            flat.update({f"train.{k}": json.dumps(v) for k, v in value.items()})
+        elif key in ("auto", "cv_result"):
+            continue
+        else:
+            flat[key] = value if isinstance(value, str) else json.dumps(value, default=str)
+    return {_name(k): v[:5000] for k, v in flat.items()}
+
+
+def _history(run: Path) -> list[dict[str, float]]:
+    path = run / "history.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in rows]
+
+
+def _final(metrics: dict[str, Any]) -> dict[str, float]:
+    out = {k: float(metrics[k]) for k in FINAL if metrics.get(k) is not None}
+    if metrics.get("majority_baseline_accuracy") is not None:
+        out["majority_baseline_accuracy"] = float(metrics["majority_baseline_accuracy"])
+    for name, row in metrics.get("per_class", {}).items():
+        for key in ("precision", "recall", "f1"):
+            out[_name(f"{key}.{name}")] = float(row[key])
+    baseline = metrics.get("baseline") or {}
+    if "transfer_gain" in baseline:
+        out["transfer_gain"] = float(baseline["transfer_gain"])
+        out["scratch_accuracy"] = float(baseline["accuracy"])
+    return out
+
+
+def track_run(run: str | Path, track: str, uri: str | None = None) -> str:
+    """Log a finished run folder to `track`; returns where it went (an MLflow run id and
+    store, or the TensorBoard folder)."""
+    run = Path(run)
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    if track == "mlflow":
+        return _to_mlflow(run, metrics, config, uri)
+    return _to_tensorboard(run, metrics, config, uri)
+
+
+def _to_mlflow(run: Path, metrics: dict[str, Any], config: dict[str, Any], uri: str | None) -> str:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # fail in seconds, not minutes
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT)
+    tags = {
+        "mlflow.runName": run.name,
+        "transferkit.run_dir": str(run.resolve()),
+        "backbone": str(metrics.get("backbone")),
+        "strategy": str(metrics.get("strategy")),
+    }
+    created = client.create_run(experiment_id, tags=tags)
+    run_id = created.info.run_id
+    try:
+        timestamp = created.info.start_time
+        params = [Param(k, v) for k, v in _params(config).items()]
+        history = [
+            Metric(_name(key), value, timestamp, int(row["epoch"]))
+            for row in _history(run)
+            for key, value in row.items()
+            if key != "epoch"
+        ]
+        final = [Metric(k, v, timestamp, 0) for k, v in _final(metrics).items()]
+        for start in range(0, max(len(params), len(history) + len(final)), 100):
+            client.log_batch(
+                run_id,
+                metrics=(history + final)[start : start + 100],
+                params=params[start : start + 100],
+            )
+        if metrics.get("auto"):
+            client.set_tag(run_id, "auto.why", metrics["auto"]["why"][:5000])
+        for path in sorted(run.iterdir()):
+            if path.name == "checkpoints":
+                continue  # resumable training state, not a result
+            if path.is_dir():
+                client.log_artifacts(run_id, str(path), artifact_path=path.name)
+            else:
+                client.log_artifact(run_id, str(path))
+    except Exception:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id)
+    return f"MLflow run {run_id} in experiment {EXPERIMENT!r} at {client.tracking_uri}"
+
+
+def _to_tensorboard(
+    run: Path, metrics: dict[str, Any], config: dict[str, Any], uri: str | None
+) -> str:
+    from torch.utils.tensorboard import SummaryWriter
+
+    folder = Path(uri) if uri else run / "tensorboard"
+    writer = SummaryWriter(log_dir=str(folder))
+    try:
+        for row in _history(run):
+            step = int(row["epoch"])
+            for key, value in row.items():
+                if key.startswith("lr_"):
+                    writer.add_scalar(f"lr/{key[3:]}", value, step)
+                elif key != "epoch":
+                    writer.add_scalar(f"epoch/{key}", value, step)
+        for key, value in _final(metrics).items():
+            writer.add_scalar(f"final/{key}", value, 0)
+        settings = "\n".join(f"    {k}: {v}" for k, v in _params(config).items())
+        writer.add_text("config", settings, 0)
+    finally:
+        writer.close()
+    return f"TensorBoard logs in {folder} (`tensorboard --logdir {folder}`)"
