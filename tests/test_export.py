@@ -103,6 +103,17 @@ def test_onnx_export_of_a_text_run_tokenizes_from_the_export_folder(text_file, t
     onnx_proba, errors = OnnxPredictor(run.run_dir).predict_rows(texts)
     assert not errors
     assert np.abs(onnx_proba - run.model.predict_proba(texts)).max() <= 1e-4
+    # many texts: one per line of a file, streamed through the ONNX engine
+    lines = tmp_path / "texts.txt"
+    lines.write_text("\n".join(texts[:3]) + "\n\n")
+    out = tmp_path / "p.csv"
+    args = ["predict", str(run.run_dir), "--texts-file", str(lines), "--engine", "onnx"]
+    result = CliRunner().invoke(app, [*args, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["input"] for r in rows] == texts[:3]
+    expected = [run.model.class_names[k] for k in onnx_proba[:3].argmax(1)]
+    assert [r["predicted"] for r in rows] == expected
 
 
 @pytest.mark.slow

@@ -343,9 +343,14 @@ def lr_find(
 @app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="A run folder written by `transferkit fit`.")],
-    inputs: Annotated[list[str], typer.Argument(help="Image paths, folders of images, or texts.")],
+    inputs: Annotated[
+        list[str] | None, typer.Argument(help="Image paths, folders of images, or texts.")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write a CSV here instead of printing.")
+    ] = None,
+    texts_file: Annotated[
+        Path | None, typer.Option(help="Text runs: a UTF-8 file with one text per line.")
     ] = None,
     engine: Annotated[
         str, typer.Option(help="'torch' (the run's model) or 'onnx' (RUN/export, ONNX Runtime).")
@@ -372,10 +377,12 @@ def predict(
         if modality == "tabular":  # each input is a CSV file; each of its rows is predicted
             from transferkit.data._tabular import read_rows
 
-            pairs = [pair for value in inputs for pair in zip(*read_rows(Path(value)), strict=True)]
+            pairs = [
+                pair for value in inputs or [] for pair in zip(*read_rows(Path(value)), strict=True)
+            ]
             items, shown = [p[0] for p in pairs], [p[1] for p in pairs]
         else:
-            items = shown = _expand_inputs(inputs, modality)
+            items = shown = _expand_inputs(list(inputs or []), modality, texts_file)
     except (TransferKitError, OSError) as exc:
         _fail(exc)
     try:
@@ -502,10 +509,18 @@ def compare_command(
         _fail(exc)
 
 
-def _expand_inputs(inputs: list[str], modality: str) -> list[str]:
-    """Folders expand to the files inside them (images); other arguments stay as given."""
+def _expand_inputs(inputs: list[str], modality: str, texts_file: Path | None = None) -> list[str]:
+    """Folders expand to the files inside them (images); other arguments stay as given; a
+    texts file adds one text per non-empty line."""
     if modality != "image":
+        if texts_file is not None:
+            lines = texts_file.read_text(encoding="utf-8").splitlines()
+            inputs = [*inputs, *[line for line in lines if line.strip()]]
+        if not inputs:
+            raise TransferKitError("no input: give texts, or --texts-file with one per line.")
         return list(inputs)
+    if texts_file is not None:
+        raise TransferKitError("--texts-file is for text runs; give image files or folders.")
     items: list[str] = []
     for value in inputs:
         path = Path(value)
