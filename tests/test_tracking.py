@@ -79,18 +79,18 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
         server.kill()
 
 
+def _two_epochs(folder, tmp_path, **tracking):
+    """`top:1` for two epochs: a run with a history to log."""
+    train = {"epochs": 2, "augment": False}
+    return transferkit.fit(
+        folder, strategy="top:1", out=tmp_path / "run", quiet=True, train=train, **tracking
+    )
+
+
 def test_a_trained_run_arrives_in_an_mlflow_server(colour_folder, tmp_path, mlflow_server):
     from mlflow import MlflowClient
 
-    result = transferkit.fit(
-        colour_folder,
-        strategy="top:1",
-        out=tmp_path / "run",
-        quiet=True,
-        train={"epochs": 2, "augment": False},
-        track="mlflow",
-        track_uri=mlflow_server,
-    )
+    result = _two_epochs(colour_folder, tmp_path, track="mlflow", track_uri=mlflow_server)
     assert "tracked: MLflow run" in result.summary, result.summary
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("transferkit")
@@ -130,14 +130,7 @@ def test_an_unreachable_tracker_is_said_and_the_run_stands(colour_folder, tmp_pa
 def test_tensorboard_gets_the_epoch_scalars(colour_folder, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    result = transferkit.fit(
-        colour_folder,
-        strategy="top:1",
-        out=tmp_path / "run",
-        quiet=True,
-        train={"epochs": 2, "augment": False},
-        track="tensorboard",
-    )
+    result = _two_epochs(colour_folder, tmp_path, track="tensorboard")
     events = EventAccumulator(str(result.run_dir / "tensorboard"))
     events.Reload()
     tags = events.Tags()["scalars"]
