@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import transferkit
@@ -78,9 +79,49 @@ def test_a_better_inner_cut_trains_the_groups_above_it(colour_folder, monkeypatc
     splits = read_data(colour_folder, seed=0)
     choice = auto.choose(splits, ["efficientnet_lite0"], FeatureCache(None), "cpu", 0, False)
     groups = [name for name, _ in create_backbone("efficientnet_lite0").layer_groups()]
-    assert choice.cut is not None
-    assert choice.strategy == f"top:{len(groups) - choice.cut}"
-    assert f"Cut after {groups[choice.cut - 1]!r}" in choice.why
+    best = choice.ranked[0]
+    assert best.cut is not None and choice.cut is None  # the groups above train: none cut off
+    assert choice.strategy == f"top:{len(groups) - best.cut}"
+    assert f"Cut after {groups[best.cut - 1]!r}" in choice.why
+
+
+def test_separable_data_and_a_better_inner_cut_give_features_at_that_cut(colour_folder, tmp_path):
+    """Colour blobs: an inner cut out-scores the output and the probe is perfect, so the
+    run takes the cut's pooled output as features and drops the groups above it."""
+    result = transferkit.fit(colour_folder, strategy="auto", out=tmp_path / "r", quiet=True)
+    cut = result.metrics["auto"]["cut"]
+    assert cut is not None and result.metrics["strategy"] == "features"
+    ranking = json.loads((result.run_dir / "ranking.json").read_text())
+    assert ranking["candidates"][0]["cut"] == cut
+    assert result.metrics["cut"] in result.metrics["auto"]["why"]
+    saved = json.loads((result.run_dir / "model" / "model.json").read_text())
+    assert saved["backbone"]["cut"] == cut
+
+
+def test_features_at_a_cut_are_the_ranked_values_and_survive_a_reload(colour_folder, tmp_path):
+    from transferkit._cache import FeatureCache
+    from transferkit.backbones import create_backbone
+    from transferkit.selection._rank import pooled_prefix_features
+
+    result = transferkit.fit(colour_folder, cut="blocks.3", out=tmp_path / "r", quiet=True)
+    assert result.metrics["cut"] == "blocks.3"
+    images = sorted(str(p) for p in colour_folder.rglob("*.jpg"))
+    reloaded = transferkit.load(result.run_dir, cache_dir=tmp_path / "fresh-cache")
+    assert np.allclose(reloaded.predict_proba(images), result.model.predict_proba(images))
+    ranked, _ = pooled_prefix_features(
+        create_backbone("efficientnet_lite0"), images, FeatureCache(tmp_path / "c2"), 5
+    )
+    assert reloaded.backbone.cut == 5 and reloaded.backbone.feature_dim == ranked.shape[1]
+    assert np.allclose(reloaded.embed(images), ranked, atol=1e-5)
+
+
+def test_a_cut_is_checked(colour_folder, tmp_path):
+    with pytest.raises(transferkit.TransferKitError, match=r"blocks\.1"):
+        transferkit.fit(colour_folder, cut="nowhere", out=tmp_path / "a", quiet=True)
+    with pytest.raises(transferkit.TransferKitError, match="top:K"):
+        transferkit.fit(
+            colour_folder, cut="blocks.3", strategy="finetune", out=tmp_path / "b", quiet=True
+        )
 
 
 def test_candidates_need_strategy_auto(colour_folder, tmp_path):

@@ -14,6 +14,8 @@ ranking's 3-fold CV linear-probe accuracy of the chosen backbone's output):
 2. n < 50: too few samples to train backbone layers without overfitting: `features`.
 3. The best cut is inside the backbone, K groups below its output: train those K groups
    (`top:K`), on cached prefix outputs for images; text on a CPU stays on `features`.
+Whenever the answer is `features` and the best cut is inside the backbone, the features
+are that cut's pooled output (`fit(cut=...)`): the groups above it are left out.
 4. Otherwise, images on a backbone whose frozen prefix can be cached: `top:1` (on
    hymenoptera it scored 0.948, as `features` did, `top:2` and `finetune` 0.954), or
    `finetune` from n >= 1000.
@@ -56,7 +58,7 @@ class AutoChoice:
         return {
             "picked": self.strategy,
             "backbone": self.backbone,
-            "cut": self.cut,
+            "cut": self.cut,  # applied: features from the groups below it
             "why": self.why,
             "ranked_by": "logme",
             "candidates": len([r for r in self.ranked if not r.skipped]),
@@ -113,15 +115,17 @@ def choose(
     backbone = create_backbone(spec)
     n_min = min(splits.train.class_counts().values())
     strategy, reason = _rule(backbone, best.cut, probe_accuracy(output), n_min, device)
+    cut = best.cut if strategy == "features" else None  # features at the cut point
     why = " ".join(
         [
             _ranking_sentence(ranked, n_scored),
             _cut_sentence(backbone, spec, output, best),
             f"Linear probe {probe_accuracy(output):.3f} (3-fold CV on train), smallest class"
-            f" {n_min} samples: {reason}, so {strategy!r}.",
+            f" {n_min} samples: {reason}, so {strategy!r}"
+            + (f" on the output of {backbone.layer_groups()[cut - 1][0]!r}." if cut else "."),
         ]
     )
-    return AutoChoice(spec, strategy, best.cut, why, ranked, n_scored)
+    return AutoChoice(spec, strategy, cut, why, ranked, n_scored)
 
 
 def _trainable_from(spec: str) -> bool:

@@ -121,6 +121,7 @@ def fit(
     candidates: list[str] | None = None,
     track: str | None = None,
     track_uri: str | None = None,
+    cut: int | str | None = None,
 ) -> FitResult:
     """Train on `data` (image folder or CSV/TSV) and write a run folder.
 
@@ -138,6 +139,8 @@ def fit(
     budget and reports the transfer gain (negative transfer is said plainly).
     `track` ('mlflow' or 'tensorboard') logs the finished run's settings, per-epoch
     metrics and files to a tracker at `track_uri` (default: the tracker's local store).
+    `cut` (a group name such as 'layer2' or 'blocks.5', or its index) keeps the backbone's
+    groups up to it and takes their pooled output as features (`features` only).
     `strategy='auto'` ranks `candidates` (default: the given backbone, else the built-ins
     for the data) with their cut points and picks backbone and strategy (`transferkit._auto`).
     """
@@ -165,14 +168,16 @@ def fit(
     if strategy == "auto":
         with timer.phase("auto"):
             choice = _choose(splits, backbone, weights, candidates, cache, device, seed, show)
-        spec, strategy = choice.backbone, choice.strategy
+        spec, strategy, cut = choice.backbone, choice.strategy, choice.cut
     with timer.phase("load_backbone"):
         pretrained = strategy != "scratch"
         model = create_backbone(spec, weights=weights, device=device, pretrained=pretrained)
+        _apply_cut(model, cut, strategy)
     _check_modality(model, splits, spec, data, strategy, encoding)
     settings = {
         "data": str(Path(data).resolve()),
         "backbone": spec,
+        "cut": model.cut,
         "weights": weights,
         "strategy": strategy,
         "head": head,
@@ -343,6 +348,17 @@ def _choose(
     if weights:
         names = [backbone or default_backbone(splits.modality)]
     return choose(splits, names, cache, device, seed, show)
+
+
+def _apply_cut(model: Backbone, cut: int | str | None, strategy: str) -> None:
+    if cut is None:
+        return
+    if strategy != "features":
+        raise TransferKitError(
+            f"`cut` keeps the groups below it frozen as a feature extractor, with strategy"
+            f" 'features', not {strategy!r}: to train the K groups above a cut use top:K."
+        )
+    model.cut_at(int(cut) if isinstance(cut, str) and cut.isdigit() else cut)
 
 
 def _check_candidates(strategy: str, candidates: list[str] | None) -> None:
@@ -531,6 +547,8 @@ def _finish(
         _write_outputs(run_dir, splits, probas, tuned)
     settings["out"] = str(run_dir)
     metrics.update(_run_facts(splits, spec, strategy, eval_name, timer.seconds, cache))
+    if model.cut is not None:
+        metrics["cut"] = model.layer_groups()[model.cut - 1][0]
     if auto:
         metrics["auto"] = auto
     if tuned is not None:

@@ -162,6 +162,7 @@ def save_model(
                 "spec": backbone.spec,
                 "modality": backbone.modality,
                 "feature_dim": backbone.feature_dim,
+                "cut": backbone.cut,  # features from the groups below it (None: all)
                 "weights": str(Path(weights).resolve()) if weights else None,
                 # trained strategies: the backbone's own weights, beside the head
                 "trained_weights": trained,
@@ -232,6 +233,8 @@ class Predictor:
             )
             if trained:
                 backbone.load_trained(self.model_dir / trained)
+            if spec.get("cut") is not None:
+                backbone.cut_at(int(spec["cut"]))
             if backbone.weights_digest != spec["weights_digest"]:
                 raise TransferKitError(
                     f"the weights of backbone {spec['spec']!r} differ from those this run was"

@@ -166,6 +166,10 @@ def fit(
         str | None,
         Opt(help="--strategy auto: comma-separated backbones to rank (default: the built-ins)."),
     ] = None,
+    cut: Annotated[
+        str | None,
+        Opt(help="features: keep the groups up to this one (e.g. layer2, blocks.5; see rank)."),
+    ] = None,
     track: Annotated[
         str | None, Opt(help="Log the run to 'mlflow' or 'tensorboard' when it ends.")
     ] = None,
@@ -246,6 +250,7 @@ def fit(
                 candidates=_names(candidates),
                 track=track,
                 track_uri=track_uri,
+                cut=cut,
             )
     except (TransferKitError, OSError) as exc:
         _fail(exc)

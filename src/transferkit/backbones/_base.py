@@ -83,6 +83,8 @@ class Backbone(nn.Module):
         self._model = model if isinstance(model, nn.Module) else None
         self._device = torch.device("cpu")
         self.recipe: dict[str, Any] | None = None
+        self.cut: int | None = None  # features from groups [0, cut) only (see `cut_at`)
+        self._cut_dim = 0
 
     @property
     def model(self) -> nn.Module:
@@ -142,13 +144,33 @@ class Backbone(nn.Module):
 
     @property
     def feature_dim(self) -> int:
-        return self.config.feature_dim
+        return self._cut_dim if self.cut is not None else self.config.feature_dim
 
     @property
     def identity(self) -> str:
-        """A digest of what decides the features: name, weights and preprocessing."""
+        """A digest of what decides the features: name, weights, preprocessing and cut (the
+        key `rank` caches that cut point's pooled outputs under, so `fit` reuses them)."""
         key = f"{self.config.name}|{self.weights_digest}|{sorted(self.preprocessing().items())}"
-        return digest_text(key)
+        whole = digest_text(key)
+        return whole if self.cut is None else digest_text(f"{whole}|pool-cut{self.cut}")
+
+    def cut_at(self, cut: int | str) -> Backbone:
+        """Give, as features, the pooled output of the groups below `cut` (a group index as
+        in `rank --layers`, or the name of the last group kept, e.g. 'blocks.5', 'layer2'):
+        the layers above are not used. The same values `rank` scores at that cut point."""
+        names = [name for name, _ in self.layer_groups()]
+        index = names.index(cut) + 1 if isinstance(cut, str) and cut in names else cut
+        supported = getattr(self, "pooled_cuts", lambda: [])()
+        if not isinstance(index, int) or index not in supported:
+            usable = ", ".join(names[c - 1] for c in supported) or "none"
+            raise TransferKitError(
+                f"backbone {self.spec!r} cannot be cut at {cut!r}: cut after one of its groups"
+                f" {usable} (the names of `transferkit rank --layers`)."
+            )
+        with inference(self.model):
+            self._cut_dim = int(self.pooled_dim(index))
+        self.cut = index
+        return self
 
     def preprocessing(self) -> dict[str, Any]:
         return self.config.preprocessing()

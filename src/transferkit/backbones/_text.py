@@ -73,6 +73,8 @@ class HFTextBackbone(Backbone):
         return groups
 
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.cut is not None:
+            return self.pooled_at(inputs, self.cut)
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         hidden = self.model(**inputs).last_hidden_state
         if self.config.pooling == "cls":
@@ -90,7 +92,7 @@ class HFTextBackbone(Backbone):
         return list(range(2, len(self.layer_groups())))
 
     def pooled_dim(self, cut: int) -> int:
-        return self.feature_dim
+        return self.config.feature_dim
 
     def pooled_at(self, inputs: dict[str, torch.Tensor], cut: int) -> torch.Tensor:
         """The masked mean of the output of groups [0, cut) (embeddings, then layers)."""

@@ -185,6 +185,8 @@ class TimmBackbone(Backbone):
         return out
 
     def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.cut is not None:
+            return self.pooled_at(inputs, self.cut)
         x = inputs.to(self.device, memory_format=torch.channels_last)
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
