@@ -138,3 +138,17 @@ def test_a_trained_backbone_is_exported_with_its_trained_weights(colour_folder, 
         ),
     )
     assert result.n_checked > 0
+
+
+def test_an_export_never_answers_for_another_model(image_run, colour_folder):
+    export(image_run.run_dir, "onnx")
+    sidecar = image_run.run_dir / "export" / "model.onnx.json"
+    saved = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**saved, "weights_digest": "0" * 16}))
+    with pytest.raises(transferkit.TransferKitError, match="earlier model"):
+        OnnxPredictor(image_run.run_dir)
+    # a refit into the same folder removes the run's old export with its other files
+    transferkit.fit(colour_folder, out=image_run.run_dir, overwrite=True, quiet=True)
+    assert not (image_run.run_dir / "export" / "model.onnx").exists()
+    with pytest.raises(transferkit.TransferKitError, match="transferkit export"):
+        OnnxPredictor(image_run.run_dir)

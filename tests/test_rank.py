@@ -118,3 +118,12 @@ def test_one_pass_fills_every_cut_the_features_and_the_source_softmax(colour_fol
         source_probabilities(backbone, items, separate),
         atol=1e-6,
     )
+
+
+def test_a_run_fitted_at_a_cut_is_ranked_as_its_whole_backbone(colour_folder, tmp_path):
+    run = transferkit.fit(colour_folder, cut="blocks.3", out=tmp_path / "cut", quiet=True)
+    result = transferkit.rank(colour_folder, [f"run:{run.run_dir}"], cache_dir=tmp_path / "c")
+    (row,) = result.ranked
+    assert row.skipped is None and row.cut is None
+    plain = transferkit.rank(colour_folder, ["efficientnet_lite0"], cache_dir=tmp_path / "c")
+    assert row.scores["logme"] == pytest.approx(plain.ranked[0].scores["logme"])

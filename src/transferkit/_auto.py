@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,13 +97,16 @@ def choose(
     device: str,
     seed: int,
     show: bool,
+    weights: str | Path | None = None,
 ) -> AutoChoice:
     """Rank `names` with their cut points, pick the backbone, the cut and the strategy."""
     if splits.modality == "tabular":
         why = f"Tabular data: backbone {names[0]!r} has no layers to train, so 'features'."
         return AutoChoice(names[0], "features", None, why, [], 0)
     with status(f"ranking {len(names)} candidate backbone(s) and their cut points", show):
-        ranked, n_scored = score_candidates(splits, names, cache, layers=True, seed=seed)
+        ranked, n_scored = score_candidates(
+            splits, names, cache, layers=True, seed=seed, weights=weights, device=device
+        )
     usable = [r for r in ranked if not r.skipped and _trainable_from(r.backbone)]
     if not usable:
         raise TransferKitError(
@@ -112,7 +116,7 @@ def choose(
     best = usable[0]
     spec = best.backbone
     output = next(r for r in usable if r.backbone == spec and r.cut is None)
-    backbone = create_backbone(spec)
+    backbone = create_backbone(spec, weights=weights, device=device)
     n_min = min(splits.train.class_counts().values())
     strategy, reason = _rule(backbone, best.cut, probe_accuracy(output), n_min, device)
     cut = best.cut if strategy == "features" else None  # features at the cut point

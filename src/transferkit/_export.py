@@ -82,7 +82,7 @@ def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) ->
     kind = TextDeployable if modality == "text" else Deployable
     module = kind(backbone, predictor.head).eval()
     samples = _real_inputs(predictor, backbone)
-    example = _tensors(backbone, samples[:2])
+    example = _tensors(backbone, (samples * 2)[:2])  # two rows: the batch axis stays dynamic
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter notices (deprecations, shape hints)
         if format == "onnx":
@@ -128,7 +128,10 @@ def _real_inputs(predictor: Any, backbone: Any) -> list[str]:
                 items.append(row.get("text") if backbone.modality == "text" else row["input"])
     items = [i for i in items if i]
     if backbone.modality == "image":
-        items = [i for i in items if Path(i).is_file()]
+        from transferkit._run import resolve_ref
+
+        found = (resolve_ref(i, predictor.run_dir) for i in items)
+        items = [str(p) for p in found if p.is_file()]
     if not items:
         raise TransferKitError(
             f"no input of {str(predictor.run_dir)!r} is readable to check the export against:"
@@ -162,6 +165,7 @@ def _check(module: nn.Module, target: Path, format: str, inputs: tuple[torch.Ten
     diff = float(np.abs(got - expected).max())
     if not diff <= TOLERANCE:
         target.unlink(missing_ok=True)
+        Path(str(target) + ".json").unlink(missing_ok=True)  # no sidecar without its model
         raise TransferKitError(
             f"the {format} export differs from the PyTorch model by {diff:.2e} on a probability"
             f" (tolerance {TOLERANCE}); it was not kept."
@@ -207,6 +211,7 @@ def _write_sidecar(
             "transferkit_version": __version__,
             "run": str(predictor.run_dir.resolve()),
             "backbone": config["backbone"]["spec"],
+            "weights_digest": config["backbone"]["weights_digest"],
             "modality": backbone.modality,
             "strategy": config.get("strategy"),
             "class_names": predictor.class_names,
@@ -218,6 +223,23 @@ def _write_sidecar(
             "checked": {"inputs": n_checked, "max_abs_diff": diff, "tolerance": TOLERANCE},
         },
     )
+
+
+def _check_current(run: Path, sidecar: dict[str, Any]) -> None:
+    """The export must be of the model now in the run folder (a refit with --overwrite
+    replaces the model; an old export must not answer for it)."""
+    model = run / "model" / "model.json"
+    if not model.is_file():
+        return
+    saved = json.loads(model.read_text(encoding="utf-8"))
+    same = saved["class_names"] == sidecar["class_names"] and saved["backbone"].get(
+        "weights_digest"
+    ) == sidecar.get("weights_digest", saved["backbone"].get("weights_digest"))
+    if not same:
+        raise TransferKitError(
+            f"{str(run / 'export')!r} holds the export of an earlier model of this run folder:"
+            f" run `transferkit export {run} --format onnx --overwrite`."
+        )
 
 
 def _session(path: Path) -> Any:
@@ -240,6 +262,7 @@ class OnnxPredictor:
             )
         self.folder = folder
         self.config = json.loads(sidecar.read_text(encoding="utf-8"))
+        _check_current(Path(run), self.config)
         self.class_names: list[str] = self.config["class_names"]
         self.modality: str = self.config["modality"]
         self.session = _session(folder / self.config["file"])
@@ -267,7 +290,7 @@ class OnnxPredictor:
                 try:
                     arrays.append(transform(open_image(item, draft)).numpy())
                     ok.append(i)
-                except (OSError, ValueError) as exc:
+                except Exception as exc:  # any decoding failure is an error row, not a crash
                     errors[i] = f"unreadable image ({type(exc).__name__}: {exc})"[:200]
             inputs = {"pixels": np.stack(arrays)} if arrays else {}
             return ok, inputs, errors

@@ -161,7 +161,11 @@ def _embed_shard(
 
     from transferkit.backbones import create_backbone
 
+    recipe = dict(recipe)
+    cut = recipe.pop("cut", None)
     backbone = create_backbone(**recipe, device=fabric.device)
+    if cut is not None:
+        backbone.cut_at(cut)
     if backbone.identity != identity:  # the same name must give the same features
         raise TransferKitError(
             f"backbone {recipe['spec']!r} built in a worker differs from the main process's."

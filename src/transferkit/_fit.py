@@ -147,7 +147,7 @@ def fit(
     timer = _Timer()
     check_strategy(strategy)
     rule, balance = _check_options(head, threshold, balance, class_weight, baseline)
-    _check_candidates(strategy, candidates)
+    _check_candidates(strategy, candidates, cut)
     check_tracker(track, track_uri)
     if resume_dir is None and _worker_rank() == 0:
         check_out(out, overwrite)
@@ -176,6 +176,7 @@ def fit(
     _check_modality(model, splits, spec, data, strategy, encoding)
     settings = {
         "data": str(Path(data).resolve()),
+        "workdir": str(Path.cwd()),  # relative input paths in predictions_*.csv start here
         "backbone": spec,
         "cut": model.cut,
         "weights": weights,
@@ -342,12 +343,15 @@ def _choose(
     """`auto`: rank the candidates (only the given backbone when `weights` are given)."""
     from transferkit._auto import auto_candidates, choose
 
-    if candidates and weights:
-        raise TransferKitError("`weights` belong to one backbone: drop --candidates or --weights.")
+    if candidates and (weights or backbone):
+        raise TransferKitError(
+            "--candidates lists the backbones auto ranks: drop --backbone / --weights, or"
+            " drop --candidates to rank that one backbone's cut points."
+        )
     names = auto_candidates(splits.modality, backbone, candidates)
-    if weights:
+    if weights:  # a weights file belongs to one backbone: rank its cut points
         names = [backbone or default_backbone(splits.modality)]
-    return choose(splits, names, cache, device, seed, show)
+    return choose(splits, names, cache, device, seed, show, weights=weights)
 
 
 def _apply_cut(model: Backbone, cut: int | str | None, strategy: str) -> None:
@@ -361,7 +365,9 @@ def _apply_cut(model: Backbone, cut: int | str | None, strategy: str) -> None:
     model.cut_at(int(cut) if isinstance(cut, str) and cut.isdigit() else cut)
 
 
-def _check_candidates(strategy: str, candidates: list[str] | None) -> None:
+def _check_candidates(strategy: str, candidates: list[str] | None, cut: Any) -> None:
+    if cut is not None and strategy == "auto":
+        raise TransferKitError("auto picks the cut point itself: drop --cut, or name a strategy.")
     if candidates and strategy != "auto":
         raise TransferKitError(
             f"`candidates` are ranked by strategy 'auto', not {strategy!r}: add --strategy auto"

@@ -104,7 +104,7 @@ def _run_context(run: Path, metrics: dict[str, Any], config: dict[str, Any]) -> 
         "confusion": _confusion(metrics, classes),
         "per_class": metrics.get("per_class", {}),
         "binary_curves": _binary_curves(predictions, metrics),
-        "mistakes": _mistakes(predictions, MISTAKES),
+        "mistakes": _mistakes(predictions, MISTAKES, run),
         "ranking": _ranking(run),
         "baseline": _baseline(run, metrics, history),
     }
@@ -238,7 +238,15 @@ def _thumbnail(path: str) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _mistakes(predictions: list[dict[str, str]], n: int) -> list[dict[str, Any]]:
+def _where(ref: str, run: Path | None) -> str:
+    from transferkit._run import resolve_ref
+
+    return str(resolve_ref(ref, run)) if run is not None else ref
+
+
+def _mistakes(
+    predictions: list[dict[str, str]], n: int, run: Path | None = None
+) -> list[dict[str, Any]]:
     """The most confident wrong predictions, with a thumbnail or a text snippet."""
     wrong = [r for r in predictions if r["label"] != r["predicted"]]
     wrong.sort(key=lambda r: -float(r["confidence"]))
@@ -253,7 +261,7 @@ def _mistakes(predictions: list[dict[str, str]], n: int) -> list[dict[str, Any]]
                 "predicted": r["predicted"],
                 "confidence": float(r["confidence"]),
                 "text": (text[:280] + "…") if text and len(text) > 280 else text,
-                "thumbnail": None if text is not None else _thumbnail(r["input"]),
+                "thumbnail": None if text is not None else _thumbnail(_where(r["input"], run)),
             }
         )
     return out
@@ -331,7 +339,10 @@ def compare_runs(runs: list[str | Path], out: str | Path) -> Path:
         for name, (run, metrics, config) in zip(names, loaded, strict=True)
     ]
     best = [
-        max((row["values"][i] for row in table if row["values"][i] is not None), default=None)
+        max(
+            (v for row in table if (v := row["values"][i]) is not None and v == v),  # not NaN
+            default=None,
+        )
         for i in range(len(keys))
     ]
     page = (

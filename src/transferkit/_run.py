@@ -46,6 +46,7 @@ RUN_FILES = (
     "checkpoints/*.ckpt",
     "report.html",
     "ranking.*",
+    "export/**/*",
 )
 
 
@@ -173,6 +174,20 @@ def save_model(
             "threshold": threshold.to_dict() if threshold else None,
         },
     )
+
+
+def resolve_ref(ref: str, run_dir: Path) -> Path:
+    """An input path as a run's predictions list it, found from any working folder (a
+    relative path is relative to where `fit` ran, saved as `workdir` in config.json)."""
+    path = Path(ref)
+    if path.is_absolute():
+        return path
+    config = run_dir / "config.json"
+    try:
+        workdir = json.loads(config.read_text(encoding="utf-8")).get("workdir")
+    except (OSError, ValueError):
+        workdir = None
+    return Path(workdir) / path if workdir else path
 
 
 def as_items(inputs: Sequence[Any]) -> list[str]:

@@ -11,7 +11,7 @@ What is logged comes from the run folder, so every strategy logs the same way:
 MLflow goes to `uri` when given (a server `http://HOST:PORT`, or any MLflow store URI),
 else to MLflow's own default (MLFLOW_TRACKING_URI, else `sqlite:///mlflow.db` in the
 working folder, which `mlflow ui` opens). TensorBoard event files go to `uri` when given,
-else to `RUN/tensorboard/`.
+else to `RUN/tensorboard/` (with `uri`, to `URI/RUN_NAME/`, so runs sit side by side).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def check_tracker(track: str | None, uri: str | None) -> None:
 
 def _name(key: str) -> str:
     """A metric or parameter name MLflow accepts (letters, digits, _ - . space : /)."""
-    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", key)
+    return re.sub(r"[^\w\-. :/]", "_", key)
 
 
 def _params(config: dict[str, Any]) -> dict[str, str]:
@@ -123,13 +123,12 @@ def _to_mlflow(run: Path, metrics: dict[str, Any], config: dict[str, Any], uri: 
             )
         if metrics.get("auto"):
             client.set_tag(run_id, "auto.why", metrics["auto"]["why"][:5000])
-        for path in sorted(run.iterdir()):
-            if path.name == "checkpoints":
+        for path in sorted(p for p in run.rglob("*") if p.is_file()):
+            relative = path.relative_to(run)
+            if "checkpoints" in relative.parts:
                 continue  # resumable training state, not a result
-            if path.is_dir():
-                client.log_artifacts(run_id, str(path), artifact_path=path.name)
-            else:
-                client.log_artifact(run_id, str(path))
+            parent = relative.parent.as_posix()
+            client.log_artifact(run_id, str(path), None if parent == "." else parent)
     except Exception:
         client.set_terminated(run_id, status="FAILED")
         raise
@@ -142,7 +141,7 @@ def _to_tensorboard(
 ) -> str:
     from torch.utils.tensorboard import SummaryWriter
 
-    folder = Path(uri) if uri else run / "tensorboard"
+    folder = Path(uri) / run.name if uri else run / "tensorboard"  # one folder per run
     writer = SummaryWriter(log_dir=str(folder))
     try:
         for row in _history(run):

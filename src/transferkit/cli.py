@@ -373,14 +373,24 @@ def predict(
         _fail(TransferKitError(f"--engine {engine!r}: use 'torch' or 'onnx'."))
     try:
         model = load(run, cache_dir=cache_dir, device=device)
+        modality = model.config["backbone"]["modality"]
         predict_rows = model.predict_rows
         if engine == "onnx":
+            if modality == "tabular":
+                raise TransferKitError(
+                    "a tabular run has no ONNX export (its column encoding runs in Python):"
+                    " use --engine torch."
+                )
             from transferkit._export import OnnxPredictor
 
             predict_rows = OnnxPredictor(run).predict_rows
-        modality = model.config["backbone"]["modality"]
         if modality == "tabular":  # each input is a CSV file; each of its rows is predicted
             from transferkit.data._tabular import read_rows
+
+            if not inputs or texts_file is not None:
+                raise TransferKitError(
+                    "give the CSV file(s) of rows to predict (not --texts-file)."
+                )
 
             pairs = [
                 pair for value in inputs or [] for pair in zip(*read_rows(Path(value)), strict=True)
@@ -475,7 +485,7 @@ def track_command(
         if not (run / "metrics.json").is_file():
             raise TransferKitError(f"{str(run)!r} has no metrics.json: give a finished run folder.")
         typer.echo(track_run(run, track, track_uri))
-    except (TransferKitError, OSError) as exc:
+    except (TransferKitError, OSError, ImportError) as exc:
         _fail(exc)
 
 

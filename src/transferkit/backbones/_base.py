@@ -170,6 +170,15 @@ class Backbone(nn.Module):
         with inference(self.model):
             self._cut_dim = int(self.pooled_dim(index))
         self.cut = index
+        if self.recipe is not None:
+            self.recipe["cut"] = index  # another process builds the same cut backbone
+        return self
+
+    def uncut(self) -> Backbone:
+        """The whole network again (rank scores its own cut points)."""
+        self.cut = None
+        if self.recipe is not None:
+            self.recipe.pop("cut", None)
         return self
 
     def preprocessing(self) -> dict[str, Any]:

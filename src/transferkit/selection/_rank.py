@@ -111,13 +111,16 @@ def score_candidates(
     layers: bool = False,
     seed: int = 0,
     max_samples: int = 2000,
+    weights: str | Path | None = None,
+    device: str = "cpu",
 ) -> tuple[list[Candidate], int]:
     """(candidates best first by LogME, the skipped ones last; samples scored), on the
     training split or a stratified sample of `max_samples` of it."""
     items, labels = _sample(splits, max_samples, seed)
     rows: list[Candidate] = []
     for spec in names:
-        rows.extend(_score_candidate(spec, splits, items, labels, cache, layers, seed))
+        load = (spec, weights, device)
+        rows.extend(_score_candidate(load, splits, items, labels, cache, layers, seed))
     scored = [r for r in rows if r.skipped is None]
     if not scored:
         reasons = "; ".join(f"{r.name}: {r.skipped}" for r in rows)
@@ -142,18 +145,18 @@ def _sample(splits: DataSplits, max_samples: int, seed: int) -> tuple[list[str],
     return [train.inputs[i] for i in keep], train.labels[keep]
 
 
-def _load(spec: str) -> Backbone:
+def _load(spec: str, weights: str | Path | None = None, device: str = "cpu") -> Backbone:
     if spec.startswith("run:"):
         from transferkit._run import Predictor
 
-        return Predictor(spec[4:]).backbone
+        return Predictor(spec[4:], device=device).backbone.uncut()
     if spec.endswith(":random"):
-        return create_backbone(spec[: -len(":random")], pretrained=False)
-    return create_backbone(spec)
+        return create_backbone(spec[: -len(":random")], pretrained=False, device=device)
+    return create_backbone(spec, weights=weights, device=device)
 
 
 def _score_candidate(
-    spec: str,
+    load: tuple[str, str | Path | None, str],
     splits: DataSplits,
     items: list[str],
     labels: np.ndarray,
@@ -161,8 +164,9 @@ def _score_candidate(
     layers: bool,
     seed: int,
 ) -> list[Candidate]:
+    spec = load[0]
     try:
-        backbone = _load(spec)
+        backbone = _load(*load)
     except (HubUnavailableError, TransferKitError, OSError) as exc:
         return [Candidate(spec, spec, skipped=str(exc).splitlines()[0][:200])]
     if backbone.modality != splits.modality:
