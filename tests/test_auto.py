@@ -127,3 +127,30 @@ def test_a_cut_is_checked(colour_folder, tmp_path):
 def test_candidates_need_strategy_auto(colour_folder, tmp_path):
     with pytest.raises(transferkit.TransferKitError, match="--strategy auto"):
         transferkit.fit(colour_folder, candidates=["efficientnet_lite0"], out=tmp_path / "r")
+
+
+def test_a_text_cut_runs_only_the_layers_below_it(text_file, tmp_path):
+    """The layers above a text cut leave the stack (not run, not exported); the features
+    are still the ones rank scored at that cut, and `uncut` gives the whole model back."""
+    from transferkit._cache import FeatureCache
+    from transferkit.backbones import create_backbone
+    from transferkit.backbones._text import _find_layer_list
+    from transferkit.data import read_data
+    from transferkit.selection._rank import pooled_prefix_features
+
+    texts = list(read_data(text_file, seed=0).train.inputs)
+    ranked, _ = pooled_prefix_features(
+        create_backbone("minilm-l6"), texts, FeatureCache(tmp_path / "c"), 3
+    )
+    backbone = create_backbone("minilm-l6").cut_at("layer1")
+    assert len(_find_layer_list(backbone.model)) == 2
+    batch = next(iter(backbone.batches(texts, len(texts))))
+    got = backbone.embed_batch(batch)[np.argsort(batch.positions)]
+    assert np.allclose(got, ranked, atol=1e-5)
+    backbone.cut_at("layer3")  # a new cut starts from the whole stack
+    assert len(_find_layer_list(backbone.model)) == 4
+    assert len(_find_layer_list(backbone.uncut().model)) == 6
+    assert [name for name, _ in backbone.cut_at("layer0").layer_groups()] == [
+        "embeddings",
+        "layer0",
+    ]

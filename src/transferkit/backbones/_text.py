@@ -57,6 +57,8 @@ class HFTextBackbone(Backbone):
     ):
         super().__init__(config, digest, spec, model)
         self._tokenizer = tokenizer
+        self._stack: nn.ModuleList | None = None  # the transformer layers, when cut
+        self._removed: list[nn.Module] | None = None  # the layers a cut took out
 
     @property
     def tokenizer(self) -> Any:
@@ -68,9 +70,28 @@ class HFTextBackbone(Backbone):
         groups: list[tuple[str, list[nn.Module]]] = []
         embeddings = getattr(self.model, "embeddings", None) or self.model.get_input_embeddings()
         groups.append(("embeddings", [embeddings]))
-        layers = _find_layer_list(self.model)
+        # once cut, the stack is known (and may hold a single layer, too short to find)
+        layers = list(self._stack) if self._stack is not None else _find_layer_list(self.model)
         groups.extend((f"layer{i}", [layer]) for i, layer in enumerate(layers))
         return groups
+
+    def cut_at(self, cut: int | str) -> HFTextBackbone:
+        """As for any backbone, and the layers above the cut are taken out of the stack, so
+        that a cut model does not run them (nor export them); `uncut` puts them back."""
+        self.uncut()  # a new cut starts from the whole stack
+        super().cut_at(cut)
+        self._stack = _layer_stack(self.model)
+        assert self._stack is not None  # cut_at checked the cut against the layer groups
+        keep = self.cut - 1  # the embeddings, then cut - 1 layers: hidden_states[cut - 1]
+        self._removed = list(self._stack)[keep:]
+        del self._stack[keep:]
+        return self
+
+    def uncut(self) -> HFTextBackbone:
+        if self._removed and self._stack is not None:
+            self._stack.extend(self._removed)
+        self._removed = None
+        return super().uncut()
 
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.cut is not None:
@@ -135,12 +156,17 @@ class HFTextBackbone(Backbone):
 
 def _find_layer_list(model: nn.Module) -> list[nn.Module]:
     """The main stack of transformer blocks (encoder.layer, h, layers, ...)."""
+    stack = _layer_stack(model)
+    return list(stack) if stack is not None else []
+
+
+def _layer_stack(model: nn.Module) -> nn.ModuleList | None:
     best: nn.ModuleList | None = None
     for _, module in model.named_modules():
         is_stack = isinstance(module, nn.ModuleList) and len(module) > 1
         if is_stack and (best is None or len(module) > len(best)):
             best = module
-    return list(best) if best is not None else []
+    return best
 
 
 def _quiet_transformers() -> None:
