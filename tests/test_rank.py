@@ -103,7 +103,7 @@ def test_one_pass_fills_every_cut_the_features_and_the_source_softmax(colour_fol
     backbone = create_backbone("efficientnet_lite0")
     shared, separate = FeatureCache(tmp_path / "a"), FeatureCache(tmp_path / "b")
     cuts = _cuts(backbone)
-    _prefetch(backbone, items, shared, cuts)
+    _prefetch([backbone], items, shared, layers=True)
     for cut in cuts:  # what the one pass cached equals the pass of each cut on its own
         a, _ = pooled_prefix_features(backbone, items, shared, cut)
         b, _ = pooled_prefix_features(backbone, items, separate, cut)

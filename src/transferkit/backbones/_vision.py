@@ -143,6 +143,25 @@ class TimmBackbone(Backbone):
         # channels_last roughly doubles CPU convolution throughput (measured on lite0).
         return model.to(memory_format=torch.channels_last)
 
+    def batch_key(self) -> tuple:
+        """Backbones with equal keys read identical batches (`rank` decodes once for them)."""
+        steps = sorted(self.preprocessing().items())
+        return ("timm-image", *((k, tuple(v) if isinstance(v, list) else v) for k, v in steps))
+
+    def fold_batchnorm(self) -> int:
+        """Fold each BatchNorm into the convolution before it (see `_fold`), for a backbone
+        that only runs at inference from now on (`rank`'s candidates): the same features,
+        to float rounding, about 1.6x faster on a CPU. Returns how many were folded."""
+        from transferkit.backbones._fold import fold_batchnorm
+
+        size = self.config.input_size
+        noise = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+        example = noise.to(self.device, memory_format=torch.channels_last)
+        model, count = fold_batchnorm(self.model.eval(), example)
+        if count:
+            self._model = self._prepare(model)
+        return count
+
     def transform(
         self,
         train: bool = False,

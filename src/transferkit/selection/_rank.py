@@ -117,10 +117,12 @@ def score_candidates(
     """(candidates best first by LogME, the skipped ones last; samples scored), on the
     training split or a stratified sample of `max_samples` of it."""
     items, labels = _sample(splits, max_samples, seed)
-    rows: list[Candidate] = []
-    for spec in names:
-        load = (spec, weights, device)
-        rows.extend(_score_candidate(load, splits, items, labels, cache, layers, seed))
+    loaded = [_load_candidate(spec, weights, device, splits.modality) for spec in names]
+    rows = [c for c in loaded if isinstance(c, Candidate)]  # could not be loaded
+    for group in _sharing_input([b for b in loaded if isinstance(b, Backbone)]):
+        _prefetch(group, items, cache, layers)
+        for backbone in group:
+            rows.extend(_score_backbone(backbone, items, labels, cache, layers, seed))
     scored = [r for r in rows if r.skipped is None]
     if not scored:
         reasons = "; ".join(f"{r.name}: {r.skipped}" for r in rows)
@@ -146,34 +148,56 @@ def _sample(splits: DataSplits, max_samples: int, seed: int) -> tuple[list[str],
 
 
 def _load(spec: str, weights: str | Path | None = None, device: str = "cpu") -> Backbone:
+    """The candidate's backbone, for inference only: its BatchNorms folded where it has
+    them (the ranking's forward passes are its cost)."""
     if spec.startswith("run:"):
         from transferkit._run import Predictor
 
-        return Predictor(spec[4:], device=device).backbone.uncut()
-    if spec.endswith(":random"):
-        return create_backbone(spec[: -len(":random")], pretrained=False, device=device)
-    return create_backbone(spec, weights=weights, device=device)
+        backbone = Predictor(spec[4:], device=device).backbone.uncut()
+    elif spec.endswith(":random"):
+        backbone = create_backbone(spec[: -len(":random")], pretrained=False, device=device)
+    else:
+        backbone = create_backbone(spec, weights=weights, device=device)
+    if hasattr(backbone, "fold_batchnorm"):
+        backbone.fold_batchnorm()
+    return backbone
 
 
-def _score_candidate(
-    load: tuple[str, str | Path | None, str],
-    splits: DataSplits,
+def _load_candidate(
+    spec: str, weights: str | Path | None, device: str, modality: str
+) -> Backbone | Candidate:
+    """The candidate's backbone, or its skipped row saying why it cannot be scored."""
+    try:
+        backbone = _load(spec, weights, device)
+    except (HubUnavailableError, TransferKitError, OSError) as exc:
+        return Candidate(spec, spec, skipped=str(exc).splitlines()[0][:200])
+    if backbone.modality != modality:
+        return Candidate(spec, spec, skipped=f"reads {backbone.modality}, the data is {modality}")
+    backbone.rank_spec = spec  # the name its rows carry
+    return backbone
+
+
+def _sharing_input(backbones: list[Backbone]) -> list[list[Backbone]]:
+    """The backbones in groups that read identical batches (an image model and its random
+    copy: same decoding, resizing and normalisation), so each input is read once per group."""
+    groups: dict[Any, list[Backbone]] = {}
+    for i, backbone in enumerate(backbones):
+        key = getattr(backbone, "batch_key", lambda: None)()
+        groups.setdefault(("alone", i) if key is None else key, []).append(backbone)
+    return list(groups.values())
+
+
+def _score_backbone(
+    backbone: Backbone,
     items: list[str],
     labels: np.ndarray,
     cache: FeatureCache,
     layers: bool,
     seed: int,
 ) -> list[Candidate]:
-    spec = load[0]
-    try:
-        backbone = _load(*load)
-    except (HubUnavailableError, TransferKitError, OSError) as exc:
-        return [Candidate(spec, spec, skipped=str(exc).splitlines()[0][:200])]
-    if backbone.modality != splits.modality:
-        why = f"reads {backbone.modality}, the data is {splits.modality}"
-        return [Candidate(spec, spec, skipped=why)]
+    """The backbone's row, and one row per cut point with `layers`."""
+    spec = backbone.rank_spec
     cuts = _cuts(backbone) if layers else []
-    _prefetch(backbone, items, cache, cuts)
     groups = [name for name, _ in backbone.layer_groups()] if cuts else []  # costs 0.2 s
     rows = [_score(spec, backbone, None, items, labels, cache, seed)]
     rows.extend(
@@ -183,13 +207,40 @@ def _score_candidate(
     return rows
 
 
-def _prefetch(backbone: Any, items: list[str], cache: FeatureCache, cuts: list[int]) -> None:
-    """Fill the cache for every cut (and the features and source softmax) in one pass per
-    batch, instead of one pass per cut: ranking must cost less than training."""
+def _prefetch(
+    backbones: list[Backbone], items: list[str], cache: FeatureCache, layers: bool
+) -> None:
+    """Fill the cache for every cut (and the features and source softmax) of each backbone in
+    one pass per batch, instead of one pass per cut, reading each batch once for all the
+    backbones (they share their input, see `_sharing_input`): ranking must cost less than
+    training."""
+    parts, outputs = [], {}
+    for j, backbone in enumerate(backbones):
+        if not hasattr(backbone, "pooled_all"):
+            continue
+        cuts = _cuts(backbone) if layers else []
+        mine = _prefetch_outputs(backbone, cuts)
+        if mine:
+            parts.append((j, backbone, cuts))
+            outputs.update({(j, name): key_dim for name, key_dim in mine.items()})
+
+    def forward(batch: Any) -> dict[Any, Any]:
+        out = {}
+        for j, backbone, cuts in parts:
+            got = backbone.pooled_all(batch, cuts)
+            if "logits" in got:
+                got["logits"] = got["logits"].float().softmax(dim=1)
+            out.update({(j, name): value for name, value in got.items()})
+        return out
+
+    if outputs:
+        _fill([b for _, b, _ in parts], items, cache, outputs, forward)
+
+
+def _prefetch_outputs(backbone: Any, cuts: list[int]) -> dict[Any, tuple[str, int]]:
+    """What one pass of `pooled_all` caches: name -> (cache key, width)."""
     import torch
 
-    if not hasattr(backbone, "pooled_all"):
-        return
     with inference(backbone.model):
         outputs = {c: (_cut_key(backbone, c), backbone.pooled_dim(c)) for c in cuts}
         if hasattr(backbone, "classify"):
@@ -197,15 +248,7 @@ def _prefetch(backbone: Any, items: list[str], cache: FeatureCache, cuts: list[i
             classes = int(backbone.classify(torch.zeros(1, 3, size, size)).shape[1])
             outputs["logits"] = (_softmax_key(backbone), classes)
             outputs["features"] = (backbone.identity, backbone.feature_dim)  # extract_features'
-
-    def forward(batch: Any) -> dict[Any, Any]:
-        out = backbone.pooled_all(batch, cuts)
-        if "logits" in out:
-            out["logits"] = out["logits"].float().softmax(dim=1)
-        return out
-
-    if outputs:
-        _fill(backbone, items, cache, outputs, forward)
+    return outputs
 
 
 def _cuts(backbone: Backbone) -> list[int]:
@@ -276,7 +319,7 @@ def pooled_prefix_features(
     with inference(backbone.model):
         dim = backbone.pooled_dim(cut)
     found, errors = _fill(
-        backbone,
+        [backbone],
         items,
         cache,
         {cut: (_cut_key(backbone, cut), dim)},
@@ -293,7 +336,7 @@ def source_probabilities(backbone: Any, items: list[str], cache: FeatureCache) -
         size = backbone.config.input_size
         dim = int(backbone.classify(torch.zeros(1, 3, size, size)).shape[1])
     found, _ = _fill(
-        backbone,
+        [backbone],
         items,
         cache,
         {"logits": (_softmax_key(backbone), dim)},
@@ -303,15 +346,19 @@ def source_probabilities(backbone: Any, items: list[str], cache: FeatureCache) -
 
 
 def _fill(
-    backbone: Any,
+    backbones: list[Any],
     items: list[str],
     cache: FeatureCache,
     outputs: dict[Any, tuple[str, int]],
     forward: Any,
 ) -> tuple[dict[Any, np.ndarray], dict[int, str]]:
     """Rows of every output (name -> (cache key, width)) for `items`: from the cache, the
-    rest from one `forward` pass per batch (giving every output), cached for next time."""
-    digests = [backbone.sample_digest(i) for i in items]
+    rest from one `forward` pass per batch (giving every output of every backbone; the first
+    one reads the batches, which all of them share), cached for next time."""
+    from contextlib import ExitStack
+
+    reader = backbones[0]
+    digests = [reader.sample_digest(i) for i in items]
     found: dict[Any, np.ndarray] = {}
     missing = np.zeros(len(items), dtype=bool)
     for name, (key, dim) in outputs.items():
@@ -321,8 +368,10 @@ def _fill(
     errors: dict[int, str] = {}
     done: list[int] = []
     if todo:
-        with inference(backbone.model):
-            for batch in backbone.batches([items[i] for i in todo], 32):
+        with ExitStack() as stack:
+            for backbone in backbones:
+                stack.enter_context(inference(backbone.model))
+            for batch in reader.batches([items[i] for i in todo], 32):
                 errors.update({todo[p]: why for p, why in batch.errors.items()})
                 if not batch.positions:
                     continue
