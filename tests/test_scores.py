@@ -73,3 +73,16 @@ def test_logme_intercept_stops_penalising_features_without_a_constant_direction(
     assert logme(centred, y) > logme(centred, y, intercept=False) + 0.1
     with_constant = np.c_[centred, np.ones(200)]
     assert logme(with_constant, y, intercept=False) == pytest.approx(logme(centred, y), abs=1e-9)
+
+
+def test_h_score_with_fewer_samples_than_features_equals_the_pseudo_inverse_formula():
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(15, 40))
+    f[:, :2] *= 4
+    y = rng.integers(0, 3, size=15)
+    centred = f - f.mean(axis=0)
+    means = np.stack([centred[y == k].mean(axis=0) for k in range(3)])
+    g = means[y]
+    cov_f, cov_g = centred.T @ centred / 15, g.T @ g / 15
+    expected = np.trace(np.linalg.pinv(cov_f, hermitian=True) @ cov_g)
+    assert h_score(f, y) == pytest.approx(expected, rel=1e-8)

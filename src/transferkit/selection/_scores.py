@@ -40,8 +40,10 @@ def logme_evidence(
 
     Model: w ~ N(0, alpha^-1 I), t | F, w ~ N(F w, beta^-1 I). The evidence
     log p(t | F, alpha, beta) is maximised by the fixed point of You et al. (Algorithm 1),
-    computed through the eigendecomposition of F^T F (n x D, any n and D); `eigen` passes
-    it in when several targets share the features.
+    computed through the eigendecomposition of F^T F (n x D, any n and D; with fewer
+    samples than features only its n non-zero eigenpairs, from the SVD of F: the other
+    directions hold no part of F^T t and add log(alpha) each); `eigen` passes it in when
+    several targets share the features.
     """
     f = np.asarray(features, dtype=np.float64)
     t = np.asarray(target, dtype=np.float64)
@@ -68,7 +70,7 @@ def logme_evidence(
     evidence = (
         d / 2 * np.log(alpha)
         + n / 2 * np.log(beta)
-        - 0.5 * np.sum(np.log(alpha + beta * sigma))
+        - 0.5 * (np.sum(np.log(alpha + beta * sigma)) + (d - len(sigma)) * np.log(alpha))
         - beta / 2 * residual
         - alpha / 2 * m2
         - n / 2 * np.log(2 * np.pi)
@@ -77,6 +79,12 @@ def logme_evidence(
 
 
 def _eigen(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and eigenvectors of F^T F: all D of them, or with fewer samples than
+    features the n that can be non-zero (an n x n problem instead of D x D)."""
+    n, d = f.shape
+    if n < d:
+        _, s, vt = np.linalg.svd(f, full_matrices=False)
+        return s**2, vt.T
     sigma, v = np.linalg.eigh(f.T @ f)
     return np.clip(sigma, 0.0, None), v
 
@@ -128,13 +136,22 @@ def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
 
 
 def h_score(features: np.ndarray, labels: np.ndarray) -> float:
-    """H-score: tr(cov(f)^+ cov(E[f | y])), the pseudo-inverse for rank-deficient cov(f)."""
+    """H-score: tr(cov(f)^+ cov(E[f | y])), the pseudo-inverse for rank-deficient cov(f).
+
+    With fewer samples than features, through the SVD of the centred features,
+    f = U S V^T: cov(f)^+ = n V S^-2 V^T over the singular values kept (as `np.linalg.pinv`
+    keeps eigenvalues above 1e-15 of the largest), so the trace is sum_k |g v_k|^2 / s_k^2,
+    never forming a D x D matrix.
+    """
     _check(features, labels)
     f = np.asarray(features, dtype=np.float64)
     f = f - f.mean(axis=0)
-    cov_f = f.T @ f / len(f)
     classes, index = np.unique(labels, return_inverse=True)
     means = np.stack([f[index == k].mean(axis=0) for k in range(len(classes))])
     g = means[index]  # E[f | y] for each sample
-    cov_g = g.T @ g / len(f)
-    return float(np.trace(np.linalg.pinv(cov_f, hermitian=True) @ cov_g))
+    if len(f) >= f.shape[1]:
+        cov_f, cov_g = f.T @ f / len(f), g.T @ g / len(f)
+        return float(np.trace(np.linalg.pinv(cov_f, hermitian=True) @ cov_g))
+    _, s, vt = np.linalg.svd(f, full_matrices=False)
+    keep = s**2 > 1e-15 * float(s[0] ** 2) if s.size and s[0] > 0 else np.zeros(s.size, bool)
+    return float(np.sum((g @ vt[keep].T) ** 2 / s[keep] ** 2))

@@ -1,0 +1,76 @@
+"""Folding inference BatchNorms into convolutions: same outputs, or the network untouched."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from transferkit.backbones._fold import fold_batchnorm
+
+
+def _norms(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+
+def _trained_norm(channels: int) -> nn.BatchNorm2d:
+    norm = nn.BatchNorm2d(channels)
+    with torch.no_grad():  # statistics and affine away from the identity
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-1, 1)
+    return norm
+
+
+def test_efficientnet_lite0_features_survive_folding_at_every_cut():
+    from transferkit.backbones import create_backbone
+
+    plain = create_backbone("efficientnet_lite0", pretrained=False)
+    folded = create_backbone("efficientnet_lite0", pretrained=False)
+    before = _norms(folded.model)
+    count = folded.fold_batchnorm()
+    assert count == before > 40  # every BatchNorm of the network went into a convolution
+    assert _norms(folded.model) == 0
+    x = torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    cuts = plain.pooled_cuts()
+    with torch.inference_mode():
+        want, got = plain.pooled_all(x, cuts), folded.pooled_all(x, cuts)
+    for name in want:
+        scale = float(want[name].abs().max())
+        assert torch.allclose(got[name], want[name], atol=1e-4 * scale), name
+
+
+def test_a_conv_output_read_twice_is_not_folded_and_the_network_is_left_as_it_was():
+    class Reused(nn.Module):  # the convolution's output feeds the norm and a residual
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.norm = _trained_norm(3)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.norm(y) + y
+
+    torch.manual_seed(0)
+    model = Reused().eval()
+    same, count = fold_batchnorm(model, torch.randn(2, 3, 8, 8))
+    assert count == 0 and same is model and _norms(model) == 1
+
+
+def test_a_plain_conv_norm_pair_folds_and_a_training_network_does_not():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), _trained_norm(4), nn.ReLU()).eval()
+    x = torch.randn(2, 3, 9, 9)
+    folded, count = fold_batchnorm(model, x)
+    assert count == 1 and _norms(folded) == 0 and _norms(model) == 1  # the original is kept
+    with torch.no_grad():
+        assert torch.allclose(folded(x), model(x), atol=1e-5)
+    training, count = fold_batchnorm(model.train(), x)
+    assert count == 0 and training is model
+
+
+def test_a_norm_before_its_convolution_is_not_folded():
+    torch.manual_seed(0)
+    model = nn.Sequential(_trained_norm(3), nn.Conv2d(3, 4, 3)).eval()
+    same, count = fold_batchnorm(model, torch.randn(2, 3, 9, 9))
+    assert count == 0 and same is model
