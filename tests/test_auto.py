@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -154,3 +155,66 @@ def test_a_text_cut_runs_only_the_layers_below_it(text_file, tmp_path):
         "embeddings",
         "layer0",
     ]
+
+
+def test_a_ddp_worker_takes_the_choice_of_rank_0_without_ranking(
+    colour_folder, tmp_path, monkeypatch
+):
+    from transferkit import _fit
+    from transferkit._cache import FeatureCache
+    from transferkit.data import read_data
+
+    monkeypatch.setenv(_fit.AUTO_ENV, "")  # so that the test's value is removed afterwards
+    first = transferkit.fit(colour_folder, strategy="auto", out=tmp_path / "r", quiet=True)
+    passed = json.loads(os.environ[_fit.AUTO_ENV])
+    assert passed == first.metrics["auto"]
+    # a worker Lightning started: it must not rank again (same answer, wasted minutes)
+    monkeypatch.setenv(_fit.RUN_DIR_ENV, str(first.run_dir))
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(auto, "score_candidates", lambda *a, **k: pytest.fail("ranked again"))
+    splits = read_data(colour_folder)
+    choice = _fit._choose(splits, None, None, None, FeatureCache(tmp_path / "c"), "cpu", 0, False)
+    assert (choice.backbone, choice.strategy, choice.cut, choice.why) == (
+        passed["backbone"],
+        passed["picked"],
+        passed["cut"],
+        passed["why"],
+    )
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_an_interrupted_auto_run_keeps_its_ranking_and_choice_when_resumed(
+    colour_folder, tmp_path, monkeypatch
+):
+    from transferkit import _fit
+
+    monkeypatch.setattr(auto, "FEW_PER_CLASS", 2)  # tiny data: let auto pick a trained strategy
+    monkeypatch.setattr(auto, "probe_accuracy", lambda *a: 0.8)
+    train_backbone = _fit._train_backbone
+
+    def killed(*args, **kwargs):
+        raise _Killed
+
+    monkeypatch.setattr(_fit, "_train_backbone", killed)
+    run = tmp_path / "run"
+    with pytest.raises(_Killed):
+        transferkit.fit(
+            colour_folder,
+            strategy="auto",
+            baseline="scratch",
+            out=run,
+            quiet=True,
+            train={"epochs": 1, "augment": False},
+        )
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["auto"]["picked"] == saved["strategy"] != "features"
+    assert (run / "ranking.json").is_file() and (run / "ranking.png").is_file()
+
+    monkeypatch.setattr(_fit, "_train_backbone", train_backbone)
+    result = _fit.resume(run, quiet=True)
+    assert result.metrics["auto"]["why"] == saved["auto"]["why"]
+    assert result.metrics["baseline"]["strategy"] == "scratch"  # the baseline still runs
+    assert json.loads((run / "config.json").read_text())["auto"] == saved["auto"]

@@ -65,6 +65,11 @@ class AutoChoice:
             "candidates": len([r for r in self.ranked if not r.skipped]),
         }
 
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> AutoChoice:
+        """The choice `to_dict` wrote (without the ranking rows)."""
+        return cls(saved["backbone"], saved["picked"], saved["cut"], saved["why"], [], 0)
+
 
 def auto_candidates(modality: str, backbone: str | None, candidates: list[str] | None) -> list[str]:
     """The backbones `auto` ranks: those named, else every built-in for the modality whose

@@ -197,10 +197,12 @@ def fit(
         "class_weight": class_weight,
         "cv": cv,
         "encoding": encoding,
+        "baseline": baseline,
+        "track": track,
+        "track_uri": track_uri,
     }
     run_dir = None
-    if choice is not None:
-        settings["auto"] = choice.to_dict()
+    settings["auto"] = _auto_settings(choice, resume_dir)
     check_balance(balance, strategy)
     weights = None
     if balance == "class-weight":
@@ -250,6 +252,7 @@ def fit(
             os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by DDP workers
             # written now, so that a killed run can be resumed from its folder alone
             write_json(run_dir / "config.json", {**settings, "out": str(run_dir)})
+            _write_choice(run_dir, choice, splits, data)
         with timer.phase("train"):
             model, trained, head_info = _train_backbone(
                 model, splits, strategy, config, run_dir, show, resume_dir is not None, cache
@@ -291,14 +294,30 @@ def _complete(
     quiet: bool,
 ) -> FitResult:
     """What follows a finished run: auto's ranking, the scratch baseline, the report."""
-    if choice is not None and choice.ranked:
-        from transferkit.selection._rank import write_ranking
-
-        write_ranking(result.run_dir, choice.ranked, splits, data, choice.n_scored)
+    _write_choice(result.run_dir, choice, splits, data)
     if baseline == "scratch":
         result = _with_scratch_baseline(result, data, splits.modality, settings, train, quiet)
     _with_report(result)
     return result
+
+
+def _write_choice(run_dir: Path, choice: Any, splits: DataSplits, data: str | Path) -> None:
+    """auto's ranking into the run folder (a trained run writes it before training, so an
+    interrupted and resumed run keeps it)."""
+    if choice is not None and choice.ranked and not (run_dir / "ranking.json").is_file():
+        from transferkit.selection._rank import write_ranking
+
+        write_ranking(run_dir, choice.ranked, splits, data, choice.n_scored)
+
+
+def _auto_settings(choice: Any, resume_dir: Path | None) -> dict[str, Any] | None:
+    """What auto chose and why; a resumed auto run keeps the paragraph that chose it."""
+    if choice is not None:
+        return choice.to_dict()
+    path = resume_dir / "config.json" if resume_dir is not None else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("auto")
 
 
 def _with_tracking(result: FitResult, track: str, uri: str | None) -> None:
@@ -341,17 +360,22 @@ def _choose(
     show: bool,
 ) -> Any:
     """`auto`: rank the candidates (only the given backbone when `weights` are given)."""
-    from transferkit._auto import auto_candidates, choose
+    from transferkit._auto import AutoChoice, auto_candidates, choose
 
     if candidates and (weights or backbone):
         raise TransferKitError(
             "--candidates lists the backbones auto ranks: drop --backbone / --weights, or"
             " drop --candidates to rank that one backbone's cut points."
         )
+    if _worker_rank() > 0 and AUTO_ENV in os.environ:
+        # a DDP worker: rank 0 ranked before it started the workers; take its choice
+        return AutoChoice.from_dict(json.loads(os.environ[AUTO_ENV]))
     names = auto_candidates(splits.modality, backbone, candidates)
     if weights:  # a weights file belongs to one backbone: rank its cut points
         names = [backbone or default_backbone(splits.modality)]
-    return choose(splits, names, cache, device, seed, show, weights=weights)
+    choice = choose(splits, names, cache, device, seed, show, weights=weights)
+    os.environ[AUTO_ENV] = json.dumps(choice.to_dict())  # inherited by DDP workers
+    return choice
 
 
 def _apply_cut(model: Backbone, cut: int | str | None, strategy: str) -> None:
@@ -453,6 +477,7 @@ def _with_scratch_baseline(
 
 
 RUN_DIR_ENV = "TRANSFERKIT_RUN_DIR"
+AUTO_ENV = "TRANSFERKIT_AUTO_CHOICE"  # auto's choice, passed from rank 0 to DDP workers
 
 
 def _check_modality(
@@ -602,6 +627,9 @@ RESUMED_SETTINGS = (
     "train",
     "balance",
     "class_weight",
+    "baseline",
+    "track",
+    "track_uri",
 )
 
 
