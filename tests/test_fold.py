@@ -27,10 +27,9 @@ def test_efficientnet_lite0_features_survive_folding_at_every_cut():
 
     plain = create_backbone("efficientnet_lite0", pretrained=False)
     folded = create_backbone("efficientnet_lite0", pretrained=False)
-    before = _norms(folded.model)
-    count = folded.fold_batchnorm()
-    assert count == before > 40  # every BatchNorm of the network went into a convolution
-    assert _norms(folded.model) == 0
+    assert _norms(folded.model) > 40
+    folded.for_inference()
+    assert _norms(folded.model) == 0  # every BatchNorm of the network went into a convolution
     x = torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     cuts = plain.pooled_cuts()
     with torch.inference_mode():
@@ -74,3 +73,34 @@ def test_a_norm_before_its_convolution_is_not_folded():
     model = nn.Sequential(_trained_norm(3), nn.Conv2d(3, 4, 3)).eval()
     same, count = fold_batchnorm(model, torch.randn(2, 3, 9, 9))
     assert count == 0 and same is model
+
+
+def test_features_fits_and_loaded_runs_fold_while_training_keeps_the_norms(colour_folder, tmp_path):
+    import numpy as np
+
+    import transferkit
+
+    frozen = transferkit.fit(
+        colour_folder, out=tmp_path / "f", cache_dir=tmp_path / "c1", quiet=True
+    )
+    assert _norms(frozen.model.backbone.model) == 0
+    loaded = transferkit.load(frozen.run_dir, cache_dir=tmp_path / "c2")  # embeds afresh
+    assert not loaded.backbone.is_built  # folding waits for the first use of the network
+    images = sorted(str(p) for p in colour_folder.rglob("*.jpg"))[:6]
+    folded = loaded.embed(images)
+    assert _norms(loaded.backbone.model) == 0
+    from transferkit.backbones import create_backbone
+
+    plain = create_backbone("efficientnet_lite0")
+    with torch.inference_mode():
+        want = np.concatenate([plain.embed_batch(b) for b in plain.batches(images, 6)])
+    np.testing.assert_allclose(folded, want, atol=1e-4 * float(np.abs(want).max()))
+    # a trained strategy trains its BatchNorms: nothing is folded
+    trained = transferkit.fit(
+        colour_folder,
+        strategy="top:1",
+        out=tmp_path / "t",
+        quiet=True,
+        train={"epochs": 1, "augment": False},
+    )
+    assert _norms(trained.model.backbone.model) > 40

@@ -26,10 +26,11 @@ _LOADED: dict[tuple[str, str | None, str], Backbone] = {}
 
 
 def _shared_backbone(spec: str, weights: str | None, device: str) -> Backbone:
-    """Backbones are loaded once per process: clones in a CV loop share them."""
+    """Frozen backbones are loaded once per process: clones in a CV loop share them (in their
+    inference-only form: they are never trained)."""
     key = (spec, str(weights) if weights else None, device)
     if key not in _LOADED:
-        _LOADED[key] = create_backbone(spec, weights=weights, device=device)
+        _LOADED[key] = create_backbone(spec, weights=weights, device=device).for_inference()
     return _LOADED[key]
 
 

@@ -172,7 +172,7 @@ def fit(
     with timer.phase("load_backbone"):
         pretrained = strategy != "scratch"
         model = create_backbone(spec, weights=weights, device=device, pretrained=pretrained)
-        _apply_cut(model, cut, strategy)
+        _shape_backbone(model, cut, strategy)
     _check_modality(model, splits, spec, data, strategy, encoding)
     settings = {
         "data": str(Path(data).resolve()),
@@ -378,7 +378,11 @@ def _choose(
     return choice
 
 
-def _apply_cut(model: Backbone, cut: int | str | None, strategy: str) -> None:
+def _shape_backbone(model: Backbone, cut: int | str | None, strategy: str) -> None:
+    """Cut the backbone where asked; a `features` run never trains it, so it runs in its
+    inference-only form (`Backbone.for_inference`: image backbones fold their BatchNorms)."""
+    if strategy == "features":
+        model.for_inference()
     if cut is None:
         return
     if strategy != "features":

@@ -250,6 +250,7 @@ class Predictor:
                 backbone.load_trained(self.model_dir / trained)
             if spec.get("cut") is not None:
                 backbone.cut_at(int(spec["cut"]))
+            backbone.for_inference()  # a loaded run predicts, embeds and exports; never trains
             if backbone.weights_digest != spec["weights_digest"]:
                 raise TransferKitError(
                     f"the weights of backbone {spec['spec']!r} differ from those this run was"

@@ -85,6 +85,7 @@ class Backbone(nn.Module):
         self.recipe: dict[str, Any] | None = None
         self.cut: int | None = None  # features from groups [0, cut) only (see `cut_at`)
         self._cut_dim = 0
+        self.inference_only = False  # see `for_inference`
 
     @property
     def model(self) -> nn.Module:
@@ -94,11 +95,28 @@ class Backbone(nn.Module):
             # never build inside inference mode (first use may be an embedding pass):
             # inference tensors could not be trained later
             with torch.inference_mode(False):
-                self._model = self._prepare(self._build()).to(self._device).eval()
+                model = self._prepare(self._build()).to(self._device).eval()
+                self._model = self._for_inference(model) if self.inference_only else model
         return self._model
 
     def _prepare(self, model: nn.Module) -> nn.Module:
         """Hook for subclasses: adjust a freshly built network (memory format, ...)."""
+        return model
+
+    def for_inference(self) -> Backbone:
+        """Declare that this backbone only runs at inference from now on (a `features` fit,
+        a loaded run, a ranking), so it may speed its network up in ways training could not
+        use: image backbones fold their BatchNorms into their convolutions (the same
+        features, to float rounding). Applied now if the network is built, else when it is
+        (a fit whose embeddings are all cached still never loads it)."""
+        if not self.inference_only and self._model is not None:
+            with torch.inference_mode(False):
+                self._model = self._for_inference(self._model)
+        self.inference_only = True
+        return self
+
+    def _for_inference(self, model: nn.Module) -> nn.Module:
+        """Hook for subclasses: the inference-only form of a built, eval-mode network."""
         return model
 
     def place(self, device: str | torch.device) -> Backbone:

@@ -148,19 +148,17 @@ class TimmBackbone(Backbone):
         steps = sorted(self.preprocessing().items())
         return ("timm-image", *((k, tuple(v) if isinstance(v, list) else v) for k, v in steps))
 
-    def fold_batchnorm(self) -> int:
-        """Fold each BatchNorm into the convolution before it (see `_fold`), for a backbone
-        that only runs at inference from now on (`rank`'s candidates): the same features,
-        to float rounding, about 1.6x faster on a CPU. Returns how many were folded."""
+    def _for_inference(self, model: nn.Module) -> nn.Module:
+        """Each BatchNorm folded into the convolution before it (see `_fold`): the same
+        features, to float rounding, about 1.6x faster on a CPU (`bench_fit_vs_forward.py`)."""
         from transferkit.backbones._fold import fold_batchnorm
 
         size = self.config.input_size
         noise = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-        example = noise.to(self.device, memory_format=torch.channels_last)
-        model, count = fold_batchnorm(self.model.eval(), example)
-        if count:
-            self._model = self._prepare(model)
-        return count
+        device = next(model.parameters()).device
+        example = noise.to(device, memory_format=torch.channels_last)
+        folded, count = fold_batchnorm(model.eval(), example)
+        return self._prepare(folded) if count else model
 
     def transform(
         self,

@@ -148,8 +148,8 @@ def _sample(splits: DataSplits, max_samples: int, seed: int) -> tuple[list[str],
 
 
 def _load(spec: str, weights: str | Path | None = None, device: str = "cpu") -> Backbone:
-    """The candidate's backbone, for inference only: its BatchNorms folded where it has
-    them (the ranking's forward passes are its cost)."""
+    """The candidate's backbone, for inference only (`Backbone.for_inference`: BatchNorms
+    folded where it has them; the ranking's forward passes are its cost)."""
     if spec.startswith("run:"):
         from transferkit._run import Predictor
 
@@ -158,9 +158,7 @@ def _load(spec: str, weights: str | Path | None = None, device: str = "cpu") -> 
         backbone = create_backbone(spec[: -len(":random")], pretrained=False, device=device)
     else:
         backbone = create_backbone(spec, weights=weights, device=device)
-    if hasattr(backbone, "fold_batchnorm"):
-        backbone.fold_batchnorm()
-    return backbone
+    return backbone.for_inference()
 
 
 def _load_candidate(
