@@ -155,6 +155,16 @@ def test_a_text_cut_runs_only_the_layers_below_it(text_file, tmp_path):
         "embeddings",
         "layer0",
     ]
+    # after the embeddings: the mean token embedding, as rank scored it at cut 1
+    at_embeddings, _ = pooled_prefix_features(
+        create_backbone("minilm-l6"), texts, FeatureCache(tmp_path / "c"), 1
+    )
+    backbone.cut_at("embeddings")
+    assert backbone.cut == 1  # one layer kept: transformers gives no hidden state without one
+    assert [name for name, _ in backbone.layer_groups()] == ["embeddings", "layer0"]
+    got = backbone.embed_batch(batch)[np.argsort(batch.positions)]
+    assert np.allclose(got, at_embeddings, atol=1e-5)
+    assert not np.allclose(got, ranked, atol=1e-3)  # not the output of a layer
 
 
 def test_a_ddp_worker_takes_the_choice_of_rank_0_without_ranking(

@@ -61,6 +61,7 @@ def test_rank_on_the_command_line(text_file, tmp_path):
             str(text_file),
             "--candidates",
             "minilm-l6,minilm-l6:random",
+            "--layers",
             "--out",
             str(tmp_path / "r"),
             "--cache-dir",
@@ -68,7 +69,12 @@ def test_rank_on_the_command_line(text_file, tmp_path):
         ],
     )
     assert out.exit_code == 0, out.output
-    assert "ranked by LogME" in out.output and " 1  minilm-l6 " in out.output
+    assert "ranked by LogME" in out.output
+    rows = json.loads((tmp_path / "r" / "ranking.json").read_text())["candidates"]
+    names = {r["name"] for r in rows}
+    for spec in ("minilm-l6", "minilm-l6:random"):  # whole, after the embeddings, each layer
+        assert {spec, f"{spec} @ embeddings", f"{spec} @ layer4"} <= names
+        assert f"{spec} @ layer5" not in names  # the last layer's output is the whole one
 
 
 @pytest.mark.slow

@@ -82,7 +82,9 @@ class HFTextBackbone(Backbone):
         super().cut_at(cut)
         self._stack = _layer_stack(self.model)
         assert self._stack is not None  # cut_at checked the cut against the layer groups
-        keep = self.cut - 1  # the embeddings, then cut - 1 layers: hidden_states[cut - 1]
+        # the embeddings, then cut - 1 layers: hidden_states[cut - 1]; a cut after the
+        # embeddings keeps one layer, since transformers gives no hidden states without one
+        keep = max(self.cut - 1, 1)
         self._removed = list(self._stack)[keep:]
         del self._stack[keep:]
         return self
@@ -108,9 +110,10 @@ class HFTextBackbone(Backbone):
         return pooled
 
     def pooled_cuts(self) -> list[int]:
-        """Cut points whose pooled output can be scored: after the embeddings and each
-        layer but the last (the last is the backbone's own features)."""
-        return list(range(2, len(self.layer_groups())))
+        """Cut points whose pooled output can be scored: after the embeddings (the mean of
+        the token embeddings, no context) and after each layer but the last (the last is
+        the backbone's own features)."""
+        return list(range(1, len(self.layer_groups())))
 
     def pooled_dim(self, cut: int) -> int:
         return self.config.feature_dim
