@@ -176,7 +176,7 @@ def test_a_ddp_worker_takes_the_choice_of_rank_0_without_ranking(
 
     monkeypatch.setenv(_fit.AUTO_ENV, "")  # so that the test's value is removed afterwards
     first = transferkit.fit(colour_folder, strategy="auto", out=tmp_path / "r", quiet=True)
-    passed = json.loads(os.environ[_fit.AUTO_ENV])
+    passed = json.loads(os.environ[_fit.AUTO_ENV])["choice"]
     assert passed == first.metrics["auto"]
     # a worker Lightning started: it must not rank again (same answer, wasted minutes)
     monkeypatch.setenv(_fit.RUN_DIR_ENV, str(first.run_dir))
@@ -190,6 +190,9 @@ def test_a_ddp_worker_takes_the_choice_of_rank_0_without_ranking(
         passed["cut"],
         passed["why"],
     )
+    # a later fit of other data or options in the same worker ranks for itself
+    with pytest.raises(pytest.fail.Exception, match="ranked again"):
+        _fit._choose(splits, None, None, None, FeatureCache(tmp_path / "c"), "cpu", 1, False)
 
 
 class _Killed(Exception):
@@ -228,3 +231,32 @@ def test_an_interrupted_auto_run_keeps_its_ranking_and_choice_when_resumed(
     assert result.metrics["auto"]["why"] == saved["auto"]["why"]
     assert result.metrics["baseline"]["strategy"] == "scratch"  # the baseline still runs
     assert json.loads((run / "config.json").read_text())["auto"] == saved["auto"]
+
+
+def test_a_run_stopped_in_its_baseline_resumes_the_baseline_and_a_refit_replaces_it(
+    colour_folder, tmp_path, monkeypatch
+):
+    from transferkit import _fit
+
+    train_backbone = _fit._train_backbone
+
+    def killed_in_scratch(model, splits, strategy, *args, **kwargs):
+        if strategy == "scratch":
+            raise _Killed
+        return train_backbone(model, splits, strategy, *args, **kwargs)
+
+    monkeypatch.setattr(_fit, "_train_backbone", killed_in_scratch)
+    run = tmp_path / "run"
+    options = {"strategy": "top:1", "baseline": "scratch", "out": run, "quiet": True}
+    options["train"] = {"epochs": 1, "augment": False}
+    with pytest.raises(_Killed):
+        transferkit.fit(colour_folder, **options)
+    assert (run / "baseline-scratch" / "config.json").is_file()
+    monkeypatch.setattr(_fit, "_train_backbone", train_backbone)
+    resumed = _fit.resume(run, quiet=True)
+    scratch = json.loads((run / "baseline-scratch" / "metrics.json").read_text())
+    assert resumed.metrics["baseline"]["accuracy"] == scratch["accuracy"]
+    # a refit with --overwrite trains a new baseline rather than keeping the old one
+    stamp = (run / "baseline-scratch" / "metrics.json").stat().st_mtime_ns
+    transferkit.fit(colour_folder, **options, overwrite=True)
+    assert (run / "baseline-scratch" / "metrics.json").stat().st_mtime_ns != stamp

@@ -25,8 +25,8 @@ def _trained_norm(channels: int) -> nn.BatchNorm2d:
 def test_efficientnet_lite0_features_survive_folding_at_every_cut():
     from transferkit.backbones import create_backbone
 
-    plain = create_backbone("efficientnet_lite0", pretrained=False)
-    folded = create_backbone("efficientnet_lite0", pretrained=False)
+    plain = create_backbone("efficientnet_lite0")  # ImageNet statistics, not the identity
+    folded = create_backbone("efficientnet_lite0")
     assert _norms(folded.model) > 40
     folded.for_inference()
     assert _norms(folded.model) == 0  # every BatchNorm of the network went into a convolution
@@ -39,7 +39,7 @@ def test_efficientnet_lite0_features_survive_folding_at_every_cut():
         assert torch.allclose(got[name], want[name], atol=1e-4 * scale), name
 
 
-def test_a_conv_output_read_twice_is_not_folded_and_the_network_is_left_as_it_was():
+def test_a_fold_that_changes_the_output_is_undone_and_the_network_left_as_it_was():
     class Reused(nn.Module):  # the convolution's output feeds the norm and a residual
         def __init__(self) -> None:
             super().__init__()
@@ -104,3 +104,27 @@ def test_features_fits_and_loaded_runs_fold_while_training_keeps_the_norms(colou
         train={"epochs": 1, "augment": False},
     )
     assert _norms(trained.model.backbone.model) > 40
+
+
+def test_a_norm_fed_by_no_convolution_does_not_stop_the_others_folding():
+    class Mixed(nn.Module):  # `late` reads a product, while a freed conv output came before
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.norm = _trained_norm(4)
+            self.side = nn.Conv2d(4, 4, 1)
+            self.late = _trained_norm(4)
+
+        def forward(self, x):
+            y = torch.relu(self.norm(self.conv(x)))
+            self.side(y).mean()  # its output is freed at once
+            return self.late(y * 2)
+
+    torch.manual_seed(0)
+    model = Mixed().eval()
+    x = torch.randn(2, 3, 9, 9)
+    folded, count = fold_batchnorm(model, x)
+    assert count == 1 and isinstance(folded.norm, nn.Identity)
+    assert isinstance(folded.late, nn.BatchNorm2d)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), model(x), atol=1e-5)

@@ -86,3 +86,14 @@ def test_h_score_with_fewer_samples_than_features_equals_the_pseudo_inverse_form
     cov_f, cov_g = centred.T @ centred / 15, g.T @ g / 15
     expected = np.trace(np.linalg.pinv(cov_f, hermitian=True) @ cov_g)
     assert h_score(f, y) == pytest.approx(expected, rel=1e-8)
+
+
+def test_logme_with_fewer_samples_than_features_equals_the_full_eigendecomposition():
+    rng = np.random.default_rng(5)
+    f = rng.normal(size=(20, 60))
+    t = f[:, :3] @ rng.normal(size=3) + rng.normal(scale=0.5, size=20)
+    sigma, v = np.linalg.eigh(f.T @ f)  # all 60 eigenpairs, 40 of them (numerically) zero
+    full, alpha, _ = logme_evidence(f, t, eigen=(np.clip(sigma, 0.0, None), v))
+    got, got_alpha, _ = logme_evidence(f, t)
+    # (beta is huge and ill-determined here: 20 samples, 60 features fit t exactly)
+    assert got == pytest.approx(full, rel=1e-7) and got_alpha == pytest.approx(alpha, rel=1e-6)

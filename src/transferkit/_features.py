@@ -163,9 +163,12 @@ def _embed_shard(
 
     recipe = dict(recipe)
     cut = recipe.pop("cut", None)
+    inference_only = recipe.pop("inference_only", False)
     backbone = create_backbone(**recipe, device=fabric.device)
     if cut is not None:
         backbone.cut_at(cut)
+    if inference_only:
+        backbone.for_inference()  # the main process's form of it (folded BatchNorms)
     if backbone.identity != identity:  # the same name must give the same features
         raise TransferKitError(
             f"backbone {recipe['spec']!r} built in a worker differs from the main process's."

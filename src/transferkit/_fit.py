@@ -277,7 +277,8 @@ def fit(
     )
     if _worker_rank() > 0:
         return result
-    result = _complete(result, choice, splits, data, baseline, settings, train, quiet)
+    resumed = resume_dir is not None
+    result = _complete(result, choice, splits, data, baseline, settings, train, quiet, resumed)
     if track is not None:
         _with_tracking(result, track, track_uri)
     return result
@@ -292,11 +293,14 @@ def _complete(
     settings: dict[str, Any],
     train: TrainConfig | dict[str, Any] | None,
     quiet: bool,
+    resumed: bool = False,
 ) -> FitResult:
     """What follows a finished run: auto's ranking, the scratch baseline, the report."""
     _write_choice(result.run_dir, choice, splits, data)
     if baseline == "scratch":
-        result = _with_scratch_baseline(result, data, splits.modality, settings, train, quiet)
+        result = _with_scratch_baseline(
+            result, data, splits.modality, settings, train, quiet, resumed
+        )
     _with_report(result)
     return result
 
@@ -367,15 +371,36 @@ def _choose(
             "--candidates lists the backbones auto ranks: drop --backbone / --weights, or"
             " drop --candidates to rank that one backbone's cut points."
         )
-    if _worker_rank() > 0 and AUTO_ENV in os.environ:
-        # a DDP worker: rank 0 ranked before it started the workers; take its choice
-        return AutoChoice.from_dict(json.loads(os.environ[AUTO_ENV]))
+    key = _auto_key(splits, backbone, weights, candidates, seed)
+    passed = json.loads(os.environ.get(AUTO_ENV) or "{}")
+    if _worker_rank() > 0 and passed.get("key") == key:
+        # a DDP worker: rank 0 ranked this very fit before it started the workers
+        return AutoChoice.from_dict(passed["choice"])
     names = auto_candidates(splits.modality, backbone, candidates)
     if weights:  # a weights file belongs to one backbone: rank its cut points
         names = [backbone or default_backbone(splits.modality)]
     choice = choose(splits, names, cache, device, seed, show, weights=weights)
-    os.environ[AUTO_ENV] = json.dumps(choice.to_dict())  # inherited by DDP workers
+    # inherited by DDP workers; the key keeps a later, different fit from taking it
+    os.environ[AUTO_ENV] = json.dumps({"key": key, "choice": choice.to_dict()})
     return choice
+
+
+def _auto_key(
+    splits: DataSplits,
+    backbone: str | None,
+    weights: str | Path | None,
+    candidates: list[str] | None,
+    seed: int,
+) -> str:
+    """What decides auto's choice: the training split and the options that rank it."""
+    from transferkit._hashing import digest_text
+
+    train = splits.train
+    # a table's rows are not ranked (auto takes 'features' at once): its size will do
+    items = train.inputs if splits.modality != "tabular" else [len(train)]
+    inputs = digest_text("\n".join(str(x) for x in items))
+    labels = digest_text(",".join(str(int(v)) for v in train.labels))
+    return digest_text(json.dumps([inputs, labels, backbone, str(weights), candidates, seed]))
 
 
 def _shape_backbone(model: Backbone, cut: int | str | None, strategy: str) -> None:
@@ -423,25 +448,21 @@ def _check_options(
     return rule, "class-weight" if class_weight else balance
 
 
-def _with_scratch_baseline(
-    result: FitResult,
+def _scratch_fit(
     data: str | Path,
-    modality: str,
+    folder: Path,
     settings: dict[str, Any],
     train: TrainConfig | dict[str, Any] | None,
     quiet: bool,
 ) -> FitResult:
-    """Train `scratch` beside the run (its own folder inside it) and report the gain."""
-    if modality == "tabular" or settings["strategy"] == "scratch":
-        raise TransferKitError(
-            "--baseline scratch needs a pretrained backbone to compare with: not with"
-            " strategy 'scratch' nor the tabular 'identity' backbone."
-        )
-    scratch = fit(
+    """The same architecture from random weights, on the run's split and budget (in the
+    run's own folder: an earlier baseline of this run folder is replaced)."""
+    return fit(
         data,
         backbone=settings["backbone"],
         strategy="scratch",
-        out=result.run_dir / "baseline-scratch",
+        out=folder,
+        overwrite=True,
         text_column=settings["text_column"],
         label_column=settings["label_column"],
         val_size=settings["val_size"],
@@ -454,6 +475,39 @@ def _with_scratch_baseline(
         quiet=quiet,
         train=train if isinstance(train, dict) or train is None else train.to_dict(),
     )
+
+
+def _finished(folder: Path) -> Any:
+    """A finished run's folder and metrics (what the baseline comparison reads)."""
+    from types import SimpleNamespace
+
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    return SimpleNamespace(run_dir=folder, metrics=metrics)
+
+
+def _with_scratch_baseline(
+    result: FitResult,
+    data: str | Path,
+    modality: str,
+    settings: dict[str, Any],
+    train: TrainConfig | dict[str, Any] | None,
+    quiet: bool,
+    resumed: bool = False,
+) -> FitResult:
+    """Train `scratch` beside the run (its own folder inside it) and report the gain; a
+    resumed run resumes (or reuses) the baseline it had started, a new run replaces it."""
+    if modality == "tabular" or settings["strategy"] == "scratch":
+        raise TransferKitError(
+            "--baseline scratch needs a pretrained backbone to compare with: not with"
+            " strategy 'scratch' nor the tabular 'identity' backbone."
+        )
+    folder = result.run_dir / "baseline-scratch"
+    if resumed and (folder / "config.json").is_file():
+        # the baseline had started before the run stopped: it resumes too (or is done)
+        done = (folder / "metrics.json").is_file()
+        scratch = _finished(folder) if done else resume(folder, quiet=quiet)
+    else:
+        scratch = _scratch_fit(data, folder, settings, train, quiet)
     gain = result.metrics["accuracy"] - scratch.metrics["accuracy"]
     result.metrics["baseline"] = {
         "strategy": "scratch",

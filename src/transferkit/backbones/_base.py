@@ -113,6 +113,8 @@ class Backbone(nn.Module):
             with torch.inference_mode(False):
                 self._model = self._for_inference(self._model)
         self.inference_only = True
+        if self.recipe is not None:
+            self.recipe["inference_only"] = True  # a worker process builds the same form
         return self
 
     def _for_inference(self, model: nn.Module) -> nn.Module:

@@ -7,8 +7,11 @@ CPU that makes an EfficientNet-Lite0 forward about 1.6x faster
 (`benchmarks/bench_rank.py` measures the ranking it speeds up).
 
 A pair is folded only when a traced forward shows the BatchNorm reading exactly the
-convolution's output, and the folded network is kept only when it gives the outputs of the
-original on a batch of noise; otherwise the original is left untouched.
+convolution's output (and neither runs twice), and the folded network is kept only when it
+gives the outputs of the original on a batch of noise; otherwise the original is left
+untouched. That check is all or nothing: a network where one pair cannot be folded (its
+convolution's output is also read elsewhere, e.g. by a residual sum the trace cannot see)
+keeps all its BatchNorms.
 """
 
 from __future__ import annotations
@@ -47,11 +50,13 @@ def _pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
     """(convolution, BatchNorm) module names where the BatchNorm's input *is* the
     convolution's output in a forward pass of `example`."""
     produced: dict[int, str] = {}
+    alive: list[torch.Tensor] = []  # held for the trace: a freed tensor's id is reused
     pairs: list[tuple[str, str]] = []
     hooks = []
 
     def after_conv(name: str):
         def hook(_module, _inputs, output):
+            alive.append(output)
             produced[id(output)] = name
 
         return hook
@@ -71,26 +76,38 @@ def _pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
             hooks.append(module.register_forward_pre_hook(before_norm(name)))
     try:
         with torch.no_grad():
-            outputs = model(example)  # held until the pairs are read: ids stay unique
+            model(example)
     finally:
         for hook in hooks:
             hook.remove()
-    del outputs
-    once = [n for _, n in pairs]
-    return [(c, n) for c, n in pairs if once.count(n) == 1]
+    alive.clear()
+    # a module run twice (shared) or a convolution feeding two norms cannot be folded
+    convs, norms = [c for c, _ in pairs], [n for _, n in pairs]
+    return [(c, n) for c, n in pairs if convs.count(c) == 1 and norms.count(n) == 1]
 
 
 def _output(model: nn.Module, example: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
+    # full float32 convolutions on a GPU too: TF32's rounding is not a folding error
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
         out = model(example)
-    return out if isinstance(out, torch.Tensor) else out[0]
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the network returns {type(out).__name__}, not a tensor")
+    return out.float()
 
 
 def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, int]:
     """(the network with its inference BatchNorms folded, how many were folded); the
-    network itself, unchanged, when none can be or the folded one disagrees."""
+    network itself, unchanged, when none can be, the folded one disagrees, or anything in
+    the attempt fails (folding is a speed-up, never a reason to stop)."""
     if model.training or not any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
         return model, 0
+    try:
+        return _fold(model, example)
+    except Exception:  # e.g. a forward that rejects noise, or a network with dict outputs
+        return model, 0
+
+
+def _fold(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, int]:
     pairs = _pairs(model, example)
     if not pairs:
         return model, 0

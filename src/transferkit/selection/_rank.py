@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,12 +118,12 @@ def score_candidates(
     """(candidates best first by LogME, the skipped ones last; samples scored), on the
     training split or a stratified sample of `max_samples` of it."""
     items, labels = _sample(splits, max_samples, seed)
-    loaded = [_load_candidate(spec, weights, device, splits.modality) for spec in names]
-    rows = [c for c in loaded if isinstance(c, Candidate)]  # could not be loaded
-    for group in _sharing_input([b for b in loaded if isinstance(b, Backbone)]):
+    rows: list[Candidate] = []
+    for group in _groups(names, weights, device, splits.modality, rows):
         _prefetch(group, items, cache, layers)
         for backbone in group:
             rows.extend(_score_backbone(backbone, items, labels, cache, layers, seed))
+        group.clear()  # its networks can go before the next group loads
     scored = [r for r in rows if r.skipped is None]
     if not scored:
         reasons = "; ".join(f"{r.name}: {r.skipped}" for r in rows)
@@ -175,14 +176,32 @@ def _load_candidate(
     return backbone
 
 
-def _sharing_input(backbones: list[Backbone]) -> list[list[Backbone]]:
-    """The backbones in groups that read identical batches (an image model and its random
-    copy: same decoding, resizing and normalisation), so each input is read once per group."""
-    groups: dict[Any, list[Backbone]] = {}
-    for i, backbone in enumerate(backbones):
-        key = getattr(backbone, "batch_key", lambda: None)()
-        groups.setdefault(("alone", i) if key is None else key, []).append(backbone)
-    return list(groups.values())
+def _groups(
+    names: list[str],
+    weights: str | Path | None,
+    device: str,
+    modality: str,
+    skipped: list[Candidate],
+) -> Iterator[list[Backbone]]:
+    """The candidates' backbones, loaded a group at a time: consecutive candidates that read
+    identical batches (an image model and its random copy: same decoding, resizing and
+    normalisation) form one group, so each input is read once per group, and only one
+    group's networks are in memory. Rows of candidates that cannot load go to `skipped`."""
+    group: list[Backbone] = []
+    key: Any = None
+    for spec in names:
+        loaded = _load_candidate(spec, weights, device, modality)
+        if isinstance(loaded, Candidate):
+            skipped.append(loaded)
+            continue
+        new_key = getattr(loaded, "batch_key", lambda: None)()
+        if group and (new_key is None or new_key != key):
+            yield group
+            group = []
+        group.append(loaded)
+        key = new_key
+    if group:
+        yield group
 
 
 def _score_backbone(
@@ -210,7 +229,7 @@ def _prefetch(
 ) -> None:
     """Fill the cache for every cut (and the features and source softmax) of each backbone in
     one pass per batch, instead of one pass per cut, reading each batch once for all the
-    backbones (they share their input, see `_sharing_input`): ranking must cost less than
+    backbones (they share their input, see `_groups`): ranking must cost less than
     training."""
     parts, outputs = [], {}
     for j, backbone in enumerate(backbones):
