@@ -1,7 +1,8 @@
 """Do the transferability scores predict the accuracy a candidate reaches? And at what cost?
 
 For each data set, the candidates are the default backbone and its random-weight copy,
-each whole and cut after each layer group (`transferkit rank --layers`). `rank` scores
+each whole and cut after each layer group (`transferkit rank --layers`; for text, also
+after the embeddings). `rank` scores
 them on the training split; then each candidate's features go through the `features`
 strategy's head (logistic regression, C by CV on train), and its validation accuracy is
 measured, and its 5-fold cross-validated accuracy over train + val (the same head per
