@@ -3,8 +3,8 @@
 At inference a BatchNorm is a fixed per-channel scale and shift, so it can live in the
 weights and bias of the convolution before it (PyTorch's `fuse_conv_bn_weights`): the same
 outputs, to float rounding, without the BatchNorm pass over every activation. On a 2-core
-CPU that makes an EfficientNet-Lite0 forward about 1.6x faster
-(`benchmarks/bench_rank.py` measures the ranking it speeds up).
+CPU that makes an EfficientNet-Lite0 forward about 1.5x faster (`benchmarks/bench_fold.py`;
+`benchmarks/bench_rank.py` measures the ranking it speeds up).
 
 A pair is folded only when a traced forward shows the BatchNorm reading exactly the
 convolution's output (and neither runs twice), and the folded network is kept only when it

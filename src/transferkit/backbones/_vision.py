@@ -150,7 +150,7 @@ class TimmBackbone(Backbone):
 
     def _for_inference(self, model: nn.Module) -> nn.Module:
         """Each BatchNorm folded into the convolution before it (see `_fold`): the same
-        features, to float rounding, about 1.6x faster on a CPU (`bench_fit_vs_forward.py`)."""
+        features, to float rounding, about 1.5x faster on a CPU (`bench_fold.py`)."""
         from transferkit.backbones._fold import fold_batchnorm
 
         size = self.config.input_size
