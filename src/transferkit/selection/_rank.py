@@ -120,9 +120,9 @@ def score_candidates(
     items, labels = _sample(splits, max_samples, seed)
     rows: list[Candidate] = []
     for group in _groups(names, weights, device, splits.modality, rows):
-        _prefetch(group, items, cache, layers)
-        for backbone in group:
-            rows.extend(_score_backbone(backbone, items, labels, cache, layers, seed))
+        _prefetch([backbone for _, backbone in group], items, cache, layers)
+        for spec, backbone in group:
+            rows.extend(_score_backbone(spec, backbone, items, labels, cache, layers, seed))
         group.clear()  # its networks can go before the next group loads
     scored = [r for r in rows if r.skipped is None]
     if not scored:
@@ -172,7 +172,6 @@ def _load_candidate(
         return Candidate(spec, spec, skipped=str(exc).splitlines()[0][:200])
     if backbone.modality != modality:
         return Candidate(spec, spec, skipped=f"reads {backbone.modality}, the data is {modality}")
-    backbone.rank_spec = spec  # the name its rows carry
     return backbone
 
 
@@ -182,12 +181,12 @@ def _groups(
     device: str,
     modality: str,
     skipped: list[Candidate],
-) -> Iterator[list[Backbone]]:
+) -> Iterator[list[tuple[str, Backbone]]]:
     """The candidates' backbones, loaded a group at a time: consecutive candidates that read
     identical batches (an image model and its random copy: same decoding, resizing and
     normalisation) form one group, so each input is read once per group, and only one
     group's networks are in memory. Rows of candidates that cannot load go to `skipped`."""
-    group: list[Backbone] = []
+    group: list[tuple[str, Backbone]] = []
     key: Any = None
     for spec in names:
         loaded = _load_candidate(spec, weights, device, modality)
@@ -198,13 +197,14 @@ def _groups(
         if group and (new_key is None or new_key != key):
             yield group
             group = []
-        group.append(loaded)
+        group.append((spec, loaded))
         key = new_key
     if group:
         yield group
 
 
 def _score_backbone(
+    spec: str,
     backbone: Backbone,
     items: list[str],
     labels: np.ndarray,
@@ -212,8 +212,7 @@ def _score_backbone(
     layers: bool,
     seed: int,
 ) -> list[Candidate]:
-    """The backbone's row, and one row per cut point with `layers`."""
-    spec = backbone.rank_spec
+    """The backbone's row (named `spec`), and one row per cut point with `layers`."""
     cuts = _cuts(backbone) if layers else []
     groups = [name for name, _ in backbone.layer_groups()] if cuts else []  # costs 0.2 s
     rows = [_score(spec, backbone, None, items, labels, cache, seed)]
