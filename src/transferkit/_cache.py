@@ -32,6 +32,33 @@ class FeatureCache:
         self.root = Path(root) if root is not None else default_cache_dir() / "features"
         self.enabled = enabled
         self.discarded_shards = 0
+        self.read_only = False  # set when the folder cannot be written: hits are still read
+
+    def check_writable(self) -> bool:
+        """Whether new embeddings can be stored; a cache that cannot be written is used
+        read-only (found rows are read, the others computed and not stored)."""
+        if not self.enabled:
+            return True
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError:
+            self._go_read_only()
+        return not self.read_only
+
+    def _go_read_only(self) -> None:
+        if not self.read_only:
+            warnings.warn(self.read_only_line(), RuntimeWarning, stacklevel=3)
+        self.read_only = True
+
+    def read_only_line(self) -> str:
+        """The one line a summary says about a cache that could not be written."""
+        return (
+            f"feature cache {str(self.root)!r} is read-only: cached embeddings were read,"
+            " new ones were computed and not stored (give a writable --cache-dir to keep them)"
+        )
 
     def _space(self, key: str) -> Path:
         return self.root / key
@@ -94,13 +121,16 @@ class FeatureCache:
 
     def put(self, key: str, digests: list[str], features: np.ndarray) -> None:
         """Store rows; writes are atomic (a killed write leaves no shard behind)."""
-        if not self.enabled or len(digests) == 0:
+        if not self.enabled or self.read_only or len(digests) == 0:
             return
         space = self._space(key)
-        space.mkdir(parents=True, exist_ok=True)
-        _write_shard(space, list(digests), features)
-        if len(list(space.glob("*.json"))) > MAX_SHARDS:
-            self._compact(space, features.shape[1])
+        try:
+            space.mkdir(parents=True, exist_ok=True)
+            _write_shard(space, list(digests), features)
+            if len(list(space.glob("*.json"))) > MAX_SHARDS:
+                self._compact(space, features.shape[1])
+        except PermissionError:
+            self._go_read_only()
 
     def _compact(self, space: Path, dim: int) -> None:
         """Merge a key's shards into one, so lookups stay one file read per key."""

@@ -17,7 +17,6 @@ transform for images, the saved tokenizer for texts), inference through ONNX Run
 from __future__ import annotations
 
 import csv
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from transferkit._errors import TransferKitError, choice_error
+from transferkit._runfolder import inside, output_path, record
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 TOLERANCE = 1e-4
@@ -72,11 +72,11 @@ def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) ->
             f"export covers image and text runs; {str(run)!r} is a {modality} run, whose"
             " column encoding runs in Python: use `transferkit predict` for it."
         )
-    folder = predictor.run_dir / "export"
-    target = folder / FORMATS[format]
+    run_dir = predictor.run_dir
+    target = inside(run_dir, f"export/{FORMATS[format]}")
     if target.exists() and not overwrite:
         raise TransferKitError(f"{str(target)!r} already exists: pass --overwrite to replace it.")
-    folder.mkdir(parents=True, exist_ok=True)
+    target = output_path(run_dir, f"export/{FORMATS[format]}")
     backbone = predictor.backbone
     backbone.model.eval()  # built now: the weights load outside the exporter's trace
     kind = TextDeployable if modality == "text" else Deployable
@@ -91,11 +91,24 @@ def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) ->
             with torch.no_grad():
                 torch.jit.trace(module, example, strict=False).save(str(target))
     diff = _check(module, target, format, _tensors(backbone, samples))
-    sidecar = folder / (target.name + ".json")
-    _write_sidecar(sidecar, predictor, backbone, target, format, diff, len(samples))
     if modality == "text":
-        backbone.tokenizer.save_pretrained(str(folder / "tokenizer"))
+        backbone.tokenizer.save_pretrained(str(output_path(run_dir, "export/tokenizer")))
+    record(run_dir, "export")
+    sidecar = _write_sidecar(predictor, backbone, target, format, diff, len(samples))
     return ExportResult(target, sidecar, diff, len(samples))
+
+
+def _data_images(run_dir: Path, refs: list[str]) -> list[str]:
+    """The images a run's predictions name that lie in the data folder it was fitted on
+    (config.json): a path in a run folder's files never opens a file from elsewhere."""
+    from transferkit._run import read_run_json, resolve_ref
+
+    data = read_run_json(run_dir, "config.json").get("data")
+    if not data:
+        return []
+    root = Path(data).resolve()
+    found = [resolve_ref(ref, run_dir).resolve() for ref in refs]
+    return [str(p) for p in found if p.is_file() and p.is_relative_to(root)]
 
 
 def _to_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], target: Path, modality: str):
@@ -122,16 +135,19 @@ def _to_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], target: Path,
 def _real_inputs(predictor: Any, backbone: Any) -> list[str]:
     """Up to 16 readable inputs the run evaluated (from its predictions file)."""
     items: list[str] = []
-    for path in sorted(predictor.run_dir.glob("predictions_*.csv")):
-        with open(path, newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                items.append(row.get("text") if backbone.modality == "text" else row["input"])
+    for name in ("predictions_val.csv", "predictions_test.csv"):
+        path = inside(predictor.run_dir, name)
+        if not path.is_file():
+            continue
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                for row in csv.DictReader(f):
+                    items.append(row.get("text") if backbone.modality == "text" else row["input"])
+        except (UnicodeDecodeError, csv.Error, KeyError) as exc:
+            raise TransferKitError(f"{str(path)!r} is damaged ({exc}): restore it.") from exc
     items = [i for i in items if i]
     if backbone.modality == "image":
-        from transferkit._run import resolve_ref
-
-        found = (resolve_ref(i, predictor.run_dir) for i in items)
-        items = [str(p) for p in found if p.is_file()]
+        items = _data_images(predictor.run_dir, items)
     if not items:
         raise TransferKitError(
             f"no input of {str(predictor.run_dir)!r} is readable to check the export against:"
@@ -174,14 +190,13 @@ def _check(module: nn.Module, target: Path, format: str, inputs: tuple[torch.Ten
 
 
 def _write_sidecar(
-    path: Path,
     predictor: Any,
     backbone: Any,
     target: Path,
     format: str,
     diff: float,
     n_checked: int,
-) -> None:
+) -> Path:
     from transferkit import __version__
     from transferkit._run import write_json
 
@@ -203,8 +218,9 @@ def _write_sidecar(
             "RGB; resize the shorter side to input_size / crop_pct (interpolation);"
             " centre crop input_size; scale to [0, 1]; subtract mean, divide by std; CHW"
         )
-    write_json(
-        path,
+    return write_json(
+        predictor.run_dir,
+        f"export/{target.name}.json",
         {
             "format": format,
             "file": target.name,
@@ -228,10 +244,11 @@ def _write_sidecar(
 def _check_current(run: Path, sidecar: dict[str, Any]) -> None:
     """The export must be of the model now in the run folder (a refit with --overwrite
     replaces the model; an old export must not answer for it)."""
-    model = run / "model" / "model.json"
-    if not model.is_file():
+    from transferkit._run import read_run_json
+
+    if not inside(run, "model/model.json").is_file():
         return
-    saved = json.loads(model.read_text(encoding="utf-8"))
+    saved = read_run_json(run, "model/model.json")
     same = saved["class_names"] == sidecar["class_names"] and saved["backbone"].get(
         "weights_digest"
     ) == sidecar.get("weights_digest", saved["backbone"].get("weights_digest"))
@@ -247,25 +264,40 @@ def _session(path: Path) -> Any:
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for a missing or bad model
+        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise TransferKitError(
+            f"{str(path)!r} cannot be loaded by ONNX Runtime ({first}): rerun `transferkit"
+            " export RUN --format onnx --overwrite`."
+        ) from exc
 
 
 class OnnxPredictor:
     """Predict with `RUN/export/model.onnx` and its sidecar, through ONNX Runtime."""
 
     def __init__(self, run: str | Path) -> None:
-        folder = Path(run) / "export"
-        sidecar = folder / "model.onnx.json"
-        if not sidecar.is_file():
+        from transferkit._run import read_run_json
+
+        folder = inside(run, "export")
+        if not inside(run, "export/model.onnx.json").is_file():
             raise TransferKitError(
                 f"{str(run)!r} has no ONNX export: run `transferkit export {run} --format onnx`."
             )
         self.folder = folder
-        self.config = json.loads(sidecar.read_text(encoding="utf-8"))
+        self.config = read_run_json(run, "export/model.onnx.json")
         _check_current(Path(run), self.config)
-        self.class_names: list[str] = self.config["class_names"]
-        self.modality: str = self.config["modality"]
-        self.session = _session(folder / self.config["file"])
+        try:
+            self.class_names: list[str] = list(self.config["class_names"])
+            self.modality: str = self.config["modality"]
+            model_file = inside(folder, str(self.config["file"]), "file in model.onnx.json")
+        except (KeyError, TypeError) as exc:
+            raise TransferKitError(
+                f"{str(folder / 'model.onnx.json')!r} is damaged (no {exc}): rerun `transferkit"
+                f" export {run} --format onnx --overwrite`."
+            ) from exc
+        self.session = _session(model_file)
         self._prepare = self._text_encoder() if self.modality == "text" else self._image_reader()
 
     def _image_reader(self) -> Any:
@@ -300,7 +332,19 @@ class OnnxPredictor:
     def _text_encoder(self) -> Any:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(self.folder / self.config["tokenizer"]))
+        where = inside(self.folder, str(self.config.get("tokenizer")), "tokenizer in the sidecar")
+        redo = f"rerun `transferkit export {self.folder.parent} --format onnx --overwrite`"
+        if not where.is_dir() or not any(where.iterdir()):
+            raise TransferKitError(
+                f"the export's tokenizer {str(where)!r} is missing or empty: {redo}."
+            )
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(where), local_files_only=True)
+        except (OSError, ValueError, TypeError) as exc:
+            raise TransferKitError(
+                f"the export's tokenizer {str(where)!r} cannot be loaded ({type(exc).__name__}):"
+                f" {redo}."
+            ) from exc
         max_length = self.config["preprocessing"]["max_length"]
 
         def read(items: list[str]) -> tuple[list[int], dict[str, np.ndarray], dict[int, str]]:

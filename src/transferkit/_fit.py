@@ -26,12 +26,16 @@ from transferkit._progress import progress_enabled, status
 from transferkit._run import (
     Predictor,
     check_out,
+    kept_line,
     new_run_dir,
+    read_run_json,
+    run_file_names,
     save_model,
     write_json,
     write_predictions,
     write_skipped,
 )
+from transferkit._runfolder import inside, output_path, record
 from transferkit._threshold import (
     Threshold,
     ThresholdRule,
@@ -72,6 +76,21 @@ class _Timer:
             yield
         finally:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+def set_max_image_pixels(limit: int) -> None:
+    """The pixel limit of image readers for this process and the workers it starts (they
+    read it from the environment, as DataLoader and DDP workers inherit it)."""
+    if limit < 0:
+        raise TransferKitError(
+            f"`max_image_pixels` must be a number of pixels (0: no limit); got {limit}."
+        )
+    os.environ["TRANSFERKIT_MAX_IMAGE_PIXELS"] = str(int(limit))
+
+
+def _public(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings as config.json keeps them (without what is only for this process)."""
+    return {k: v for k, v in settings.items() if k != "kept"}
 
 
 def check_strategy(strategy: str) -> str:
@@ -122,6 +141,8 @@ def fit(
     track: str | None = None,
     track_uri: str | None = None,
     cut: int | str | None = None,
+    modality: str | None = None,
+    max_image_pixels: int | None = None,
 ) -> FitResult:
     """Train on `data` (image folder or CSV/TSV) and write a run folder.
 
@@ -141,6 +162,9 @@ def fit(
     metrics and files to a tracker at `track_uri` (default: the tracker's local store).
     `cut` (a group name such as 'layer2' or 'blocks.5', or its index) keeps the backbone's
     groups up to it and takes their pooled output as features (`features` only).
+    `modality` ('image', 'text' or 'tabular') overrides what the reader detects;
+    `max_image_pixels` skips larger images (default: `TRANSFERKIT_MAX_IMAGE_PIXELS`, else
+    89,478,485, Pillow's own bound).
     `strategy='auto'` ranks `candidates` (default: the given backbone, else the built-ins
     for the data) with their cut points and picks backbone and strategy (`transferkit._auto`).
     """
@@ -149,11 +173,19 @@ def fit(
     rule, balance = _check_options(head, threshold, balance, class_weight, baseline)
     _check_candidates(strategy, candidates, cut)
     check_tracker(track, track_uri)
+    reserved = run_file_names(strategy, ranking=candidates is not None)
     if resume_dir is None and _worker_rank() == 0:
-        check_out(out, overwrite)
+        check_out(out, overwrite, reserved)
+    if max_image_pixels is not None:
+        set_max_image_pixels(max_image_pixels)
     with timer.phase("read"):
         splits = read_data(
-            data, text_column=text_column, label_column=label_column, val_size=val_size, seed=seed
+            data,
+            text_column=text_column,
+            label_column=label_column,
+            val_size=val_size,
+            seed=seed,
+            **({"modality": modality} if modality else {}),  # TEMP until the reader has it
         )
     check_trainable(splits.train)  # before any embedding: fail in seconds, not minutes
     if rule is not None and len(splits.class_names) != 2:
@@ -163,6 +195,7 @@ def fit(
         )
     spec = backbone or default_backbone(splits.modality)
     cache = FeatureCache(cache_dir, enabled=use_cache)
+    cache.check_writable()  # a read-only cache is used read-only, and said once
     show = progress_enabled(quiet)
     choice = None
     if strategy == "auto":
@@ -200,6 +233,8 @@ def fit(
         "baseline": baseline,
         "track": track,
         "track_uri": track_uri,
+        "modality": modality,
+        "max_image_pixels": max_image_pixels,
     }
     run_dir = None
     settings["auto"] = _auto_settings(choice, resume_dir)
@@ -248,10 +283,12 @@ def fit(
             run_dir = Path(os.environ[RUN_DIR_ENV])
         else:
             name = f"{Path(data).name}-{spec}-{strategy}"
-            run_dir = resume_dir or new_run_dir(out, name, overwrite)
+            run_dir, settings["kept"] = (
+                (resume_dir, []) if resume_dir else new_run_dir(out, name, overwrite, reserved)
+            )
             os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by DDP workers
             # written now, so that a killed run can be resumed from its folder alone
-            write_json(run_dir / "config.json", {**settings, "out": str(run_dir)})
+            write_json(run_dir, "config.json", {**_public(settings), "out": str(run_dir)})
             _write_choice(run_dir, choice, splits, data)
         with timer.phase("train"):
             model, trained, head_info = _train_backbone(
@@ -343,7 +380,7 @@ def _with_report(result: FitResult) -> None:
     from transferkit._report import write_report
 
     try:
-        path = write_report(result.run_dir)
+        path = write_report(result.run_dir, from_inputs=True)
     except Exception as exc:  # a broken plot must not cost the trained model
         result.summary += (
             f"\nreport.html could not be written ({type(exc).__name__}: {exc});"
@@ -481,7 +518,7 @@ def _finished(folder: Path) -> Any:
     """A finished run's folder and metrics (what the baseline comparison reads)."""
     from types import SimpleNamespace
 
-    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    metrics = read_run_json(folder, "metrics.json")
     return SimpleNamespace(run_dir=folder, metrics=metrics)
 
 
@@ -517,7 +554,8 @@ def _with_scratch_baseline(
         "transfer_gain": gain,
         "negative_transfer": gain < 0,
     }
-    write_json(result.run_dir / "metrics.json", result.metrics)
+    record(result.run_dir, "baseline-scratch")
+    write_json(result.run_dir, "metrics.json", result.metrics)
     if gain < 0:
         line = (
             f"NEGATIVE TRANSFER: the same network trained from scratch scored"
@@ -610,6 +648,7 @@ def _finish(
     auto = settings.get("auto")
     tuned = settings.pop("tuned", None)
     cv_result = settings.pop("cv_result", None)
+    kept = settings.pop("kept", [])
     eval_name = "test" if splits.test is not None and len(splits.test) else "val"
     with timer.phase("evaluate"):
         probas = {name: trained.predict_proba(x) for name, x in features.items() if name != "train"}
@@ -622,9 +661,11 @@ def _finish(
             train_labels=splits.train.labels,
         )
     with timer.phase("write"):
-        run_dir = run_dir or new_run_dir(out, f"{Path(data).name}-{spec}", overwrite)
+        if run_dir is None:
+            name = f"{Path(data).name}-{spec}"
+            run_dir, kept = new_run_dir(out, name, overwrite, run_file_names(strategy))
         save_model(
-            run_dir / "model",
+            run_dir,
             model,
             trained,
             splits.class_names,
@@ -644,8 +685,8 @@ def _finish(
         metrics["threshold"] = tuned.to_dict()
     if cv_result is not None:
         metrics["cv"] = cv_result
-    write_json(run_dir / "metrics.json", metrics)
-    write_json(run_dir / "config.json", _resolved_config(settings, model, head_info, splits))
+    write_json(run_dir, "metrics.json", metrics)
+    write_json(run_dir, "config.json", _resolved_config(settings, model, head_info, splits))
     predictor = Predictor(
         run_dir,
         cache_dir=settings["cache_dir"],
@@ -662,7 +703,8 @@ def _finish(
             if auto
             else ""
         )
-        + _summary(metrics, splits, run_dir),
+        + _summary(metrics, splits, run_dir, kept)
+        + (f"\n{cache.read_only_line()}" if cache.read_only else ""),
         skipped=list(splits.skipped),
     )
 
@@ -694,13 +736,12 @@ RESUMED_SETTINGS = (
 def resume(run_dir: str | Path, *, quiet: bool = False) -> FitResult:
     """Continue an interrupted training run from its last checkpoint, with its own settings."""
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
+    if not inside(run_dir, "config.json").is_file():
         raise TransferKitError(
             f"cannot resume {str(run_dir)!r}: it has no config.json. Pass a run folder that"
             " `transferkit fit --strategy ...` wrote."
         )
-    s = json.loads(config_path.read_text(encoding="utf-8"))
+    s = read_run_json(run_dir, "config.json")
     if s.get("strategy", "features") == "features":
         raise TransferKitError(
             f"{str(run_dir)!r} used strategy 'features', which has no training state to resume:"
@@ -771,7 +812,8 @@ def _train_backbone(
         cache=cache,
     )
     backbone = module.backbone.eval()
-    backbone.save_trained(run_dir / "model" / "backbone.safetensors")
+    backbone.save_trained(output_path(run_dir, "model/backbone.safetensors"))
+    record(run_dir, "model/backbone.safetensors")
     head = module.head.eval()
     info = {"kind": "linear", "trained_with": strategy, "epochs": config.epochs, "lr": config.lr}
     return backbone, head, info
@@ -845,7 +887,8 @@ def _write_outputs(
         ds = getattr(splits, name)
         texts = ds.inputs if splits.modality == "text" else None
         write_predictions(
-            run_dir / f"predictions_{name}.csv",
+            run_dir,
+            f"predictions_{name}.csv",
             ds.refs,
             name,
             ds.labels,
@@ -854,9 +897,9 @@ def _write_outputs(
             texts,
             predicted=decide(proba, tuned),
         )
-    write_skipped(run_dir / "skipped.csv", splits.skipped)
+    write_skipped(run_dir, "skipped.csv", splits.skipped)
     if splits.modality == "tabular":
-        write_skipped(run_dir / "imputed.csv", splits.imputed)
+        write_skipped(run_dir, "imputed.csv", splits.imputed)
 
 
 def _features_head(
@@ -1027,12 +1070,16 @@ def _resolved_config(
     }
 
 
-def _summary(metrics: dict[str, Any], splits: DataSplits, run_dir: Path) -> str:
+def _summary(
+    metrics: dict[str, Any], splits: DataSplits, run_dir: Path, kept: list[str] | None = None
+) -> str:
     lines = [
         f"{metrics['evaluated_on']}: accuracy {metrics['accuracy']:.4f}, balanced accuracy"
         f" {metrics['balanced_accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
         f" (train {metrics['n_train']}, val {metrics['n_val']}, test {metrics['n_test']})",
     ]
+    if getattr(splits, "detected", ""):
+        lines.append(f"data: {splits.detected}")
     if splits.imputed:
         lines.append(
             f"imputed {len(splits.imputed)} missing or non-numeric cell(s) with training"
@@ -1058,6 +1105,8 @@ def _summary(metrics: dict[str, Any], splits: DataSplits, run_dir: Path) -> str:
         )
     else:
         lines.append("skipped 0 inputs")
+    if kept:
+        lines.append(kept_line(kept))
     lines.append(f"run folder: {run_dir}")
     return "\n".join(lines)
 

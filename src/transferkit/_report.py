@@ -11,15 +11,17 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from transferkit._errors import TransferKitError
+from transferkit._runfolder import inside, write_text
 
 MISTAKES = 12
+THUMBNAILS = "report_thumbnails.json"  # the mistakes' thumbnails, made by `fit`
+JPEG_URI = "data:image/jpeg;base64,"
 SKIPPED_SHOWN = 50
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -40,19 +42,57 @@ def _figure_uri(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _file_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def _file_uri(path: Path) -> str | None:
+    """A PNG the run wrote, as a data URI (None when it is not a PNG)."""
+    data = path.read_bytes()
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+def _read_json(run: Path, name: str) -> dict[str, Any] | None:
+    """A JSON file of the run (None when absent); never read through a link or from outside."""
+    from transferkit._run import read_run_json
+
+    return read_run_json(run, name) if inside(run, name).is_file() else None
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
+def _read_csv(run: Path, name: str, required: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """Rows of a CSV the run wrote ([] when absent); a damaged one is a one-line error."""
+    path = inside(run, name)
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise TransferKitError(f"{str(path)!r} is damaged ({exc}): restore it, or refit.") from exc
+    missing = [c for c in required if c not in columns]
+    if missing and rows:
+        raise TransferKitError(
+            f"{str(path)!r} is damaged: it lacks the column(s) {', '.join(missing)}. Restore it,"
+            " or refit."
+        )
+    return rows
+
+
+def _read_predictions(run: Path, name: str) -> list[dict[str, str]]:
+    """The predictions file, checked row by row: labels and numbers where they must be."""
+    rows = _read_csv(run, name, ("input", "label", "predicted", "confidence"))
+    for line, row in enumerate(rows, start=2):
+        numbers = [row["confidence"], *(v for k, v in row.items() if k and k.startswith("p_"))]
+        try:
+            values = [float(v) for v in numbers]
+        except (TypeError, ValueError):
+            values = [float("nan")]
+        if any(v != v for v in values) or None in row.values():
+            raise TransferKitError(
+                f"{str(inside(run, name))!r} line {line} is damaged (a missing field or a"
+                " probability that is not a number): restore the file, or refit."
+            )
+    return rows
 
 
 def _env() -> Any:
@@ -68,27 +108,47 @@ def _env() -> Any:
     return env
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Build `RUN/report.html` from the run's files; returns its path."""
+def write_report(run_dir: str | Path, *, from_inputs: bool = False) -> Path:
+    """Build `RUN/report.html` from the run's files; returns its path.
+
+    Everything is read inside the run folder. Thumbnails of mistaken images are made from
+    the inputs only when `from_inputs` (by `fit`, which has just read those very files) and
+    kept in `report_thumbnails.json`; a rebuild takes them from there, so a run folder's
+    own files can never make the page embed a file from elsewhere.
+    """
     run = Path(run_dir)
-    metrics = _read_json(run / "metrics.json")
+    metrics = _read_json(run, "metrics.json")
     if metrics is None:
         raise TransferKitError(
             f"{str(run)!r} has no metrics.json: give a finished run folder of `transferkit fit`."
         )
-    config = _read_json(run / "config.json") or {}
-    page = _env().get_template("report.html.j2").render(**_run_context(run, metrics, config))
-    path = run / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    config = _read_json(run, "config.json") or {}
+    try:
+        context = _run_context(run, metrics, config, from_inputs)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        if isinstance(exc, TransferKitError):
+            raise
+        raise TransferKitError(
+            f"{str(run / 'metrics.json')!r} is damaged ({type(exc).__name__}: {exc}): restore"
+            " it, or refit."
+        ) from exc
+    page = _env().get_template("report.html.j2").render(**context)
+    return write_text(run, "report.html", page)
 
 
-def _run_context(run: Path, metrics: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    history = _read_csv(run / "history.csv")
+def _run_context(
+    run: Path, metrics: dict[str, Any], config: dict[str, Any], from_inputs: bool
+) -> dict[str, Any]:
+    history = _read_csv(run, "history.csv")
     evaluated = metrics.get("evaluated_on", "val")
-    predictions = _read_csv(run / f"predictions_{evaluated}.csv")
+    if evaluated not in ("val", "test"):
+        raise TransferKitError(
+            f"{str(run / 'metrics.json')!r} is damaged: evaluated_on is {evaluated!r}, not"
+            " 'val' or 'test'. Restore it, or refit."
+        )
+    predictions = _read_predictions(run, f"predictions_{evaluated}.csv")
     classes = metrics.get("confusion_matrix_labels") or sorted(metrics.get("per_class", {}))
-    skipped = _read_csv(run / "skipped.csv")
+    skipped = _read_csv(run, "skipped.csv")
     return {
         "title": f"{Path(config.get('data', run.name)).name} · {metrics.get('backbone')}"
         f" · {metrics.get('strategy')}",
@@ -104,7 +164,7 @@ def _run_context(run: Path, metrics: dict[str, Any], config: dict[str, Any]) -> 
         "confusion": _confusion(metrics, classes),
         "per_class": metrics.get("per_class", {}),
         "binary_curves": _binary_curves(predictions, metrics),
-        "mistakes": _mistakes(predictions, MISTAKES, run),
+        "mistakes": _mistakes(predictions, MISTAKES, run, from_inputs),
         "ranking": _ranking(run),
         "baseline": _baseline(run, metrics, history),
     }
@@ -225,15 +285,14 @@ def _binary_curves(
 
 
 def _thumbnail(path: str) -> str | None:
-    from PIL import Image
+    from transferkit.backbones._vision import open_image
 
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((112, 112))
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=80)
-    except (OSError, ValueError):
+        image = open_image(path, 224)  # the project's decoder: every mode, the pixel limit
+        image.thumbnail((112, 112))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=80)
+    except Exception:  # a thumbnail that cannot be made is left out of the page, never fatal
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -244,12 +303,31 @@ def _where(ref: str, run: Path | None) -> str:
     return str(resolve_ref(ref, run)) if run is not None else ref
 
 
+def _thumbnails(
+    wrong: list[dict[str, str]], run: Path | None, from_inputs: bool
+) -> dict[str, str | None]:
+    """Thumbnails of mistaken images by input: made from the inputs (and kept in the run
+    folder) only when `from_inputs`, else the ones kept."""
+    if run is None:
+        return {r["input"]: _thumbnail(r["input"]) for r in wrong} if from_inputs else {}
+    if not from_inputs:
+        saved = _read_json(run, THUMBNAILS) or {}
+        return {k: v for k, v in saved.items() if isinstance(v, str) and v.startswith(JPEG_URI)}
+    made = {r["input"]: _thumbnail(_where(r["input"], run)) for r in wrong}
+    from transferkit._run import write_json
+
+    write_json(run, THUMBNAILS, {k: v for k, v in made.items() if v})
+    return made
+
+
 def _mistakes(
-    predictions: list[dict[str, str]], n: int, run: Path | None = None
+    predictions: list[dict[str, str]], n: int, run: Path | None = None, from_inputs: bool = False
 ) -> list[dict[str, Any]]:
     """The most confident wrong predictions, with a thumbnail or a text snippet."""
     wrong = [r for r in predictions if r["label"] != r["predicted"]]
     wrong.sort(key=lambda r: -float(r["confidence"]))
+    images = [r for r in wrong[:n] if r.get("text") is None]
+    thumbnails = _thumbnails(images, run, from_inputs) if images else {}
     out = []
     for r in wrong[:n]:
         text = r.get("text")
@@ -261,18 +339,18 @@ def _mistakes(
                 "predicted": r["predicted"],
                 "confidence": float(r["confidence"]),
                 "text": (text[:280] + "…") if text and len(text) > 280 else text,
-                "thumbnail": None if text is not None else _thumbnail(_where(r["input"], run)),
+                "thumbnail": None if text is not None else thumbnails.get(r["input"]),
             }
         )
     return out
 
 
 def _ranking(run: Path) -> dict[str, Any] | None:
-    saved = _read_json(run / "ranking.json")
+    saved = _read_json(run, "ranking.json")
     if saved is None:
         return None
     rows = [c for c in saved["candidates"] if not c.get("skipped")]
-    chart = run / "ranking.png"
+    chart = inside(run, "ranking.png")
     return {
         "why": saved.get("why", ""),
         "n_scored": saved.get("n_scored_samples"),
@@ -290,7 +368,7 @@ def _baseline(
     if not baseline:
         return None
     plt = _plt()
-    scratch_history = _read_csv(run / "baseline-scratch" / "history.csv")
+    scratch_history = _read_csv(run, "baseline-scratch/history.csv")
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for label, rows in (("transfer", history), ("scratch", scratch_history)):
         if rows and "val_accuracy" in rows[0]:
@@ -316,12 +394,12 @@ def compare_runs(runs: list[str | Path], out: str | Path) -> Path:
         raise TransferKitError("compare needs at least two run folders.")
     loaded = []
     for run in map(Path, runs):
-        metrics = _read_json(run / "metrics.json")
+        metrics = _read_json(run, "metrics.json")
         if metrics is None:
             raise TransferKitError(
                 f"{str(run)!r} has no metrics.json: give finished run folders of `transferkit fit`."
             )
-        loaded.append((run, metrics, _read_json(run / "config.json") or {}))
+        loaded.append((run, metrics, _read_json(run, "config.json") or {}))
     names = _short_names([r for r, _, _ in loaded])
     keys = ["accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc"]
     table = [
@@ -387,7 +465,7 @@ def _compare_plots(
     ax.legend(fontsize=7)
     out.append({"title": "Metrics", "uri": _figure_uri(fig)})
     histories = [
-        (n, _read_csv(r / "history.csv")) for n, (r, _, _) in zip(names, loaded, strict=True)
+        (n, _read_csv(r, "history.csv")) for n, (r, _, _) in zip(names, loaded, strict=True)
     ]
     histories = [(n, h) for n, h in histories if h and "val_accuracy" in h[0]]
     if histories:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import time
@@ -16,70 +17,123 @@ from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError
 from transferkit._features import embed_all, extract_features
 from transferkit._heads import ClassifierHead, load_head, save_head
+from transferkit._runfolder import (
+    check_clashes,
+    check_writable,
+    clear_run_files,
+    inside,
+    output_path,
+    record,
+    write_text,
+)
 from transferkit._threshold import Threshold, decide
 from transferkit.backbones import Backbone, create_backbone
 
 MODEL_FORMAT = 1
 
 
-def check_out(out: str | Path | None, overwrite: bool) -> None:
-    """Refuse, before any work, an `out` that exists (unless `overwrite`) or is a file."""
-    if out is None:
-        return
-    path = Path(out)
-    if path.is_file():
-        raise TransferKitError(f"`--out` {str(path)!r} is a file; give a folder.")
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise TransferKitError(
-            f"output folder {str(path)!r} already exists and is not empty: choose another"
-            " `--out`, or pass `--overwrite` to replace its run files."
-        )
-
-
 RUN_FILES = (
     "metrics.json",
     "config.json",
     "skipped.csv",
-    "predictions_*.csv",
-    "model/*",
-    "history.csv",
-    "checkpoints/*.ckpt",
+    "imputed.csv",
     "report.html",
-    "ranking.*",
-    "export/**/*",
+    "report_thumbnails.json",
+    "predictions_val.csv",
+    "predictions_test.csv",
+    "model/model.json",
+    "model/head.json",
+    "model/head.safetensors",
+    "model/tabular.json",
 )
+TRAINED_FILES = (
+    "history.csv",
+    "checkpoints/last.ckpt",
+    "checkpoints/best.ckpt",
+    "model/backbone.safetensors",
+)
+RANKING_FILES = ("ranking.json", "ranking.csv", "ranking.png")
 
 
-def _remove_run_files(path: Path) -> None:
-    """Delete the files a run writes (and only those): other files in the folder stay."""
-    for pattern in RUN_FILES:
-        for file in path.glob(pattern):
-            if file.is_file():
-                file.unlink()
+def run_file_names(strategy: str = "features", ranking: bool = False) -> tuple[str, ...]:
+    """The names a run of `strategy` may write (`auto` may become any strategy)."""
+    names = RUN_FILES
+    if strategy != "features":
+        names += TRAINED_FILES
+    if ranking or strategy == "auto":
+        names += RANKING_FILES
+    return names
 
 
-def new_run_dir(out: str | Path | None, name: str, overwrite: bool) -> Path:
-    """A fresh run folder; an existing non-empty `out` is refused unless `overwrite`."""
+def check_out(
+    out: str | Path | None, overwrite: bool, reserved: tuple[str, ...] = RUN_FILES
+) -> None:
+    """Refuse, before any work, an `out` that exists (unless `overwrite`), is a file, cannot
+    be written, or holds a file of the user's at a name this run writes."""
+    if out is None:
+        check_writable(Path("runs"), "the runs folder")
+        return
+    path = Path(out)
+    if path.is_file():
+        raise TransferKitError(f"`--out` {str(path)!r} is a file; give a folder.")
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise TransferKitError(
+                f"output folder {str(path)!r} already exists and is not empty: choose another"
+                " `--out`, or pass `--overwrite` to replace its run files."
+            )
+        check_clashes(path, reserved)
+    check_writable(path, "output folder")
+
+
+def new_run_dir(
+    out: str | Path | None, name: str, overwrite: bool, reserved: tuple[str, ...] = RUN_FILES
+) -> tuple[Path, list[str]]:
+    """(a fresh run folder, the files of the user's kept in it). An existing non-empty `out`
+    is refused unless `overwrite`; then exactly the files an earlier run listed in its
+    manifest are removed (`transferkit._runfolder`), and every other file stays."""
     if out is not None:
-        check_out(out, overwrite)
+        check_out(out, overwrite, reserved)
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
-        _remove_run_files(path)  # with --overwrite: no stale file from an earlier run survives
-        return path
+        return path, clear_run_files(path, reserved)
     stem = time.strftime("%Y%m%d-%H%M%S") + "-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
     base = Path("runs")
     for n in range(1000):
         path = base / (stem if n == 0 else f"{stem}-{n}")
         try:
             path.mkdir(parents=True, exist_ok=False)
-            return path
+            return path, []
         except FileExistsError:
             continue
     raise TransferKitError(f"cannot create a new run folder under {str(base)!r}.")
 
 
-def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+def kept_line(kept: list[str]) -> str:
+    """The summary's line naming the files of the user's that a run left in its folder."""
+    shown = ", ".join(kept[:8]) + (f" and {len(kept) - 8} more" if len(kept) > 8 else "")
+    return f"kept {len(kept)} file(s) transferkit did not write: {shown}"
+
+
+def write_json(root: Path, name: str, data: Any) -> Path:
+    """`root/name` as indented JSON, written safely and listed in the manifest."""
+    return write_text(root, name, json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def read_run_json(root: str | Path, name: str) -> dict[str, Any]:
+    """A JSON file of a run folder, read inside it; a damaged one is a one-line error."""
+    path = inside(root, name)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TransferKitError(f"{str(path)!r} is not UTF-8 text: restore the run folder.") from exc
+    except ValueError as exc:
+        raise TransferKitError(
+            f"{str(path)!r} is damaged (not JSON: {exc}): restore it, or rerun the job."
+        ) from exc
+    if not isinstance(data, dict):
+        raise TransferKitError(f"{str(path)!r} is damaged (not a JSON object): restore it.")
+    return data
 
 
 def _jsonable(value: Any) -> Any:
@@ -92,8 +146,15 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _write_csv(root: Path, name: str, rows: Any) -> Path:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows(rows)
+    return write_text(root, name, buffer.getvalue())
+
+
 def write_predictions(
-    path: Path,
+    root: Path,
+    name: str,
     refs: list[str],
     split: str,
     y_true: np.ndarray,
@@ -105,37 +166,32 @@ def write_predictions(
     """One row per sample; text runs also get the text itself, so it can be predicted again.
     `predicted` (class indices) is the decision when a tuned threshold made it, else argmax."""
     extra = ["text"] if texts is not None else []
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        probabilities = [f"p_{c}" for c in class_names]
-        writer.writerow(
-            ["split", "input", "label", "predicted", "confidence", *probabilities, *extra]
+    probabilities = [f"p_{c}" for c in class_names]
+    rows = [["split", "input", "label", "predicted", "confidence", *probabilities, *extra]]
+    for i, (ref, t, p) in enumerate(zip(refs, y_true, proba, strict=True)):
+        k = int(np.argmax(p)) if predicted is None else int(predicted[i])
+        rows.append(
+            [
+                split,
+                ref,
+                class_names[t],
+                class_names[k],
+                f"{p[k]:.6f}",
+                *[f"{v:.6f}" for v in p],
+                *([texts[i]] if texts is not None else []),
+            ]
         )
-        for i, (ref, t, p) in enumerate(zip(refs, y_true, proba, strict=True)):
-            k = int(np.argmax(p)) if predicted is None else int(predicted[i])
-            writer.writerow(
-                [
-                    split,
-                    ref,
-                    class_names[t],
-                    class_names[k],
-                    f"{p[k]:.6f}",
-                    *[f"{v:.6f}" for v in p],
-                    *([texts[i]] if texts is not None else []),
-                ]
-            )
+    _write_csv(root, name, rows)
 
 
-def write_skipped(path: Path, skipped: list[Any]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["split", "input", "reason"])
-        for s in skipped:
-            writer.writerow([s.split, s.item, s.reason])
+def write_skipped(root: Path, name: str, skipped: list[Any]) -> None:
+    """Inputs left out (or cells filled in), one row each with the reason."""
+    rows = [["split", "input", "reason"], *([s.split, s.item, s.reason] for s in skipped)]
+    _write_csv(root, name, rows)
 
 
 def save_model(
-    folder: Path,
+    run_dir: Path,
     backbone: Backbone,
     head: ClassifierHead,
     class_names: list[str],
@@ -144,16 +200,22 @@ def save_model(
     strategy: str = "features",
     threshold: Threshold | None = None,
 ) -> None:
-    """Head weights (safetensors) and a JSON config naming the backbone that feeds it."""
-    save_head(head, folder)
+    """Head weights (safetensors) and a JSON config naming the backbone that feeds it, in
+    `run_dir/model/`."""
+    for name in ("head.safetensors", "head.json"):
+        output_path(run_dir, f"model/{name}")
+    save_head(head, run_dir / "model")
+    record(run_dir, "model/head.safetensors", "model/head.json")
     state_file = getattr(backbone, "state_file", None)  # e.g. a tabular column encoder
     if state_file:
-        backbone.save_trained(folder / state_file)
+        backbone.save_trained(output_path(run_dir, f"model/{state_file}"))
+        record(run_dir, f"model/{state_file}")
     trained = state_file or (
-        "backbone.safetensors" if (folder / "backbone.safetensors").is_file() else None
+        "backbone.safetensors" if (run_dir / "model" / "backbone.safetensors").is_file() else None
     )
     write_json(
-        folder / "model.json",
+        run_dir,
+        "model/model.json",
         {
             "format": MODEL_FORMAT,
             "task": "classification",
@@ -207,26 +269,37 @@ class Predictor:
         use_cache: bool = True,
         backbone: Backbone | None = None,
     ) -> None:
+        from safetensors import SafetensorError
+
         self.run_dir = Path(run_dir)
-        model_dir = self.run_dir / "model" if (self.run_dir / "model").is_dir() else self.run_dir
+        model_dir = (
+            inside(self.run_dir, "model") if (self.run_dir / "model").is_dir() else self.run_dir
+        )
         self.model_dir = model_dir
-        config_path = model_dir / "model.json"
+        config_path = inside(model_dir, "model.json")
         if not config_path.is_file():
             raise TransferKitError(
                 f"{str(self.run_dir)!r} is not a transferkit run: {config_path.name} is missing."
                 " Pass the folder that `transferkit fit` wrote."
             )
+        for name in ("head.json", "head.safetensors"):
+            inside(model_dir, name)
         try:
             self.config = json.loads(config_path.read_text(encoding="utf-8"))
             self.class_names: list[str] = self.config["class_names"]
             self.head = load_head(model_dir)
             saved = self.config.get("threshold")
             self.threshold = Threshold.from_dict(saved) if saved else None
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            trained = self.config["backbone"].get("trained_weights")
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
             raise TransferKitError(
                 f"the model in {str(model_dir)!r} is damaged ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0][:100]}): retrain, or restore the run folder."
             ) from exc
+        # a path taken from the run's own files stays inside the run's model folder
+        self.trained_weights = (
+            inside(model_dir, str(trained), "trained_weights in model.json") if trained else None
+        )
         self.cache = FeatureCache(cache_dir, enabled=use_cache)
         self.device = device
         self._backbone: Backbone | None = backbone  # fit hands over the one it built
@@ -239,15 +312,15 @@ class Predictor:
     def backbone(self) -> Backbone:
         if self._backbone is None:
             spec = self.config["backbone"]
-            trained = spec.get("trained_weights")
+            trained = self.trained_weights
             backbone = create_backbone(
                 spec["spec"],
                 weights=spec.get("weights"),  # a custom folder also carries config + tokenizer
-                pretrained=not trained,
+                pretrained=trained is None,
                 device=self.device,
             )
-            if trained:
-                backbone.load_trained(self.model_dir / trained)
+            if trained is not None:
+                _load_trained(backbone, trained)
             if spec.get("cut") is not None:
                 backbone.cut_at(int(spec["cut"]))
             backbone.for_inference()  # a loaded run predicts, embeds and exports; never trains
@@ -289,6 +362,23 @@ class Predictor:
     def predict(self, inputs: Sequence[str | Path]) -> list[str]:
         """The class name of each input (the tuned threshold applies when the run has one)."""
         return [self.class_names[k] for k in self.decide(self.predict_proba(inputs))]
+
+
+def _load_trained(backbone: Backbone, path: Path) -> None:
+    from safetensors import SafetensorError
+
+    if not path.is_file():
+        raise TransferKitError(
+            f"{str(path)!r} is missing: the run's trained backbone weights are gone. Restore the"
+            " run folder, or retrain."
+        )
+    try:
+        backbone.load_trained(path)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
+        raise TransferKitError(
+            f"{str(path)!r} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0][:100]}):"
+            " restore the run folder, or retrain."
+        ) from exc
 
 
 def load(

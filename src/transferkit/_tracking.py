@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from transferkit._errors import TransferKitError, choice_error
+from transferkit._runfolder import inside, output_path, read_manifest, record
 
 TRACKERS = ("mlflow", "tensorboard")
 EXPERIMENT = "transferkit"
@@ -55,12 +56,15 @@ def _params(config: dict[str, Any]) -> dict[str, str]:
 
 
 def _history(run: Path) -> list[dict[str, float]]:
-    path = run / "history.csv"
+    path = inside(run, "history.csv")
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in rows]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        return [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in rows]
+    except (UnicodeDecodeError, csv.Error, ValueError, TypeError) as exc:
+        raise TransferKitError(f"{str(path)!r} is damaged ({exc}): restore it.") from exc
 
 
 def _final(metrics: dict[str, Any]) -> dict[str, float]:
@@ -81,8 +85,10 @@ def track_run(run: str | Path, track: str, uri: str | None = None) -> str:
     """Log a finished run folder to `track`; returns where it went (an MLflow run id and
     store, or the TensorBoard folder)."""
     run = Path(run)
-    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    from transferkit._run import read_run_json
+
+    metrics = read_run_json(run, "metrics.json")
+    config = read_run_json(run, "config.json")
     if track == "mlflow":
         return _to_mlflow(run, metrics, config, uri)
     return _to_tensorboard(run, metrics, config, uri)
@@ -123,9 +129,11 @@ def _to_mlflow(run: Path, metrics: dict[str, Any], config: dict[str, Any], uri: 
             )
         if metrics.get("auto"):
             client.set_tag(run_id, "auto.why", metrics["auto"]["why"][:5000])
-        for path in sorted(p for p in run.rglob("*") if p.is_file()):
-            relative = path.relative_to(run)
-            if "checkpoints" in relative.parts:
+        # the files the run wrote (its manifest), never a link or a file of the user's
+        for name in sorted(read_manifest(run)):
+            relative = Path(name)
+            path = inside(run, name)
+            if "checkpoints" in relative.parts or not path.is_file():
                 continue  # resumable training state, not a result
             parent = relative.parent.as_posix()
             client.log_artifact(run_id, str(path), None if parent == "." else parent)
@@ -141,7 +149,9 @@ def _to_tensorboard(
 ) -> str:
     from torch.utils.tensorboard import SummaryWriter
 
-    folder = Path(uri) / run.name if uri else run / "tensorboard"  # one folder per run
+    # one folder per run; inside the run folder, written like its other files
+    folder = Path(uri) / run.name if uri else output_path(run, "tensorboard/events")
+    folder = folder if uri else folder.parent
     writer = SummaryWriter(log_dir=str(folder))
     try:
         for row in _history(run):
@@ -157,4 +167,6 @@ def _to_tensorboard(
         writer.add_text("config", settings, 0)
     finally:
         writer.close()
+    if not uri:
+        record(run, "tensorboard")
     return f"TensorBoard logs in {folder} (`tensorboard --logdir {folder}`)"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
+import traceback
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,12 +23,44 @@ app = typer.Typer(
 )
 
 
+DEBUG_ENV = "TRANSFERKIT_DEBUG"
+
+
+def _debug() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
 def _fail(exc: Exception) -> None:
-    typer.echo(f"error: {exc}", err=True)
+    """Bad input, files or configuration: one line and exit code 2 (`--debug`: the
+    traceback too)."""
+    if _debug():
+        traceback.print_exception(exc)
+    typer.echo(f"error: {_one_line(exc)}", err=True)
     raise typer.Exit(code=2)
 
 
 Opt = typer.Option
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        Opt(
+            "--debug",
+            help="Print the full traceback of any error (also TRANSFERKIT_DEBUG=1); it may be"
+            " given anywhere on the command line.",
+        ),
+    ] = False,
+) -> None:
+    """Transfer learning from a small labelled data set and a pretrained model."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 @app.command()
@@ -177,6 +211,18 @@ def fit(
         str | None,
         Opt(help="MLflow tracking URI (e.g. http://127.0.0.1:5000) or TensorBoard folder."),
     ] = None,
+    modality: Annotated[
+        str | None,
+        Opt(help="'image', 'text' or 'tabular' instead of what is detected from DATA."),
+    ] = None,
+    max_image_pixels: Annotated[
+        int | None,
+        Opt(
+            help="Skip images with more pixels than this (0: no limit). Default:"
+            " TRANSFERKIT_MAX_IMAGE_PIXELS, else 89,478,485.",
+            min=0,
+        ),
+    ] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train on DATA with a pretrained backbone and write a run folder."""
@@ -251,6 +297,8 @@ def fit(
                 track=track,
                 track_uri=track_uri,
                 cut=cut,
+                modality=modality,
+                max_image_pixels=max_image_pixels,
             )
     except (TransferKitError, OSError) as exc:
         _fail(exc)
@@ -355,7 +403,8 @@ def predict(
         Path | None, typer.Option("--output", "-o", help="Write a CSV here instead of printing.")
     ] = None,
     texts_file: Annotated[
-        Path | None, typer.Option(help="Text runs: a UTF-8 file with one text per line.")
+        Path | None,
+        typer.Option(help="Text runs: a file with one text per line (UTF-8, or Windows-1252)."),
     ] = None,
     engine: Annotated[
         str, typer.Option(help="'torch' (the run's model) or 'onnx' (RUN/export, ONNX Runtime).")
@@ -392,8 +441,11 @@ def predict(
                     "give the CSV file(s) of rows to predict (not --texts-file)."
                 )
 
+            required = getattr(model.backbone, "columns", None)  # the trained columns
             pairs = [
-                pair for value in inputs or [] for pair in zip(*read_rows(Path(value)), strict=True)
+                pair
+                for value in inputs or []
+                for pair in zip(*read_rows(Path(value), required=required), strict=True)
             ]
             items, shown = [p[0] for p in pairs], [p[1] for p in pairs]
         else:
@@ -528,9 +580,16 @@ def _expand_inputs(inputs: list[str], modality: str, texts_file: Path | None = N
     """Folders expand to the files inside them (images); other arguments stay as given; a
     texts file adds one text per non-empty line."""
     if modality != "image":
+        for value in inputs:
+            if _is_file(value):
+                raise TransferKitError(
+                    f"input {value!r} is a file, and a text run classifies the texts it is"
+                    f" given: to predict one text per line of it, pass --texts-file {value}."
+                )
         if texts_file is not None:
-            lines = texts_file.read_text(encoding="utf-8").splitlines()
-            inputs = [*inputs, *[line for line in lines if line.strip()]]
+            from transferkit.data._delimited import read_text_lines
+
+            inputs = [*inputs, *read_text_lines(texts_file)]
         if not inputs:
             raise TransferKitError("no input: give texts, or --texts-file with one per line.")
         return list(inputs)
@@ -552,6 +611,13 @@ def _expand_inputs(inputs: list[str], modality: str, texts_file: Path | None = N
     if not items:
         raise TransferKitError("no input files found: give image files or folders of images.")
     return items
+
+
+def _is_file(value: str) -> bool:
+    try:
+        return Path(value).is_file()
+    except (OSError, ValueError):  # a long text is no file name (ENAMETOOLONG, NUL bytes)
+        return False
 
 
 @app.command()
@@ -599,7 +665,30 @@ def demo(
 
 
 def main() -> None:
-    app()
+    """The console entry point: a one-line cause for bad input, files or configuration
+    (exit 2); a traceback only for a bug, with a line asking to report it (exit 1)."""
+    args = sys.argv[1:]
+    if "--debug" in args:  # accepted after the command too
+        os.environ[DEBUG_ENV] = "1"
+        args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="transferkit")
+    except (TransferKitError, OSError) as exc:
+        if _debug():
+            traceback.print_exception(exc)
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception:
+        traceback.print_exc()
+        typer.echo(
+            "error: this is a bug in transferkit, not a problem with your input: please report"
+            " it with the traceback above and the command you ran.",
+            err=True,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

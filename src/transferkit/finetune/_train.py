@@ -18,7 +18,9 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from transferkit._cache import FeatureCache
+from transferkit._errors import TransferKitError
 from transferkit._heads import ClassifierHead
+from transferkit._runfolder import inside, output_path, record
 from transferkit.backbones import Backbone
 from transferkit.data import DataSplits
 from transferkit.finetune._config import TrainConfig
@@ -28,16 +30,23 @@ from transferkit.finetune._strategies import Gradual, TopK, make_strategy
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write to a temporary file, then rename: a kill during the write leaves the old file."""
+    """Write to a temporary file, then rename: a kill during the write leaves the old file.
+    Checkpoints stay inside the run folder `root` and are listed in its manifest."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = Path(root)
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
     ) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # ModelCheckpoint writes only into root/checkpoints (it hands over a resolved path)
+        name = f"checkpoints/{Path(path).name}"
+        path = output_path(self.root, name)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         super().save_checkpoint(checkpoint, tmp, storage_options)
         os.replace(tmp, path)
+        record(self.root, name)
 
 
 class SeededEpochs(Callback):
@@ -66,8 +75,9 @@ class SeededEpochs(Callback):
 class History(Callback):
     """One row per epoch in `history.csv`: losses, accuracy and the rate of every group."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, root: Path, name: str = "history.csv") -> None:
+        self.root, self.name = root, name
+        self.path = output_path(root, name)  # inside the run folder, never through a link
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # after a checkpoint is restored, so current_epoch is the first epoch still to run
@@ -110,6 +120,7 @@ class History(Callback):
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, self.path)
+        record(self.root, self.name)
 
 
 def train(
@@ -226,7 +237,7 @@ def _fit_module(
         strategy,
         SeededEpochs(config.seed),
         best,
-        History(run_dir / "history.csv"),
+        History(run_dir),
     ]
     if config.patience:
         callbacks.append(EarlyStopping(monitor=config.monitor, mode=mode, patience=config.patience))
@@ -238,7 +249,7 @@ def _fit_module(
         precision=config.precision,
         gradient_clip_val=config.grad_clip,
         callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(run_dir)],
         logger=False,
         default_root_dir=str(run_dir),
         enable_progress_bar=show_progress,
@@ -247,18 +258,34 @@ def _fit_module(
         deterministic=False,
         reload_dataloaders_every_n_epochs=1 if loaders["train"] is None else 0,
     )
-    ckpt = checkpoints / "last.ckpt" if resume and (checkpoints / "last.ckpt").exists() else None
+    ckpt = inside(run_dir, "checkpoints/last.ckpt") if resume else None
+    ckpt = check_checkpoint(ckpt) if ckpt is not None and ckpt.exists() else None
     with warnings.catch_warnings():
         # few batches per epoch and no worker processes are deliberate on small data
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
-        trainer.fit(module, loaders["train"], loaders["val"], ckpt_path=ckpt)
+        # weights_only: a checkpoint is tensors and plain values, never code to unpickle
+        trainer.fit(module, loaders["train"], loaders["val"], ckpt_path=ckpt, weights_only=True)
     if trainer.global_rank != 0:
         # DDP workers other than rank 0 are done: evaluation and the run folder are rank 0's
         raise SystemExit(0)
     _restore_best(module, Path(best.best_model_path) if best.best_model_path else None)
     return module
+
+
+def check_checkpoint(path: Path) -> Path:
+    """`path` when it loads as a checkpoint (tensors and plain values only); a truncated or
+    damaged file is a one-line error naming it."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged zip or pickle
+        raise TransferKitError(
+            f"checkpoint {str(path)!r} is damaged ({type(exc).__name__}:"
+            f" {str(exc).splitlines()[0][:100] if str(exc) else 'unreadable'}): delete it to"
+            " restart training from the beginning, or restore it."
+        ) from exc
+    return path
 
 
 def _devices(config: TrainConfig) -> int | list[int]:

@@ -15,7 +15,6 @@ every candidate and cut point on one scale, and it has no hyper-parameter to tun
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -82,25 +81,24 @@ def rank(
     """Score each candidate on the training split (at most `max_samples`, stratified) and
     rank them by LogME; writes ranking.json / ranking.csv / ranking.png when `out` is set."""
     from transferkit._fit import default_backbone
-    from transferkit._run import check_out, new_run_dir
+    from transferkit._run import RANKING_FILES, check_out, new_run_dir, write_json
 
+    reserved = ("config.json", *RANKING_FILES)
     if out is not None:
-        check_out(out, overwrite)
+        check_out(out, overwrite, reserved)
     splits = read_data(
         data, text_column=text_column, label_column=label_column, val_size=val_size, seed=seed
     )
     check_trainable(splits.train)
     names = candidates or [default_backbone(splits.modality)]
     cache = FeatureCache(cache_dir)
+    cache.check_writable()
     ranked, n_scored = score_candidates(
         splits, names, cache, layers=layers, seed=seed, max_samples=max_samples
     )
-    run_dir = new_run_dir(out, f"{Path(data).name}-rank", overwrite)
+    run_dir, _ = new_run_dir(out, f"{Path(data).name}-rank", overwrite, reserved)
     write_ranking(run_dir, ranked, splits, data, n_scored)
-    (run_dir / "config.json").write_text(
-        json.dumps({"data": str(data), "candidates": [r.name for r in ranked]}, indent=2),
-        encoding="utf-8",
-    )
+    write_json(run_dir, "config.json", {"data": str(data), "candidates": [r.name for r in ranked]})
     return RankResult(run_dir=run_dir, ranked=ranked, by=RANK_BY, why=WHY, table=table(ranked))
 
 
@@ -424,11 +422,14 @@ def write_ranking(
     n_scored: int,
 ) -> None:
     import csv
+    import io
 
     from transferkit._run import write_json
+    from transferkit._runfolder import output_path, record, write_text
 
     write_json(
-        run_dir / "ranking.json",
+        run_dir,
+        "ranking.json",
         {
             "data": str(Path(data).resolve()),
             "ranked_by": RANK_BY,
@@ -438,7 +439,7 @@ def write_ranking(
             "candidates": [asdict(r) for r in ranked],
         },
     )
-    with open(run_dir / "ranking.csv", "w", newline="", encoding="utf-8") as f:
+    with io.StringIO(newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["rank", "candidate", "backbone", "cut", *SCORES, "seconds", "skipped"])
         for i, r in enumerate(ranked, 1):
@@ -447,7 +448,9 @@ def write_ranking(
             writer.writerow(
                 [rank_no, r.name, r.backbone, r.cut or "", *scores, r.seconds, r.skipped or ""]
             )
-    _chart(run_dir / "ranking.png", [r for r in ranked if not r.skipped])
+        write_text(run_dir, "ranking.csv", f.getvalue())
+    _chart(output_path(run_dir, "ranking.png"), [r for r in ranked if not r.skipped])
+    record(run_dir, "ranking.png")
 
 
 def _chart(path: Path, ranked: list[Candidate]) -> None:
