@@ -39,7 +39,13 @@ def _table(path, n=80, seed=0):
 def test_a_numeric_table_is_read_as_tabular_and_a_text_file_is_not(tmp_path, text_file):
     splits = read_data(_table(tmp_path / "t.csv"))
     assert splits.modality == "tabular" and splits.class_names == ["0", "1"]
-    assert splits.columns == {"features": ["Amount", "Score", "Colour"], "dropped": [""]}
+    assert splits.columns == {
+        "features": ["Amount", "Score", "Colour"],
+        "numeric": ["Amount", "Score"],
+        "categorical": ["Colour"],
+        "dropped": [""],
+        "dropped_reasons": ["row index"],
+    }
     assert [s.reason for s in splits.skipped] == ["malformed row: 3 fields, expected 5"]
     assert json.loads(splits.train.inputs[0]).keys() == {"Amount", "Score", "Colour"}
     assert read_data(text_file).modality == "text"

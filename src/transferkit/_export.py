@@ -323,7 +323,10 @@ class OnnxPredictor:
                     arrays.append(transform(open_image(item, draft)).numpy())
                     ok.append(i)
                 except Exception as exc:  # any decoding failure is an error row, not a crash
-                    errors[i] = f"unreadable image ({type(exc).__name__}: {exc})"[:200]
+                    errors[i] = (
+                        getattr(exc, "reason", None)
+                        or (f"unreadable image ({type(exc).__name__}: {exc})"[:200])
+                    )
             inputs = {"pixels": np.stack(arrays)} if arrays else {}
             return ok, inputs, errors
 

@@ -46,7 +46,6 @@ from transferkit._threshold import (
 from transferkit._tracking import check_tracker, track_run
 from transferkit.backbones import Backbone, create_backbone
 from transferkit.data import Dataset, DataSplits, Skipped, check_trainable, read_data
-from transferkit.data._tabular import is_number
 from transferkit.finetune._config import TrainConfig
 
 STRATEGIES = ("features", "finetune", "top:K", "gradual", "lora", "scratch", "auto")
@@ -185,7 +184,7 @@ def fit(
             label_column=label_column,
             val_size=val_size,
             seed=seed,
-            **({"modality": modality} if modality else {}),  # TEMP until the reader has it
+            modality=modality,
         )
     check_trainable(splits.train)  # before any embedding: fail in seconds, not minutes
     if rule is not None and len(splits.class_names) != 2:
@@ -603,16 +602,11 @@ def _prepare_tabular(model: Backbone, splits: DataSplits, strategy: str, encodin
         )
     model.fit_encoder(splits.train.inputs, encoding)
     encoder = model.encoder
-    medians = dict(zip(encoder.numeric, encoder.medians, strict=True))
     for name in ("train", "val", "test"):
         ds = getattr(splits, name)
         for ref, item in zip(ds.refs if ds else [], ds.inputs if ds else [], strict=True):
-            for column, value in json.loads(item).items():
-                if column in medians and not is_number(value):
-                    reason = (
-                        f"{column}={value!r} imputed with the training median {medians[column]:g}"
-                    )
-                    splits.imputed.append(Skipped(item=ref, reason=reason, split=name))
+            for _, reason in encoder.imputations(json.loads(item)):  # missing, text or inf
+                splits.imputed.append(Skipped(item=ref, reason=reason, split=name))
 
 
 def _check_trained_head(head: str, strategy: str) -> None:
@@ -833,7 +827,9 @@ def _drop_undecodable(splits: DataSplits) -> None:
                 open_image(path, 256)
                 keep.append(i)
             except Exception as exc:  # any decoding failure is reported, not fatal
-                reason = f"unreadable image ({type(exc).__name__}: {str(exc)[:100]})"
+                reason = getattr(exc, "reason", None) or (
+                    f"unreadable image ({type(exc).__name__}: {str(exc)[:100]})"
+                )
                 splits.skipped.append(Skipped(item=ds.refs[i], reason=reason, split=name))
         if len(keep) < len(ds):
             setattr(splits, name, ds.subset(keep))
@@ -1082,8 +1078,8 @@ def _summary(
         lines.append(f"data: {splits.detected}")
     if splits.imputed:
         lines.append(
-            f"imputed {len(splits.imputed)} missing or non-numeric cell(s) with training"
-            f" medians (listed in {run_dir / 'imputed.csv'})"
+            f"imputed {len(splits.imputed)} missing, non-numeric or non-finite cell(s) with"
+            f" training medians (listed in {run_dir / 'imputed.csv'})"
         )
     if "cv" in metrics:
         cv = metrics["cv"]

@@ -46,7 +46,15 @@ class BackboneConfig:
         else:
             keys = ("max_length", "pooling", "normalize")
         full = asdict(self)
-        return {k: list(full[k]) if isinstance(full[k], tuple) else full[k] for k in keys}
+        steps = {k: list(full[k]) if isinstance(full[k], tuple) else full[k] for k in keys}
+        if self.modality == "image":
+            # the version lives beside the decoder it names, the one place that bumps it
+            from transferkit.data._images import DECODER_VERSION
+
+            # how files become pixels is part of the cache identity: a new decoder version
+            # means embeddings cached from the old pixels are not reused
+            steps["decoder"] = DECODER_VERSION
+        return steps
 
 
 @dataclass

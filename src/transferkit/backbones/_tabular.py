@@ -6,6 +6,13 @@ counted), categorical columns are one-hot encoded (a category unseen in training
 missing cell, encodes as all zeros) or, with `encoding="ordinal"`, become one column of
 category numbers 1..k in sorted order (0 for unseen or missing), scaled to [0, 1]. The
 encoder is saved as JSON beside the head.
+
+Columns are told apart by `transferkit.data._tabular.column_kind`, the reader's rule:
+non-finite numbers (inf, 1e999) are imputed like missing cells, an identifier column (many
+distinct single words) is left out of the encoding and named in `dropped`, and a column
+of free text is an error (the file is text). A row to encode must have every column the
+encoder was trained on (`columns`): `batches` reports a row that lacks one, rather than
+imputing it.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +31,13 @@ from torch import nn
 from transferkit._errors import TransferKitError, choice_error
 from transferkit._hashing import digest_text
 from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
-from transferkit.data._tabular import MISSING, is_free_text, is_number
+from transferkit.data._tabular import (
+    column_kind,
+    is_number,
+    is_present,
+    reads_as_number,
+    why_dropped,
+)
 
 ENCODINGS = ("onehot", "ordinal")
 IDENTITY = BackboneConfig(
@@ -47,29 +60,32 @@ class TabularEncoder:
     categorical: list[str]
     categories: list[list[str]]
     encoding: str = "onehot"
+    dropped: dict[str, str] = field(default_factory=dict)  # column -> why it is not encoded
 
     @classmethod
     def fit(cls, rows: Sequence[dict[str, str]], encoding: str = "onehot") -> TabularEncoder:
+        """Learn the encoding of each column of `rows` (the training split only)."""
         if encoding not in ENCODINGS:
             raise choice_error("encoding", encoding, list(ENCODINGS))
         if not rows:
             raise TransferKitError("no training rows to learn the column encoding from.")
-        numeric, categorical, categories = [], [], []
+        numeric, categorical, categories, dropped = [], [], [], {}
         for name in rows[0]:
-            values = [r.get(name, "") for r in rows]
-            present = [v for v in values if v.strip().lower() not in MISSING]
-            if present and sum(is_number(v) for v in present) >= 0.9 * len(present):
-                numeric.append(name)
-                continue
-            distinct = sorted(set(present))
-            if is_free_text(present):
+            present = [v for v in (r.get(name, "") for r in rows) if is_present(v)]
+            kind = column_kind(present)
+            if kind == "free text":
                 raise TransferKitError(
-                    f"column {name!r} holds free text ({len(distinct)} distinct non-numeric"
+                    f"column {name!r} holds free text ({len(set(present))} distinct non-numeric"
                     " values in the training split), not categories. Drop the column or"
                     " treat the file as text (--text COLUMN)."
                 )
-            categorical.append(name)
-            categories.append(distinct)
+            if kind == "numeric":
+                numeric.append(name)
+            elif kind == "identifier":
+                dropped[name] = why_dropped(kind, present)
+            else:
+                categorical.append(name)
+                categories.append(sorted(set(present)))
         raw = np.array([[_number(r.get(n, "")) for n in numeric] for r in rows], dtype=float)
         medians = np.nanmedian(raw, axis=0) if numeric else np.zeros(0)
         medians = np.where(np.isnan(medians), 0.0, medians)  # a column with no number at all
@@ -84,7 +100,29 @@ class TabularEncoder:
             categorical,
             categories,
             encoding,
+            dropped,
         )
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns the encoder reads (numeric, then categorical): a row needs them all."""
+        return self.numeric + self.categorical
+
+    def imputations(self, row: dict[str, str]) -> list[tuple[str, str]]:
+        """(column, why) for each numeric cell of `row` that takes the training median:
+        missing, non-numeric, or a non-finite number (inf, 1e999)."""
+        found = []
+        for name, median in zip(self.numeric, self.medians, strict=True):
+            value = row.get(name, "")
+            if is_number(value):
+                continue
+            what = "missing" if not is_present(value) else "not a number"
+            if reads_as_number(value):
+                what = "non-finite"
+            found.append(
+                (name, f"{name}={value!r} imputed with the training median {median:g} ({what})")
+            )
+        return found
 
     @property
     def dim(self) -> int:
@@ -115,15 +153,37 @@ class TabularEncoder:
         return np.concatenate(parts, axis=1).astype(np.float32), imputed
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
+        """The encoder as JSON (its digest names the backbone)."""
+        state = asdict(self)
+        if not state["dropped"]:
+            del state["dropped"]  # as encoders were saved before it existed: same digest
+        return json.dumps(state, indent=1)
 
 
 def _number(value: str) -> float:
+    # Non-finite numbers become NaN here, so they take the median like missing cells and
+    # never reach the standardisation (an inf mean would turn every row into NaN).
     return float(value) if is_number(value) else float("nan")
 
 
 def _row(item: Any) -> dict[str, str]:
-    return item if isinstance(item, dict) else json.loads(item)
+    row = item if isinstance(item, dict) else json.loads(item)
+    if not isinstance(row, dict):
+        raise TypeError("not a JSON object")
+    return {str(k): "" if v is None else str(v) for k, v in row.items()}
+
+
+def _lacking(row: dict[str, str], columns: list[str]) -> str | None:
+    """Why a row cannot be encoded without guessing: trained columns it does not have."""
+    missing = [name for name in columns if name not in row]
+    if not missing:
+        return None
+    shown = ", ".join(repr(name) for name in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return (
+        f"lacks {len(missing)} of the {len(columns)} trained columns ({shown}{more}):"
+        " give every column the model was trained on"
+    )
 
 
 class TabularBackbone(Backbone):
@@ -157,7 +217,15 @@ class TabularBackbone(Backbone):
             "categorical": dict(zip(enc.categorical, enc.categories, strict=True)),
             "categorical_encoding": enc.encoding,
             "missing": "numeric: training median; categorical: all zeros",
+            **({"dropped": enc.dropped} if enc.dropped else {}),
         }
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns the fitted encoder reads: what an input row must have."""
+        if self.encoder is None:
+            raise TransferKitError("the tabular encoder is not fitted: fit on training rows first.")
+        return self.encoder.columns
 
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
         return []
@@ -177,12 +245,17 @@ class TabularBackbone(Backbone):
             rows, positions, errors = [], [], {}
             for i in range(start, min(start + batch_size, len(items))):
                 try:
-                    rows.append(_row(items[i]))
-                    positions.append(i - start)
+                    row = _row(items[i])
                 except (ValueError, TypeError) as exc:
                     text = str(items[i])
                     why = text if text.startswith("malformed") else type(exc).__name__
                     errors[i - start] = f"not a table row ({why[:100]})"
+                    continue
+                if lacking := _lacking(row, self.encoder.columns):
+                    errors[i - start] = lacking  # imputing every cell would answer blindly
+                    continue
+                rows.append(row)
+                positions.append(i - start)
             x, imputed = self.encoder.transform(rows) if rows else (np.zeros((0, 0)), Counter())
             self.imputed.update(imputed)
             yield Batch(

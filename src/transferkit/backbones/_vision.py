@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from transferkit._hashing import digest_file, digest_file_memo, digest_text
 from transferkit._paths import default_cache_dir
 from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
 from transferkit.backbones._weights import hub_error, hub_offline, load_state_dict
+from transferkit.data._images import ImageDecodeError, decode_image
 
 LITE0 = BackboneConfig(
     name="efficientnet_lite0",
@@ -100,22 +100,16 @@ class _ImageFiles(TorchDataset):
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
         try:
             return i, self.transform(open_image(self.paths[i], self.draft_size)), None
+        except ImageDecodeError as exc:  # the row already names the file: the reason alone
+            return i, None, exc.reason
         except Exception as exc:  # any decoding failure is reported, not fatal
             return i, None, f"unreadable image ({type(exc).__name__}: {str(exc)[:100]})"
 
 
 def open_image(path: str | Path, draft_size: int | None = None) -> Image.Image:
-    """Open and fully decode an image as RGB (JPEGs decoded at reduced scale when large)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data:
-        raise ValueError("empty file")
-    image = Image.open(io.BytesIO(data))
-    if draft_size and image.format == "JPEG":
-        # DCT-domain downscaling: never below the size the resize needs.
-        image.draft("RGB", (draft_size, draft_size))
-    image.load()
-    return image.convert("RGB")
+    """Open and fully decode an image as the 8-bit RGB picture a viewer shows (JPEGs decoded
+    at reduced scale when large); the rules, and the errors, are `decode_image`'s."""
+    return decode_image(path, draft_size)
 
 
 def _group_name(module_names: list[str]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -59,6 +61,7 @@ class DataSplits:
     layout: str = ""
     columns: dict[str, list[str]] | None = None  # tabular: feature and dropped columns
     imputed: list[Skipped] = field(default_factory=list)  # tabular: cells filled in, and how
+    detected: str = ""  # one line for the summary: what was detected in the data and used
 
     @property
     def class_names(self) -> list[str]:
@@ -69,14 +72,41 @@ class DataSplits:
         return self.train.modality
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def canonical_label(label: str) -> str:
+    """The class name of a label as written: stripped of surrounding whitespace, and a
+    finite number named by its canonical form (`1`, `1.0`, ` 1 `, `1e0` are all `1`;
+    `0.50` is `0.5`), so that the same number is one class whatever the file wrote."""
+    label = label.strip()
+    if _INTEGER.fullmatch(label):
+        return str(int(label))  # exact: a float would round long integers
+    if "_" in label:
+        return label  # float() reads "1_0" as 10; a class named 1_0 is a name, not a number
+    try:
+        number = float(label)
+    except ValueError:
+        return label
+    if not math.isfinite(number):
+        return label
+    if number.is_integer() and abs(number) < 2**53:
+        return str(int(number))
+    return repr(number)
+
+
 def encode_labels(
     raw: dict[str, list[str]],
     modality: str,
     inputs: dict[str, list[str]],
     refs: dict[str, list[str]],
 ) -> dict[str, Dataset]:
-    """Datasets per split, sharing one sorted class list (numeric labels sorted as numbers)."""
-    names = sorted({label for labels in raw.values() for label in labels}, key=_label_sort_key)
+    """Datasets per split, sharing one sorted class list (numeric labels sorted as numbers).
+    Labels are named by `canonical_label` first, for every modality."""
+    canonical = {s: [canonical_label(label) for label in labels] for s, labels in raw.items()}
+    names = sorted(
+        {label for labels in canonical.values() for label in labels}, key=_label_sort_key
+    )
     index = {name: i for i, name in enumerate(names)}
     return {
         split: Dataset(
@@ -86,7 +116,7 @@ def encode_labels(
             modality=modality,
             refs=refs[split],
         )
-        for split, labels in raw.items()
+        for split, labels in canonical.items()
     }
 
 

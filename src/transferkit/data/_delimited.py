@@ -1,4 +1,10 @@
-"""Delimited text (CSV/TSV, with or without header): text and label columns."""
+"""Delimited text (CSV/TSV, with or without header): text and label columns.
+
+Every row is either read right or reported: a quote that opens a field and never closes
+would make a CSV parser read the following lines as part of that field, so such a row is
+reported as malformed ("unclosed quote") and reading resumes on the next line; a quoted
+field that does close may span lines (a review with a line break inside quotes).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ import io
 import re
 import sys
 import warnings
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transferkit._errors import TransferKitError
@@ -16,56 +23,132 @@ from transferkit.data._dataset import Skipped
 TEXT_NAMES = ("text", "sentence", "message", "review", "content", "document", "body", "sms")
 LABEL_NAMES = ("label", "labels", "class", "target", "category", "sentiment", "score", "y")
 _DELIMITERS = ("\t", ",", ";", "|")
+UNCLOSED_QUOTE = (
+    'malformed row: unclosed quote (a field opens with " and never closes): close it, or'
+    ' write a quote inside a field as ""'
+)
 
 
 @dataclass
 class Table:
-    """Rows of a delimited file with their line numbers."""
+    """Rows of a delimited file with their line numbers.
+
+    `malformed` maps the index of a row that could not be parsed to why (its cells are a
+    best-effort reading of its line); `has_header` is None when it must be detected.
+    """
 
     path: Path
     delimiter: str
     rows: list[list[str]]
     lines: list[int]
+    malformed: dict[int, str] = field(default_factory=dict)
+    has_header: bool | None = None
 
 
-def read_table(path: Path) -> Table:
-    """Parse a file; TSV is read without quote handling (quotes are text in TSV)."""
+def decode_file(path: Path) -> str:
+    """The text of a file: UTF-8 with or without BOM, else Windows-1252 with a warning."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise TransferKitError(f"cannot read {str(path)!r}: {exc.strerror}.") from exc
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         # Spreadsheet exports are often Windows-1252; say so rather than guess silently.
         warnings.warn(
             f"{path} is not UTF-8 (byte {exc.start}); it is read as Windows-1252.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-        text = raw.decode("cp1252", errors="replace")
+        return raw.decode("cp1252", errors="replace")
+
+
+def _physical_lines(text: str) -> list[str]:
+    # Lines end at \n, \r\n or \r only: str.splitlines() would also break at U+0085 and
+    # U+2028, which occur inside real sentences (two lines of the UCI IMDB file).
+    return io.StringIO(text, newline="").readlines()
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """The non-blank lines of a texts file (one text per line), decoded as `read_table`
+    decodes; lines end only at \\n, \\r\\n and \\r, not at U+0085 or U+2028."""
+    path = Path(path)
+    if not path.is_file():
+        raise TransferKitError(
+            f"texts file {str(path)!r} does not exist: give a file with one text per line."
+        )
+    lines = [line.rstrip("\r\n") for line in _physical_lines(decode_file(path))]
+    return [line for line in lines if line.strip()]
+
+
+def read_table(path: Path) -> Table:
+    """Parse a file; TSV is read without quote handling (quotes are text in TSV)."""
+    text = decode_file(path)
     if not text.strip():
         raise TransferKitError(f"{str(path)!r} is empty: it needs one text and one label per row.")
     delimiter = _delimiter(path, text)
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    # Lines end at \n, \r\n or \r only: str.splitlines() would also break at U+0085 and
-    # U+2028, which occur inside real sentences (two lines of the UCI IMDB file).
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
-    rows, lines = [], []
-    line = 1
-    for row in reader:
-        rows.append([cell.strip() for cell in row])
-        lines.append(line)
-        line = reader.line_num + 1
-    return Table(path=path, delimiter=delimiter, rows=rows, lines=lines)
+    lines = _physical_lines(text)
+    if delimiter == "\t":
+        reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+        rows = [[cell.strip() for cell in row] for row in reader]
+        return Table(path, delimiter, rows, list(range(1, len(rows) + 1)))
+    return _read_quoted(path, delimiter, lines)
+
+
+class _LineFeed:
+    """The physical lines from `pos` on, for a csv reader; `pos` can be moved back."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines, self.pos = lines, 0
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+
+def _read_quoted(path: Path, delimiter: str, lines: list[str]) -> Table:
+    """Records of a quoted CSV. A record that fails strict parsing (a quote that never
+    closes, or text after a closing quote) is re-read from its first line alone: an
+    unclosed quote there makes it one malformed row, and the next line starts a record."""
+    table = Table(path, delimiter, [], [])
+    feed = _LineFeed(lines)
+    reader = csv.reader(feed, delimiter=delimiter, strict=True)
+    while feed.pos < len(lines):
+        start = feed.pos
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            row, unclosed = _lenient(lines[start], delimiter)
+            if unclosed:
+                table.malformed[len(table.rows)] = UNCLOSED_QUOTE
+            feed.pos = start + 1
+            reader = csv.reader(feed, delimiter=delimiter, strict=True)
+        table.rows.append([cell.strip() for cell in row])
+        table.lines.append(start + 1)
+    return table
+
+
+def _lenient(line: str, delimiter: str) -> tuple[list[str], bool]:
+    """(cells, whether a quoted field is still open at the end of the line) of one line."""
+    line = line if line.endswith(("\n", "\r")) else line + "\n"
+    row = next(csv.reader([line], delimiter=delimiter), [])
+    # A field still open at the end of the line holds the line break itself.
+    return row, bool(row) and row[-1].endswith(("\n", "\r"))
 
 
 def _delimiter(path: Path, text: str) -> str:
     suffix = path.suffix.lower()
     if suffix == ".tsv":
         return "\t"
-    sample = [line for line in io.StringIO(text, newline="").readlines()[:200] if line.strip()]
+    sample = [line for line in _physical_lines(text)[:200] if line.strip()]
     order = (",", ";", "\t", "|") if suffix == ".csv" else _DELIMITERS  # .csv: comma first
     for delimiter in order:
         if sample and all(delimiter in line for line in sample):
@@ -80,25 +163,73 @@ def _delimiter(path: Path, text: str) -> str:
     return best
 
 
+def require_unique_names(names: list[str], path: Path) -> None:
+    """A header must name each column once: rows become {name: value}, and a second column
+    of the same name would silently replace the first."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in first:
+            shown = repr(name) if name else "'' (no name)"
+            raise TransferKitError(
+                f"{str(path)!r} has two columns named {shown} (columns {first[name]} and {i},"
+                " numbered from 0): rename one of them in the header."
+            )
+        first[name] = i
+
+
+def require_data_rows(table: Table, header: bool | None, split: str = "train") -> None:
+    """A file of a header and no data rows is an error, not a class named after a column;
+    so is a training file of one line (a single sample cannot be split or learned from).
+    `header` None: decide from the line's cells (column names such as 'text', 'label')."""
+    body = [i for i, row in enumerate(table.rows) if any(row) or i in table.malformed]
+    if header is None:
+        header = len(body) == 1 and any(
+            cell.lower() in LABEL_NAMES + TEXT_NAMES for cell in table.rows[body[0]]
+        )
+    data = body[1:] if header else body
+    if header and not data:
+        first = ", ".join(table.rows[0])[:80]
+        raise TransferKitError(
+            f"{str(table.path)!r} has a header line ({first}) but no data rows: add one row"
+            " per sample below it."
+        )
+    if split == "train" and len(data) == 1:
+        raise TransferKitError(
+            f"{str(table.path)!r} has a single data row (line {table.lines[data[0]]}): a data"
+            " set needs one row per sample, at least 2 per class (if that line is a header,"
+            " add the rows below it)."
+        )
+
+
 @dataclass
 class Columns:
+    """The text and label columns of a delimited file, and its header if it has one."""
+
     text: int
     label: int
     header: bool
     names: list[str] | None
 
+    def describe(self) -> str:
+        """One line for the run's summary: which columns are text and label."""
+        if self.names is None:
+            return f"text: text column {self.text}, label column {self.label} (no header)"
+        return (
+            f"text: text column {self.names[self.text]!r}, label column {self.names[self.label]!r}"
+        )
+
 
 def resolve_columns(table: Table, text: str | int | None, label: str | int | None) -> Columns:
     """Find the text and label columns (named, numbered, or detected) and the header."""
-    width = _common_width(table.rows)
+    width = _common_width([r for i, r in enumerate(table.rows) if i not in table.malformed])
     if width < 2:
         raise TransferKitError(
             f"{str(table.path)!r} has a single column: it needs a text and a label column."
         )
-    first = table.rows[0]
-    named = [c for c in (text, label) if isinstance(c, str) and not c.isdigit()]
-    header = True if named else _has_header(table.rows, _guess_label(table.rows[1:], width))
-    names = first if header else None
+    header = _header(table, text, label, width)
+    names = table.rows[0] if header else None
+    if names is not None:
+        require_unique_names(names, table.path)
     text_col = _column(text, names, table.path, "--text", width)
     label_col = _column(label, names, table.path, "--label", width)
     body = table.rows[1:] if header else table.rows
@@ -118,9 +249,15 @@ def resolve_columns(table: Table, text: str | int | None, label: str | int | Non
     return Columns(text=text_col, label=label_col, header=header, names=names)
 
 
-def _common_width(rows: list[list[str]]) -> int:
-    from collections import Counter
+def _header(table: Table, text: str | int | None, label: str | int | None, width: int) -> bool:
+    if table.has_header is not None:
+        return table.has_header
+    if any(isinstance(c, str) and not c.isdigit() for c in (text, label)):
+        return True  # a column named on the command line: the file has names
+    return _has_header(table.rows, _guess_label(table.rows[1:], width))
 
+
+def _common_width(rows: list[list[str]]) -> int:
     counts = Counter(len(r) for r in rows)
     return counts.most_common(1)[0][0] if counts else 0
 
@@ -199,20 +336,29 @@ def _has_header(rows: list[list[str]], label_col: int) -> bool:
 
 
 def read_delimited(
-    path: Path, split: str, text: str | int | None = None, label: str | int | None = None
-) -> tuple[list[str], list[str], list[str], list[Skipped]]:
-    """(texts, labels, refs, skipped) from one file; malformed rows are skipped and named."""
-    table = read_table(path)
+    path: Path,
+    split: str,
+    text: str | int | None = None,
+    label: str | int | None = None,
+    table: Table | None = None,
+) -> tuple[list[str], list[str], list[str], list[Skipped], Columns]:
+    """(texts, labels, refs, skipped, columns) from one file (`table`: already parsed, e.g.
+    from Parquet); malformed rows are skipped and named."""
+    table = table or read_table(path)
+    require_data_rows(table, table.has_header, split)
     cols = resolve_columns(table, text, label)
     needed = max(cols.text, cols.label) + 1
-    expected = _common_width(table.rows[1:] if cols.header else table.rows)
-    texts, labels, refs, skipped = [], [], [], []
     start = 1 if cols.header else 0
-    for row, line in zip(table.rows[start:], table.lines[start:], strict=True):
-        ref = f"{path}:{line}"
-        if not any(row):
+    wellformed = [r for i, r in enumerate(table.rows) if i >= start and i not in table.malformed]
+    expected = _common_width(wellformed)
+    texts, labels, refs, skipped = [], [], [], []
+    for i in range(start, len(table.rows)):
+        row, ref = table.rows[i], f"{path}:{table.lines[i]}"
+        if i in table.malformed:
+            reason = table.malformed[i]
+        elif not any(row):
             continue  # blank lines are not data
-        if len(row) < needed or len(row) != expected:
+        elif len(row) < needed or len(row) != expected:
             reason = f"malformed row: {len(row)} fields, expected {expected}"
         elif not row[cols.text]:
             reason = "empty text"
@@ -224,4 +370,4 @@ def read_delimited(
             refs.append(ref)
             continue
         skipped.append(Skipped(item=ref, reason=reason, split=split))
-    return texts, labels, refs, skipped
+    return texts, labels, refs, skipped, cols

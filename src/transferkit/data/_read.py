@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transferkit._errors import TransferKitError
+from transferkit._errors import TransferKitError, choice_error
 from transferkit.data._dataset import DataSplits, Skipped, encode_labels, stratified_split
-from transferkit.data._delimited import read_delimited
+from transferkit.data._delimited import Table, read_delimited
 from transferkit.data._images import find_split_dirs, looks_like_image_folder, read_class_folders
-from transferkit.data._tabular import looks_tabular, read_any_table, read_tabular
+from transferkit.data._tabular import (
+    describe_columns,
+    has_free_text,
+    looks_tabular,
+    read_any_table,
+    read_tabular,
+)
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", "")
+MODALITIES = ("text", "tabular", "image")
 
 
 def read_data(
@@ -20,6 +27,7 @@ def read_data(
     label_column: str | int | None = None,
     val_size: float = 0.2,
     seed: int = 0,
+    modality: str | None = None,
 ) -> DataSplits:
     """Read an image folder or delimited text into splits.
 
@@ -27,44 +35,92 @@ def read_data(
     - a CSV/TSV file (split with a fixed seed), or a folder with `train.*`,
       `val.*` and optionally `test.*` files: text and label columns, or a table of
       numeric and categorical columns with a label column (modality `tabular`).
-    Without a validation split, one is drawn stratified with `seed`.
+    Without a validation split, one is drawn stratified with `seed`. `modality`
+    ('text', 'tabular' or 'image') overrides the detection; `DataSplits.detected` says
+    in one line what was detected and used.
     """
     path = Path(path)
+    if modality is not None and modality not in MODALITIES:
+        raise choice_error("modality", modality, list(MODALITIES))
     if not path.exists():
         raise TransferKitError(f"data path {str(path)!r} does not exist.")
-    columns = None
-    if path.is_file() or (tables := _split_tables(path)) is not None:
-        files = {"train": path} if path.is_file() else tables
-        table = read_any_table(files["train"])
-        parquet = files["train"].suffix.lower() == ".parquet"
-        if parquet or (text_column is None and looks_tabular(table)):
-            raw = {}
-            for s, p in files.items():
-                *raw[s], columns = read_tabular(p, s, label_column, table if s == "train" else None)
-            modality = "tabular"
-        else:
-            raw = {s: read_delimited(p, s, text_column, label_column) for s, p in files.items()}
-            modality = "text"
-        kind = "table" if modality == "tabular" else "delimited"
-        layout = f"{kind} file" if path.is_file() else f"{kind} split files"
-    elif looks_like_image_folder(path):
-        dirs = find_split_dirs(path) or {"train": path}
-        raw = {}
-        for split, folder in dirs.items():
-            paths, labels, skipped = read_class_folders(folder, split)
-            raw[split] = (paths, labels, list(paths), skipped)
-        layout = (
-            "image split folders" if len(dirs) > 1 or dirs.get("train") != path else "image folder"
+    if modality == "image":
+        return _read_images(path, val_size, seed)
+    tables = None if path.is_file() else _split_tables(path)
+    if tables is None and not path.is_file():
+        if modality is not None:
+            raise TransferKitError(
+                f"modality {modality!r} reads a CSV, TSV or Parquet file, or a folder of"
+                f" train/val files, and {str(path)!r} is a folder without them."
+            )
+        return _read_images(path, val_size, seed)
+    files = {"train": path} if path.is_file() else tables
+    raw, modality, columns, detected = _read_tables(files, modality, text_column, label_column)
+    kind = "table" if modality == "tabular" else "delimited"
+    layout = f"{kind} file" if path.is_file() else f"{kind} split files"
+    splits = _assemble(raw, modality, layout, val_size, seed, path)
+    splits.columns, splits.detected = columns, detected
+    return splits
+
+
+def _read_images(path: Path, val_size: float, seed: int) -> DataSplits:
+    if path.is_file():
+        raise TransferKitError(
+            f"modality 'image' reads a folder of class sub-folders, and {str(path)!r} is a"
+            " file: give the folder, or drop --modality."
         )
-        modality = "image"
-    else:
+    if not looks_like_image_folder(path):
         raise TransferKitError(
             f"{str(path)!r} holds neither class sub-folders of images nor train/val CSV or TSV"
             " files: see `transferkit fit --help` for the layouts it reads."
         )
-    splits = _assemble(raw, modality, layout, val_size, seed, path)
-    splits.columns = columns
+    dirs = find_split_dirs(path) or {"train": path}
+    raw = {}
+    for split, folder in dirs.items():
+        paths, labels, skipped = read_class_folders(folder, split)
+        raw[split] = (paths, labels, list(paths), skipped)
+    split_folders = len(dirs) > 1 or dirs.get("train") != path
+    layout = "image split folders" if split_folders else "image folder"
+    splits = _assemble(raw, "image", layout, val_size, seed, path)
+    splits.detected = "image: class folders" + (f" in {', '.join(dirs)}/" if split_folders else "")
     return splits
+
+
+def _detect(table: Table, parquet: bool, text_column: str | int | None) -> str:
+    """A table unless a column reads as prose (or a text column is named)."""
+    if text_column is not None:
+        return "text"
+    if parquet:
+        return "text" if has_free_text(table) else "tabular"
+    return "tabular" if looks_tabular(table) else "text"
+
+
+def _read_tables(
+    files: dict[str, Path],
+    modality: str | None,
+    text_column: str | int | None,
+    label_column: str | int | None,
+) -> tuple[dict, str, dict[str, list[str]] | None, str]:
+    """(raw splits, modality, tabular columns, detected) of the train/val/test files."""
+    table = read_any_table(files["train"])
+    if modality == "tabular" and text_column is not None:
+        raise TransferKitError(
+            f"--text {text_column!r} names a text column, but the modality is 'tabular':"
+            " drop one of them."
+        )
+    modality = modality or _detect(table, files["train"].suffix.lower() == ".parquet", text_column)
+    tables = {s: table if s == "train" else read_any_table(p) for s, p in files.items()}
+    raw = {}
+    if modality == "tabular":
+        columns = None
+        for s, p in files.items():
+            *raw[s], columns = read_tabular(p, s, label_column, tables[s], plan=columns)
+        return raw, modality, columns, describe_columns(columns)
+    detected = ""
+    for s, p in files.items():
+        *raw[s], cols = read_delimited(p, s, text_column, label_column, tables[s])
+        detected = detected or cols.describe()
+    return raw, modality, None, detected
 
 
 def _split_tables(folder: Path) -> dict[str, Path] | None:
