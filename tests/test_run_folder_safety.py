@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -365,65 +364,49 @@ def test_a_180_megapixel_image_is_skipped_and_counted_in_fit(colour_folder, tmp_
     assert code == 2
 
 
-def _unprivileged(tmp: Path) -> dict:
-    """Keyword arguments for subprocess.run that drop root's rights (root writes anywhere,
-    so a read-only folder is only read-only to another user)."""
-    env = {
-        **os.environ,
-        "HOME": str(tmp),
-        "MPLCONFIGDIR": str(tmp / "mpl"),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-    kwargs = {"env": env, "capture_output": True, "text": True, "timeout": 300, "cwd": tmp}
-    if os.geteuid() == 0:
-        kwargs.update(user=65534, group=65534)
-    return kwargs
+def _without_root_rights(*args: str) -> list[str]:
+    """A `transferkit` command that cannot override file permissions: root writes anywhere,
+    so as root the command runs without the capabilities that let it (setpriv)."""
+    command = [sys.executable, "-m", "transferkit.cli", *args]
+    if os.geteuid() != 0:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: a read-only folder cannot be made")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--", *command]
+
+
+def _run(command: list[str], cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TRANSFERKIT_CACHE_DIR": str(cache)}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture
-def shared_tmp(colour_folder):
-    """A temporary folder another user can use, holding a copy of the colour images."""
-    tmp = Path(tempfile.mkdtemp(prefix="transferkit-ro-"))
-    tmp.chmod(0o777)
-    shutil.copytree(colour_folder, tmp / "colours")
-    for path in [tmp / "colours", *(tmp / "colours").rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    yield tmp
-    for path in tmp.rglob("*"):
+def restore_rights(tmp_path):
+    yield
+    for path in [tmp_path, *tmp_path.rglob("*")]:
         if path.is_dir() and not path.is_symlink():
             path.chmod(0o755)
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _cli_args(*args: str) -> list[str]:
-    return [sys.executable, "-m", "transferkit.cli", *args]
-
-
-def test_a_read_only_output_folder_fails_before_any_embedding(shared_tmp):
-    out = shared_tmp / "readonly"
+def test_a_read_only_output_folder_fails_before_any_embedding(
+    colour_folder, tmp_path, restore_rights
+):
+    out = tmp_path / "readonly"
     out.mkdir()
     out.chmod(0o555)
-    cache = shared_tmp / "cache"
-    cache.mkdir()
-    cache.chmod(0o777)
-    kwargs = _unprivileged(shared_tmp)
-    kwargs["env"]["TRANSFERKIT_CACHE_DIR"] = str(cache)
-    proc = subprocess.run(
-        _cli_args("fit", str(shared_tmp / "colours"), "--out", str(out / "run"), "-q"), **kwargs
-    )
+    cache = tmp_path / "cache"
+    command = _without_root_rights("fit", str(colour_folder), "--out", str(out / "run"), "-q")
+    proc = _run(command, cache)
     assert proc.returncode == 2, proc.stderr
     assert "cannot be written" in one_error_line(proc.stderr)
-    assert not list(cache.rglob("*.npy"))  # nothing was embedded
+    assert not list(cache.rglob("*.npy"))  # it failed before embedding anything
 
 
-def test_a_read_only_cache_is_used_read_only(shared_tmp):
-    cache = shared_tmp / "cache"
-    kwargs = _unprivileged(shared_tmp)
-    kwargs["env"]["TRANSFERKIT_CACHE_DIR"] = str(cache)
-    first = subprocess.run(
-        _cli_args("fit", str(shared_tmp / "colours"), "--out", str(shared_tmp / "r1"), "-q"),
-        **kwargs,
+def test_a_read_only_cache_is_used_read_only(colour_folder, tmp_path, restore_rights):
+    cache = tmp_path / "cache"
+    first = _run(
+        _without_root_rights("fit", str(colour_folder), "--out", str(tmp_path / "r1"), "-q"), cache
     )
     assert first.returncode == 0, first.stderr
     stored = sorted(cache.rglob("*.npy"))
@@ -431,15 +414,14 @@ def test_a_read_only_cache_is_used_read_only(shared_tmp):
     for path in [cache, *cache.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     for name, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
-        write_image(shared_tmp / "colours" / name / "new.jpg", colour, seed=99).chmod(0o644)
-    second = subprocess.run(
-        _cli_args("fit", str(shared_tmp / "colours"), "--out", str(shared_tmp / "r2"), "-q"),
-        **kwargs,
+        write_image(colour_folder / name / "new.jpg", colour, seed=99)
+    second = _run(
+        _without_root_rights("fit", str(colour_folder), "--out", str(tmp_path / "r2"), "-q"), cache
     )
     assert second.returncode == 0, second.stderr
     assert "is read-only: cached embeddings were read" in second.stdout
     assert sorted(cache.rglob("*.npy")) == stored
-    image = str(shared_tmp / "colours" / "blue" / "new.jpg")
-    predict = subprocess.run(_cli_args("predict", str(shared_tmp / "r2"), image), **kwargs)
+    image = str(colour_folder / "blue" / "new.jpg")
+    predict = _run(_without_root_rights("predict", str(tmp_path / "r2"), image), cache)
     assert predict.returncode == 0, predict.stderr
     assert "blue" in predict.stdout.splitlines()[1]
