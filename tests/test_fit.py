@@ -125,10 +125,14 @@ def test_an_existing_output_folder_is_never_overwritten_silently(colour_folder, 
         transferkit.fit(colour_folder, out=out, quiet=True)
     assert (out / "keep.txt").read_text() == "user data"
     assert not (out / "metrics.json").exists()
-    (out / "predictions_test.csv").write_text("stale, from an earlier run\n")
-    transferkit.fit(colour_folder, out=out, overwrite=True, quiet=True)
+    result = transferkit.fit(colour_folder, out=out, overwrite=True, quiet=True)
     assert (out / "metrics.json").exists() and (out / "keep.txt").read_text() == "user data"
-    assert not (out / "predictions_test.csv").exists(), "a stale run file must not survive"
+    assert "kept 1 file(s) transferkit did not write: keep.txt" in result.summary
+    # a file at a run file's name that the manifest does not list is the user's: refused
+    (out / "predictions_test.csv").write_text("not from a run\n")
+    with pytest.raises(TransferKitError, match=r"predictions_test\.csv.*did not write"):
+        transferkit.fit(colour_folder, out=out, overwrite=True, quiet=True)
+    assert (out / "predictions_test.csv").read_text() == "not from a run\n"
 
 
 def test_default_run_folders_are_fresh(colour_folder, tmp_path, monkeypatch):

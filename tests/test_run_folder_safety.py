@@ -425,3 +425,27 @@ def test_a_read_only_cache_is_used_read_only(colour_folder, tmp_path, restore_ri
     predict = _run(_without_root_rights("predict", str(tmp_path / "r2"), image), cache)
     assert predict.returncode == 0, predict.stderr
     assert "blue" in predict.stdout.splitlines()[1]
+
+
+def test_an_identifier_column_is_named_in_the_summary(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    lines = ["customer," + ",".join(f"x{j}" for j in range(6)) + ",label"]
+    for i in range(120):
+        y = i % 2
+        values = ",".join(f"{rng.normal(2 * y, 1):.3f}" for _ in range(6))
+        lines.append(f"c{i},{values},{y}")
+    table = tmp_path / "customers.csv"
+    table.write_text("\n".join(lines) + "\n")
+    code, out, err = cli(capsys, "fit", str(table), "--out", str(tmp_path / "run"), "-q")
+    assert code == 0, err
+    data = next(line for line in out.splitlines() if line.startswith("data: "))
+    assert data.startswith("data: tabular") and "customer (identifier" in data
+    code, out, err = cli(
+        capsys, "fit", str(table), "--out", str(tmp_path / "as-text"), "-q", "--modality", "text"
+    )
+    assert code == 0, err
+    assert next(line for line in out.splitlines() if line.startswith("data: ")).startswith(
+        "data: text"
+    )

@@ -67,7 +67,7 @@ def test_fit_encodes_on_train_only_imputes_and_reports(tmp_path):
         imputed = list(csv.DictReader(f))
     assert len(imputed) == 3 == result.metrics["n_imputed_cells"]
     assert any("Amount='lots' imputed with the training median" in r["reason"] for r in imputed)
-    assert "imputed 3 missing or non-numeric cell(s)" in result.summary
+    assert "imputed 3 missing, non-numeric or non-finite cell(s)" in result.summary
 
 
 def test_predict_reads_rows_from_a_csv_without_labels(tmp_path):
