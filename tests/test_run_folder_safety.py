@@ -19,10 +19,11 @@ from PIL import Image
 
 import transferkit
 from transferkit import TransferKitError
-from transferkit._runfolder import MANIFEST, read_manifest, sha256_file
 from transferkit.cli import main
 
 from conftest import write_image
+
+MANIFEST = "manifest.json"
 
 USER_FILES = {
     "history.csv": "my own history\n",
@@ -68,6 +69,8 @@ def image_run(colour_folder, tmp_path):
 
 
 def test_the_manifest_lists_every_file_the_run_wrote_with_size_and_digest(image_run):
+    from transferkit._runfolder import read_manifest, sha256_file
+
     files = read_manifest(image_run)
     on_disk = sorted(
         p.relative_to(image_run).as_posix()
@@ -82,6 +85,8 @@ def test_the_manifest_lists_every_file_the_run_wrote_with_size_and_digest(image_
 
 
 def test_overwrite_removes_only_what_transferkit_wrote(colour_folder, image_run, capsys):
+    from transferkit._runfolder import read_manifest, sha256_file
+
     for name, text in USER_FILES.items():
         (image_run / name).parent.mkdir(parents=True, exist_ok=True)
         (image_run / name).write_text(text)
@@ -136,6 +141,8 @@ def test_a_file_of_the_users_at_a_name_the_run_writes_is_refused_before_any_work
 
 
 def test_a_run_file_changed_since_is_kept_as_the_users(colour_folder, tmp_path, capsys):
+    from transferkit._runfolder import read_manifest
+
     run = tmp_path / "run"
     transferkit.fit(
         colour_folder, strategy="top:1", out=run, quiet=True, train={"epochs": 1, "augment": False}
