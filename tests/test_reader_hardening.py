@@ -13,6 +13,8 @@ import transferkit
 from transferkit import TransferKitError
 from transferkit.data import read_data
 
+from conftest import write_image
+
 UNCLOSED = "unclosed quote"
 
 
@@ -329,3 +331,67 @@ def test_read_text_lines_decodes_and_splits_only_at_line_breaks(tmp_path):
     assert any("Windows-1252" in str(w.message) for w in caught)
     with pytest.raises(TransferKitError, match=r"texts file '.*nowhere.txt' does not exist"):
         read_text_lines(tmp_path / "nowhere.txt")
+
+
+# 9. what the fuzz test (tests/test_fuzz.py) found
+
+
+def test_a_header_shorter_than_its_rows_is_read(tmp_path):
+    path = tmp_path / "short-header.csv"
+    path.write_text("label,x\na,x,long text one here\nb,y,long text two here\n" * 3)
+    try:
+        splits = read_data(path)
+    except TransferKitError:
+        return  # refused in one line is fine; an IndexError is not
+    assert splits.detected.startswith("text: ")
+
+
+def test_a_label_of_thousands_of_digits_is_one_class(tmp_path):
+    huge = "9" * 5000
+    rows = [f"text number {i} here,{huge if i % 2 else '0' + huge}" for i in range(20)]
+    (tmp_path / "d.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    assert read_data(tmp_path / "d.csv").class_names == [huge]
+
+
+@pytest.mark.parametrize("option", ["text_column", "label_column"])
+def test_a_column_number_in_other_digits_is_a_name(tmp_path, option):
+    with pytest.raises(TransferKitError, match=r"has no such column|is not a column"):
+        read_data(_write_csv(tmp_path / "d.csv", _numeric_table()), **{option: "²"})
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5])
+def test_a_seed_out_of_range_is_refused(tmp_path, seed):
+    with pytest.raises(TransferKitError, match=r"`seed` must be a whole number"):
+        read_data(_write_csv(tmp_path / "d.csv", _numeric_table()), seed=seed)
+
+
+def test_error_messages_stay_on_one_line(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text('"te\nxt",label\n')
+    with pytest.raises(TransferKitError) as raised:
+        read_data(path)
+    assert "\n" not in str(raised.value) and "\\n" in str(raised.value)
+    from transferkit.data._images import decode_image
+
+    odd = tmp_path / "a\nb.png"
+    odd.write_bytes(b"")
+    with pytest.raises(TransferKitError) as raised:
+        decode_image(odd)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_label_of_blanks_is_an_empty_label_and_a_blank_folder_keeps_its_name(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"a long enough review number {i}" for i in range(12)]
+    labels = ["pos" if i % 2 else "neg" for i in range(12)]
+    labels[3] = " "
+    pq.write_table(pa.table({"text": texts, "label": labels}), tmp_path / "d.parquet")
+    splits = read_data(tmp_path / "d.parquet", modality="text")
+    assert splits.class_names == ["neg", "pos"]
+    assert [s.reason for s in splits.skipped] == ["empty label"]
+    for name in (" ", "b"):
+        for i in range(3):
+            write_image(tmp_path / "images" / name / f"{i}.png", (10 * i, 0, 0), seed=i)
+    assert read_data(tmp_path / "images", val_size=0.5).class_names == [" ", "b"]

@@ -6,7 +6,22 @@ import difflib
 
 
 class TransferKitError(ValueError):
-    """Bad input or configuration: the message says what was wrong and what to do."""
+    """Bad input or configuration: the message says what was wrong and what to do.
+
+    The message is always one line: a line break that came in with a file's name, a header
+    cell or another library's message is written as the two characters `\\n`."""
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (_one_line(args[0]),)
+        super().__init__(*args)
+
+
+def _one_line(message: str) -> str:
+    message = message.strip()
+    for char, escaped in (("\r\n", "\\n"), ("\r", "\\r"), ("\n", "\\n")):
+        message = message.replace(char, escaped)
+    return message
 
 
 class HubUnavailableError(TransferKitError):

@@ -79,9 +79,15 @@ def canonical_label(label: str) -> str:
     """The class name of a label as written: stripped of surrounding whitespace, and a
     finite number named by its canonical form (`1`, `1.0`, ` 1 `, `1e0` are all `1`;
     `0.50` is `0.5`), so that the same number is one class whatever the file wrote."""
-    label = label.strip()
+    stripped = label.strip()
+    if not stripped:
+        return label  # a class folder named " " keeps its name: it is not an empty label
+    label = stripped
     if _INTEGER.fullmatch(label):
-        return str(int(label))  # exact: a float would round long integers
+        # exact, by the digits (a float would round long integers, and int() refuses
+        # more than 4,300 digits)
+        digits = label.lstrip("+-").lstrip("0") or "0"
+        return f"-{digits}" if label.startswith("-") and digits != "0" else digits
     if "_" in label:
         return label  # float() reads "1_0" as 10; a class named 1_0 is a name, not a number
     try:

@@ -214,9 +214,11 @@ class Columns:
         """One line for the run's summary: which columns are text and label."""
         if self.names is None:
             return f"text: text column {self.text}, label column {self.label} (no header)"
-        return (
-            f"text: text column {self.names[self.text]!r}, label column {self.names[self.label]!r}"
-        )
+        return f"text: text column {self._name(self.text)}, label column {self._name(self.label)}"
+
+    def _name(self, index: int) -> str:
+        # a header shorter than its rows has no name for the columns past its end
+        return repr(self.names[index]) if self.names and index < len(self.names) else str(index)
 
 
 def resolve_columns(table: Table, text: str | int | None, label: str | int | None) -> Columns:
@@ -252,9 +254,14 @@ def resolve_columns(table: Table, text: str | int | None, label: str | int | Non
 def _header(table: Table, text: str | int | None, label: str | int | None, width: int) -> bool:
     if table.has_header is not None:
         return table.has_header
-    if any(isinstance(c, str) and not c.isdigit() for c in (text, label)):
+    if any(isinstance(c, str) and not is_column_number(c) for c in (text, label)):
         return True  # a column named on the command line: the file has names
     return _has_header(table.rows, _guess_label(table.rows[1:], width))
+
+
+def is_column_number(spec: str) -> bool:
+    """A column given by its number: ASCII digits only ('²' is a digit to str.isdigit)."""
+    return re.fullmatch(r"[0-9]+", spec) is not None
 
 
 def _common_width(rows: list[list[str]]) -> int:
@@ -267,7 +274,7 @@ def _column(
 ) -> int | None:
     if spec is None:
         return None
-    if isinstance(spec, int) or str(spec).isdigit():
+    if isinstance(spec, int) or is_column_number(str(spec)):
         if width is not None and int(spec) >= width:
             raise TransferKitError(
                 f"{flag} {spec}: {str(path)!r} has {width} columns (numbered from 0)."
@@ -360,9 +367,9 @@ def read_delimited(
             continue  # blank lines are not data
         elif len(row) < needed or len(row) != expected:
             reason = f"malformed row: {len(row)} fields, expected {expected}"
-        elif not row[cols.text]:
+        elif not row[cols.text].strip():
             reason = "empty text"
-        elif not row[cols.label]:
+        elif not row[cols.label].strip():
             reason = "empty label"
         else:
             texts.append(row[cols.text])

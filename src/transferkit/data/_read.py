@@ -42,6 +42,8 @@ def read_data(
     path = Path(path)
     if modality is not None and modality not in MODALITIES:
         raise choice_error("modality", modality, list(MODALITIES))
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise TransferKitError(f"`seed` must be a whole number from 0 to 2**32 - 1; got {seed!r}.")
     if not path.exists():
         raise TransferKitError(f"data path {str(path)!r} does not exist.")
     if modality == "image":

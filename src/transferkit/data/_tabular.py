@@ -29,6 +29,7 @@ from transferkit.data._dataset import Skipped
 from transferkit.data._delimited import (
     LABEL_NAMES,
     Table,
+    is_column_number,
     read_table,
     require_data_rows,
     require_unique_names,
@@ -285,7 +286,7 @@ def read_rows(path: Path, required: list[str] | None = None) -> tuple[list[str],
 
 
 def _label_column(header: list[str], label: str | int | None, path: Path) -> int:
-    if isinstance(label, int) or (isinstance(label, str) and label.isdigit()):
+    if isinstance(label, int) or (isinstance(label, str) and is_column_number(label)):
         index = int(label)
         if not 0 <= index < len(header):
             raise TransferKitError(
