@@ -426,7 +426,7 @@ def test_a_read_only_cache_is_used_read_only(colour_folder, tmp_path, restore_ri
         _without_root_rights("fit", str(colour_folder), "--out", str(tmp_path / "r2"), "-q"), cache
     )
     assert second.returncode == 0, second.stderr
-    assert "is read-only: cached embeddings were read" in second.stdout
+    assert "is read-only (it cannot be written): cached embeddings were read" in second.stdout
     assert sorted(cache.rglob("*.npy")) == stored
     image = str(colour_folder / "blue" / "new.jpg")
     predict = _run(_without_root_rights("predict", str(tmp_path / "r2"), image), cache)
@@ -456,3 +456,101 @@ def test_an_identifier_column_is_named_in_the_summary(tmp_path, capsys):
     assert next(line for line in out.splitlines() if line.startswith("data: ")).startswith(
         "data: text"
     )
+
+
+# -- what a review of the above found ------------------------------------------------------
+
+
+def test_export_and_tensorboard_list_only_their_own_files(colour_folder, image_run, capsys):
+    from transferkit._export import export
+    from transferkit._runfolder import read_manifest
+    from transferkit._tracking import track_run
+
+    (image_run / "export").mkdir()
+    (image_run / "export" / "slides.pdf").write_text("mine")
+    (image_run / "tensorboard").mkdir()
+    (image_run / "tensorboard" / "mine.txt").write_text("mine")
+    export(image_run, "onnx")
+    track_run(image_run, "tensorboard")
+    listed = read_manifest(image_run)
+    assert {"export/model.onnx", "export/model.onnx.json"} <= set(listed)
+    assert any(name.startswith("tensorboard/events.out") for name in listed)
+    assert "export/slides.pdf" not in listed and "tensorboard/mine.txt" not in listed
+    code, out, err = cli(
+        capsys, "fit", str(colour_folder), "--out", str(image_run), "--overwrite", "-q"
+    )
+    assert code == 0, err
+    assert (image_run / "export" / "slides.pdf").read_text() == "mine"
+    assert (image_run / "tensorboard" / "mine.txt").read_text() == "mine"
+    assert not (image_run / "export" / "model.onnx").exists()
+    assert "export/slides.pdf" in next(line for line in out.splitlines() if line.startswith("kept"))
+
+
+def test_history_is_never_written_through_a_link(tmp_path):
+    from transferkit.finetune._train import History
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "history.csv").symlink_to(victim)
+    with pytest.raises(TransferKitError, match="symbolic link"):
+        History(run)
+    assert victim.read_text() == "precious"
+
+
+def test_run_files_follow_the_umask(image_run):
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("report.html", "metrics.json", "manifest.json", "predictions_val.csv"):
+        assert (image_run / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+def test_a_run_without_a_manifest_can_still_be_reported(image_run, capsys):
+    (image_run / MANIFEST).unlink()  # as a run folder of an earlier version has none
+    code, _, err = cli(capsys, "report", str(image_run))
+    assert code == 0, err
+
+
+def test_a_damaged_manifest_is_a_one_line_error(colour_folder, image_run, capsys):
+    (image_run / MANIFEST).write_text("{not json")
+    code, _, err = cli(
+        capsys, "fit", str(colour_folder), "--out", str(image_run), "--overwrite", "-q"
+    )
+    assert code == 2 and "manifest.json" in one_error_line(err)
+    assert (image_run / "metrics.json").exists()  # nothing was removed
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "command"),
+    [
+        ("model/model.json", lambda c: {**c, "backbone": "x"}, "predict"),
+        ("model/model.json", lambda c: {**c, "class_names": "ab"}, "predict"),
+        ("metrics.json", lambda m: {**m, "per_class": ["a"]}, "report"),
+        ("metrics.json", lambda m: {**m, "accuracy": "high"}, "compare"),
+    ],
+)
+def test_run_files_of_the_wrong_shape_are_one_line_errors(
+    image_run, colour_folder, tmp_path, capsys, name, damage, command
+):
+    path = image_run / name
+    path.write_text(json.dumps(damage(json.loads(path.read_text()))))
+    image = str(next(colour_folder.rglob("*.jpg")))
+    args = {
+        "predict": ["predict", str(image_run), image],
+        "report": ["report", str(image_run)],
+        "compare": ["compare", str(image_run), str(image_run), "-o", str(tmp_path / "c.html")],
+    }[command]
+    code, _, err = cli(capsys, *args)
+    assert code == 2 and name.split("/")[-1] in one_error_line(err) and "damaged" in err
+
+
+def test_rank_names_the_files_it_kept(colour_folder, tmp_path, capsys):
+    out = tmp_path / "rank"
+    code, _, err = cli(capsys, "rank", str(colour_folder), "--out", str(out))
+    assert code == 0, err
+    (out / "notes.txt").write_text("mine")
+    code, stdout, err = cli(capsys, "rank", str(colour_folder), "--out", str(out), "--overwrite")
+    assert code == 0, err
+    assert "kept 1 file(s) transferkit did not write: notes.txt" in stdout
+    assert (out / "notes.txt").read_text() == "mine"

@@ -56,8 +56,9 @@ class FeatureCache:
     def read_only_line(self) -> str:
         """The one line a summary says about a cache that could not be written."""
         return (
-            f"feature cache {str(self.root)!r} is read-only: cached embeddings were read,"
-            " new ones were computed and not stored (give a writable --cache-dir to keep them)"
+            f"feature cache {str(self.root)!r} is read-only (it cannot be written): cached"
+            " embeddings were read, new ones were computed and not stored (give a writable"
+            " --cache-dir to keep them)"
         )
 
     def _space(self, key: str) -> Path:
@@ -129,7 +130,7 @@ class FeatureCache:
             _write_shard(space, list(digests), features)
             if len(list(space.glob("*.json"))) > MAX_SHARDS:
                 self._compact(space, features.shape[1])
-        except PermissionError:
+        except OSError:  # no permission, a read-only file system, a full disk
             self._go_read_only()
 
     def _compact(self, space: Path, dim: int) -> None:

@@ -17,6 +17,7 @@ transform for images, the saved tokenizer for texts), inference through ONNX Run
 from __future__ import annotations
 
 import csv
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,11 +92,28 @@ def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) ->
             with torch.no_grad():
                 torch.jit.trace(module, example, strict=False).save(str(target))
     diff = _check(module, target, format, _tensors(backbone, samples))
+    record(run_dir, f"export/{FORMATS[format]}")
     if modality == "text":
-        backbone.tokenizer.save_pretrained(str(output_path(run_dir, "export/tokenizer")))
-    record(run_dir, "export")
+        _save_tokenizer(backbone.tokenizer, run_dir)
     sidecar = _write_sidecar(predictor, backbone, target, format, diff, len(samples))
     return ExportResult(target, sidecar, diff, len(samples))
+
+
+def _save_tokenizer(tokenizer: Any, run_dir: Path) -> None:
+    """The tokenizer into `export/tokenizer/`, file by file through checked paths (written
+    to a private folder first: `save_pretrained` would follow a link it met)."""
+    import shutil
+    import tempfile
+
+    staging = Path(tempfile.mkdtemp(dir=inside(run_dir, "export"), prefix=".tokenizer-"))
+    try:
+        tokenizer.save_pretrained(str(staging))
+        for file in sorted(p for p in staging.rglob("*") if p.is_file()):
+            name = f"export/tokenizer/{file.relative_to(staging).as_posix()}"
+            os.replace(file, output_path(run_dir, name))
+            record(run_dir, name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _data_images(run_dir: Path, refs: list[str]) -> list[str]:
@@ -244,11 +262,12 @@ def _write_sidecar(
 def _check_current(run: Path, sidecar: dict[str, Any]) -> None:
     """The export must be of the model now in the run folder (a refit with --overwrite
     replaces the model; an old export must not answer for it)."""
-    from transferkit._run import read_run_json
+    from transferkit._run import check_model_config, read_run_json
 
-    if not inside(run, "model/model.json").is_file():
+    path = inside(run, "model/model.json")
+    if not path.is_file():
         return
-    saved = read_run_json(run, "model/model.json")
+    saved = check_model_config(read_run_json(run, "model/model.json"), path)
     same = saved["class_names"] == sidecar["class_names"] and saved["backbone"].get(
         "weights_digest"
     ) == sidecar.get("weights_digest", saved["backbone"].get("weights_digest"))
@@ -287,17 +306,22 @@ class OnnxPredictor:
             )
         self.folder = folder
         self.config = read_run_json(run, "export/model.onnx.json")
-        _check_current(Path(run), self.config)
-        try:
-            self.class_names: list[str] = list(self.config["class_names"])
-            self.modality: str = self.config["modality"]
-            model_file = inside(folder, str(self.config["file"]), "file in model.onnx.json")
-        except (KeyError, TypeError) as exc:
+        names, modality, file = (self.config.get(k) for k in ("class_names", "modality", "file"))
+        if not (
+            isinstance(names, list)
+            and all(isinstance(n, str) for n in names)
+            and modality in ("image", "text")
+            and isinstance(file, str)
+            and isinstance(self.config.get("preprocessing"), dict)
+        ):
             raise TransferKitError(
-                f"{str(folder / 'model.onnx.json')!r} is damaged (no {exc}): rerun `transferkit"
-                f" export {run} --format onnx --overwrite`."
-            ) from exc
-        self.session = _session(model_file)
+                f"{str(folder / 'model.onnx.json')!r} is damaged (class_names, modality, file or"
+                f" preprocessing): rerun `transferkit export {run} --format onnx --overwrite`."
+            )
+        _check_current(Path(run), self.config)
+        self.class_names: list[str] = names
+        self.modality: str = modality
+        self.session = _session(inside(folder, file, "file in model.onnx.json"))
         self._prepare = self._text_encoder() if self.modality == "text" else self._image_reader()
 
     def _image_reader(self) -> Any:

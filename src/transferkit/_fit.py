@@ -35,7 +35,7 @@ from transferkit._run import (
     write_predictions,
     write_skipped,
 )
-from transferkit._runfolder import inside, output_path, record
+from transferkit._runfolder import inside, output_path, record, record_nested
 from transferkit._threshold import (
     Threshold,
     ThresholdRule,
@@ -553,7 +553,7 @@ def _with_scratch_baseline(
         "transfer_gain": gain,
         "negative_transfer": gain < 0,
     }
-    record(result.run_dir, "baseline-scratch")
+    record_nested(result.run_dir, "baseline-scratch")
     write_json(result.run_dir, "metrics.json", result.metrics)
     if gain < 0:
         line = (
@@ -724,6 +724,8 @@ RESUMED_SETTINGS = (
     "baseline",
     "track",
     "track_uri",
+    "modality",
+    "max_image_pixels",
 )
 
 
@@ -736,6 +738,11 @@ def resume(run_dir: str | Path, *, quiet: bool = False) -> FitResult:
             " `transferkit fit --strategy ...` wrote."
         )
     s = read_run_json(run_dir, "config.json")
+    if not isinstance(s.get("data"), str):
+        raise TransferKitError(
+            f"{str(run_dir / 'config.json')!r} is damaged: it names no 'data' to resume on."
+            " Restore it, or fit again."
+        )
     if s.get("strategy", "features") == "features":
         raise TransferKitError(
             f"{str(run_dir)!r} used strategy 'features', which has no training state to resume:"

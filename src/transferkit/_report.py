@@ -78,6 +78,62 @@ def _read_csv(run: Path, name: str, required: tuple[str, ...] = ()) -> list[dict
     return rows
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(_number(v) for v in value)
+
+
+# What the page reads from metrics.json, and the shape each must have (absent is fine).
+_METRICS_SHAPE = {
+    **dict.fromkeys(
+        ("accuracy", "balanced_accuracy", "macro_f1", "majority_baseline_accuracy"), _number
+    ),
+    **{k: (lambda v: v is None or _number(v)) for k in ("roc_auc", "pr_auc")},
+    **dict.fromkeys(
+        ("backbone", "strategy", "positive_class", "cut"), lambda v: isinstance(v, str)
+    ),
+    **dict.fromkeys(
+        ("class_counts", "timings", "threshold", "cv", "auto"), lambda v: isinstance(v, dict)
+    ),
+    "per_class": lambda v: (
+        isinstance(v, dict)
+        and all(isinstance(r, dict) and _numbers(list(r.values())) for r in v.values())
+    ),
+    "confusion_matrix": lambda v: isinstance(v, list) and all(_numbers(r) for r in v),
+    "confusion_matrix_labels": lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+    "baseline": lambda v: isinstance(v, dict) and _number(v.get("accuracy")),
+}
+
+
+def _check_metrics(run: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json as the page reads it; a value of the wrong shape names its key."""
+    for key, fits in _METRICS_SHAPE.items():
+        if key in metrics and metrics[key] is not None and not fits(metrics[key]):
+            raise TransferKitError(
+                f"{str(inside(run, 'metrics.json'))!r} is damaged: {key!r} is"
+                f" {str(metrics[key])[:60]!r}. Restore it, or refit."
+            )
+    return metrics
+
+
+def _read_history(run: Path, name: str) -> list[dict[str, str]]:
+    """history.csv, checked: an epoch number and numbers (or blanks) in every row."""
+    rows = _read_csv(run, name, ("epoch",))
+    for line, row in enumerate(rows, start=2):
+        try:
+            int(row["epoch"])
+            [float(v) for k, v in row.items() if k != "epoch" and v not in ("", None)]
+        except (TypeError, ValueError):
+            raise TransferKitError(
+                f"{str(inside(run, name))!r} line {line} is damaged (a value that is not a"
+                " number): restore the file, or refit."
+            ) from None
+    return rows
+
+
 def _read_predictions(run: Path, name: str) -> list[dict[str, str]]:
     """The predictions file, checked row by row: labels and numbers where they must be."""
     rows = _read_csv(run, name, ("input", "label", "predicted", "confidence"))
@@ -123,15 +179,7 @@ def write_report(run_dir: str | Path, *, from_inputs: bool = False) -> Path:
             f"{str(run)!r} has no metrics.json: give a finished run folder of `transferkit fit`."
         )
     config = _read_json(run, "config.json") or {}
-    try:
-        context = _run_context(run, metrics, config, from_inputs)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        if isinstance(exc, TransferKitError):
-            raise
-        raise TransferKitError(
-            f"{str(run / 'metrics.json')!r} is damaged ({type(exc).__name__}: {exc}): restore"
-            " it, or refit."
-        ) from exc
+    context = _run_context(run, _check_metrics(run, metrics), config, from_inputs)
     page = _env().get_template("report.html.j2").render(**context)
     return write_text(run, "report.html", page)
 
@@ -139,7 +187,7 @@ def write_report(run_dir: str | Path, *, from_inputs: bool = False) -> Path:
 def _run_context(
     run: Path, metrics: dict[str, Any], config: dict[str, Any], from_inputs: bool
 ) -> dict[str, Any]:
-    history = _read_csv(run, "history.csv")
+    history = _read_history(run, "history.csv")
     evaluated = metrics.get("evaluated_on", "val")
     if evaluated not in ("val", "test"):
         raise TransferKitError(
@@ -368,7 +416,7 @@ def _baseline(
     if not baseline:
         return None
     plt = _plt()
-    scratch_history = _read_csv(run, "baseline-scratch/history.csv")
+    scratch_history = _read_history(run, "baseline-scratch/history.csv")
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for label, rows in (("transfer", history), ("scratch", scratch_history)):
         if rows and "val_accuracy" in rows[0]:
@@ -399,7 +447,7 @@ def compare_runs(runs: list[str | Path], out: str | Path) -> Path:
             raise TransferKitError(
                 f"{str(run)!r} has no metrics.json: give finished run folders of `transferkit fit`."
             )
-        loaded.append((run, metrics, _read_json(run, "config.json") or {}))
+        loaded.append((run, _check_metrics(run, metrics), _read_json(run, "config.json") or {}))
     names = _short_names([r for r, _, _ in loaded])
     keys = ["accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc"]
     table = [
@@ -465,7 +513,7 @@ def _compare_plots(
     ax.legend(fontsize=7)
     out.append({"title": "Metrics", "uri": _figure_uri(fig)})
     histories = [
-        (n, _read_csv(r, "history.csv")) for n, (r, _, _) in zip(names, loaded, strict=True)
+        (n, _read_history(r, "history.csv")) for n, (r, _, _) in zip(names, loaded, strict=True)
     ]
     histories = [(n, h) for n, h in histories if h and "val_accuracy" in h[0]]
     if histories:

@@ -285,7 +285,9 @@ class Predictor:
         for name in ("head.json", "head.safetensors"):
             inside(model_dir, name)
         try:
-            self.config = json.loads(config_path.read_text(encoding="utf-8"))
+            self.config = check_model_config(
+                json.loads(config_path.read_text(encoding="utf-8")), config_path
+            )
             self.class_names: list[str] = self.config["class_names"]
             self.head = load_head(model_dir)
             saved = self.config.get("threshold")
@@ -362,6 +364,39 @@ class Predictor:
     def predict(self, inputs: Sequence[str | Path]) -> list[str]:
         """The class name of each input (the tuned threshold applies when the run has one)."""
         return [self.class_names[k] for k in self.decide(self.predict_proba(inputs))]
+
+
+def check_model_config(config: Any, path: Path) -> dict[str, Any]:
+    """model.json as the loader reads it; a value of the wrong shape is a one-line error."""
+    backbone = config.get("backbone") if isinstance(config, dict) else None
+    names = config.get("class_names") if isinstance(config, dict) else None
+    problem = None
+    if not isinstance(config, dict):
+        problem = "not a JSON object"
+    elif not (
+        isinstance(names, list) and len(names) > 1 and all(isinstance(n, str) for n in names)
+    ):
+        problem = "'class_names' is not a list of class names"
+    elif not isinstance(backbone, dict) or not isinstance(backbone.get("spec"), str):
+        problem = "'backbone' has no 'spec'"
+    elif not all(
+        backbone.get(key) is None or isinstance(backbone[key], kind)
+        for key, kind in (
+            ("modality", str),
+            ("weights", str),
+            ("trained_weights", str),
+            ("weights_digest", str),
+            ("cut", int),
+        )
+    ):
+        problem = "a value under 'backbone' is of the wrong type"
+    elif config.get("threshold") is not None and not isinstance(config["threshold"], dict):
+        problem = "'threshold' is not an object"
+    if problem:
+        raise TransferKitError(
+            f"{str(path)!r} is damaged ({problem}): retrain, or restore the run folder."
+        )
+    return config
 
 
 def _load_trained(backbone: Backbone, path: Path) -> None:

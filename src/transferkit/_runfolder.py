@@ -68,30 +68,65 @@ def sha256_file(path: Path) -> str:
 
 
 def read_manifest(root: str | Path) -> dict[str, dict]:
-    """The files the manifest lists (empty when there is none or it is unreadable)."""
-    try:
-        path = inside(root, MANIFEST)
-        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError, RunFolderError):
+    """The files the manifest lists (empty when there is none); a damaged manifest is a
+    one-line error, never taken for an empty one (that would disown the run's files)."""
+    path = inside(root, MANIFEST)
+    if not path.is_file():
         return {}
-    files = data.get("files") if isinstance(data, dict) else None
-    return {str(k): v for k, v in files.items() if isinstance(v, dict)} if files else {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        files = data["files"]
+        if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+            raise TypeError("'files' is not an object of objects")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TransferKitError(
+            f"{str(path)!r} is damaged ({type(exc).__name__}: {exc}): it lists what transferkit"
+            " wrote in this folder. Restore it, or move the folder's files away by hand."
+        ) from exc
+    return {str(k): v for k, v in files.items()}
+
+
+def is_unlisted_run(root: str | Path) -> bool:
+    """A run folder written before run folders had a manifest (its files are adopted by
+    `report`, `export` and `--resume`, which rewrite them; never by `--overwrite`)."""
+    root = Path(root)
+    return not (root / MANIFEST).exists() and (root / "model" / "model.json").is_file()
 
 
 def record(root: str | Path, *names: str | Path) -> None:
-    """Add files (a folder: every file under it) that transferkit just wrote to the
-    manifest, with their size and digest; the manifest itself is replaced atomically."""
+    """Add files that transferkit just wrote to the manifest, with their size and digest;
+    the manifest itself is replaced atomically. Name each file: a folder may hold the
+    user's files too."""
     root = Path(root)
     files = read_manifest(root)
     for name in names:
         path = inside(root, name)
-        targets = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for target in targets:
-            if target.is_symlink() or not target.is_file():
-                continue
-            relative = target.relative_to(root).as_posix()
-            files[relative] = {"size": target.stat().st_size, "sha256": sha256_file(target)}
+        if path.is_dir():
+            raise ValueError(f"record files, not the folder {str(path)!r}")  # a bug
+        if path.is_symlink() or not path.is_file():
+            continue
+        relative = path.relative_to(root).as_posix()
+        files[relative] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
     _write_manifest(root, files)
+
+
+def record_nested(root: str | Path, folder: str) -> None:
+    """List in `root`'s manifest the files a nested run in `root/folder` listed in its own
+    manifest, and that manifest."""
+    nested = read_manifest(inside(root, folder))
+    names = [f"{folder}/{name}" for name in nested]
+    record(root, *names, f"{folder}/{MANIFEST}")
+
+
+def files_under(root: str | Path, folder: str) -> set[str]:
+    """The files below `root/folder` (names relative to `root`), not following links."""
+    root = Path(root)
+    base = inside(root, folder)
+    if not base.is_dir():
+        return set()
+    return {
+        p.relative_to(root).as_posix() for p in _walk(base) if p.is_file() and not p.is_symlink()
+    }
 
 
 def forget(root: str | Path, *names: str) -> None:
@@ -122,6 +157,7 @@ def write_bytes(root: str | Path, name: str, data: bytes, *, track: bool = True)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes private files; a run's follow umask
         os.replace(tmp, path)  # replaces a name, never writes through what it points to
     except BaseException:
         with contextlib.suppress(OSError):
@@ -132,13 +168,20 @@ def write_bytes(root: str | Path, name: str, data: bytes, *, track: bool = True)
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def output_path(root: str | Path, name: str, *, guard: bool = True) -> Path:
     """A checked path to write `name` at (its folder created): for writers that take a path
     (safetensors, Lightning, ONNX). Call `record` once the file is written. A file already
     there that the manifest does not list is the user's: refused, never replaced."""
     root = Path(root)
     path = inside(root, name)
-    if guard and path.is_file() and path.relative_to(root).as_posix() not in read_manifest(root):
+    check = guard and path.is_file() and not is_unlisted_run(root)
+    if check and path.relative_to(root).as_posix() not in read_manifest(root):
         raise TransferKitError(
             f"{str(path)!r} was not written by transferkit: it is kept, and this run cannot"
             " write there. Move it away or choose another `--out`."

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from transferkit._errors import TransferKitError, choice_error
-from transferkit._runfolder import inside, output_path, read_manifest, record
+from transferkit._runfolder import files_under, inside, output_path, read_manifest, record
 
 TRACKERS = ("mlflow", "tensorboard")
 EXPERIMENT = "transferkit"
@@ -62,9 +62,12 @@ def _history(run: Path) -> list[dict[str, float]]:
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
-        return [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in rows]
+        out = [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in rows]
     except (UnicodeDecodeError, csv.Error, ValueError, TypeError) as exc:
         raise TransferKitError(f"{str(path)!r} is damaged ({exc}): restore it.") from exc
+    if not all("epoch" in row and row["epoch"].is_integer() for row in out):
+        raise TransferKitError(f"{str(path)!r} is damaged (a row without its epoch): restore it.")
+    return out
 
 
 def _final(metrics: dict[str, Any]) -> dict[str, float]:
@@ -150,8 +153,8 @@ def _to_tensorboard(
     from torch.utils.tensorboard import SummaryWriter
 
     # one folder per run; inside the run folder, written like its other files
-    folder = Path(uri) / run.name if uri else output_path(run, "tensorboard/events")
-    folder = folder if uri else folder.parent
+    folder = Path(uri) / run.name if uri else output_path(run, "tensorboard/events").parent
+    before = set() if uri else files_under(run, "tensorboard")
     writer = SummaryWriter(log_dir=str(folder))
     try:
         for row in _history(run):
@@ -167,6 +170,6 @@ def _to_tensorboard(
         writer.add_text("config", settings, 0)
     finally:
         writer.close()
-    if not uri:
-        record(run, "tensorboard")
+    if not uri:  # the event files this writer made, not anything else in that folder
+        record(run, *sorted(files_under(run, "tensorboard") - before))
     return f"TensorBoard logs in {folder} (`tensorboard --logdir {folder}`)"

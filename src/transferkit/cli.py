@@ -350,6 +350,10 @@ def rank_command(
     except (TransferKitError, OSError) as exc:
         _fail(exc)
     typer.echo(result.table)
+    if result.kept:
+        from transferkit._run import kept_line
+
+        typer.echo(kept_line(result.kept))
     typer.echo(f"{result.why}.\nrun folder: {result.run_dir}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import random
@@ -20,7 +21,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError
 from transferkit._heads import ClassifierHead
-from transferkit._runfolder import inside, output_path, record
+from transferkit._runfolder import inside, output_path, record, write_text
 from transferkit.backbones import Backbone
 from transferkit.data import DataSplits
 from transferkit.finetune._config import TrainConfig
@@ -83,9 +84,21 @@ class History(Callback):
         # after a checkpoint is restored, so current_epoch is the first epoch still to run
         if trainer.is_global_zero and self.path.exists():
             # resuming: keep the rows of the epochs the checkpoint already holds
-            with open(self.path, newline="", encoding="utf-8") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < trainer.current_epoch]
+            rows = [r for r in self._rows() if int(r["epoch"]) < trainer.current_epoch]
             self._write(rows, mode="w")
+
+    def _rows(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+            for r in rows:
+                int(r["epoch"])
+        except (UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as exc:
+            raise TransferKitError(
+                f"{str(self.path)!r} is damaged ({type(exc).__name__}: {exc}): restore it, or"
+                " delete it to keep only the rows of the epochs still to run."
+            ) from exc
+        return rows
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # the rates each group starts the epoch with (groups unfrozen this epoch included)
@@ -108,19 +121,16 @@ class History(Callback):
     def _write(self, rows: list[dict[str, Any]], mode: str) -> None:
         existing: list[dict[str, Any]] = []
         if mode == "a" and self.path.exists():
-            with open(self.path, newline="", encoding="utf-8") as f:
-                existing = list(csv.DictReader(f))
+            existing = self._rows()
         rows = existing + rows
         columns: list[str] = []
         for r in rows:
             columns.extend(k for k in r if k not in columns)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.path)
-        record(self.root, self.name)
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(self.root, self.name, buffer.getvalue())  # atomic, never through a link
 
 
 def train(

@@ -58,6 +58,7 @@ class RankResult:
     by: str
     why: str
     table: str
+    kept: list[str] = field(default_factory=list)  # files of the user's left in run_dir
 
     def best(self) -> Candidate:
         return self.ranked[0]
@@ -96,10 +97,12 @@ def rank(
     ranked, n_scored = score_candidates(
         splits, names, cache, layers=layers, seed=seed, max_samples=max_samples
     )
-    run_dir, _ = new_run_dir(out, f"{Path(data).name}-rank", overwrite, reserved)
+    run_dir, kept = new_run_dir(out, f"{Path(data).name}-rank", overwrite, reserved)
     write_ranking(run_dir, ranked, splits, data, n_scored)
     write_json(run_dir, "config.json", {"data": str(data), "candidates": [r.name for r in ranked]})
-    return RankResult(run_dir=run_dir, ranked=ranked, by=RANK_BY, why=WHY, table=table(ranked))
+    return RankResult(
+        run_dir=run_dir, ranked=ranked, by=RANK_BY, why=WHY, table=table(ranked), kept=kept
+    )
 
 
 def score_candidates(
