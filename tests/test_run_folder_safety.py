@@ -69,7 +69,8 @@ def image_run(colour_folder, tmp_path):
 
 
 def test_the_manifest_lists_every_file_the_run_wrote_with_size_and_digest(image_run):
-    from transferkit._runfolder import read_manifest, sha256_file
+    from transferkit._hashing import sha256_file
+    from transferkit._runfolder import read_manifest
 
     files = read_manifest(image_run)
     on_disk = sorted(
@@ -85,7 +86,8 @@ def test_the_manifest_lists_every_file_the_run_wrote_with_size_and_digest(image_
 
 
 def test_overwrite_removes_only_what_transferkit_wrote(colour_folder, image_run, capsys):
-    from transferkit._runfolder import read_manifest, sha256_file
+    from transferkit._hashing import sha256_file
+    from transferkit._runfolder import read_manifest
 
     for name, text in USER_FILES.items():
         (image_run / name).parent.mkdir(parents=True, exist_ok=True)

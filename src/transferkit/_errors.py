@@ -13,11 +13,12 @@ class TransferKitError(ValueError):
 
     def __init__(self, *args: object) -> None:
         if len(args) == 1 and isinstance(args[0], str):
-            args = (_one_line(args[0]),)
+            args = (one_line(args[0]),)
         super().__init__(*args)
 
 
-def _one_line(message: str) -> str:
+def one_line(message: str) -> str:
+    """`message` on one line: its line breaks written out as `\\n`."""
     message = message.strip()
     for char, escaped in (("\r\n", "\\n"), ("\r", "\\r"), ("\n", "\\n")):
         message = message.replace(char, escaped)

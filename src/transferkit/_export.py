@@ -119,7 +119,8 @@ def _save_tokenizer(tokenizer: Any, run_dir: Path) -> None:
 def _data_images(run_dir: Path, refs: list[str]) -> list[str]:
     """The images a run's predictions name that lie in the data folder it was fitted on
     (config.json): a path in a run folder's files never opens a file from elsewhere."""
-    from transferkit._run import read_run_json, resolve_ref
+    from transferkit._run import resolve_ref
+    from transferkit._runfiles import read_run_json
 
     data = read_run_json(run_dir, "config.json").get("data")
     if not data:
@@ -262,7 +263,8 @@ def _write_sidecar(
 def _check_current(run: Path, sidecar: dict[str, Any]) -> None:
     """The export must be of the model now in the run folder (a refit with --overwrite
     replaces the model; an old export must not answer for it)."""
-    from transferkit._run import check_model_config, read_run_json
+    from transferkit._run import check_model_config
+    from transferkit._runfiles import read_run_json
 
     path = inside(run, "model/model.json")
     if not path.is_file():
@@ -297,7 +299,7 @@ class OnnxPredictor:
     """Predict with `RUN/export/model.onnx` and its sidecar, through ONNX Runtime."""
 
     def __init__(self, run: str | Path) -> None:
-        from transferkit._run import read_run_json
+        from transferkit._runfiles import read_run_json
 
         folder = inside(run, "export")
         if not inside(run, "export/model.onnx.json").is_file():

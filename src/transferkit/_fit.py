@@ -28,13 +28,13 @@ from transferkit._run import (
     check_out,
     kept_line,
     new_run_dir,
-    read_run_json,
     run_file_names,
     save_model,
     write_json,
     write_predictions,
     write_skipped,
 )
+from transferkit._runfiles import read_run_json
 from transferkit._runfolder import inside, output_path, record, record_nested
 from transferkit._threshold import (
     Threshold,

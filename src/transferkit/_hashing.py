@@ -20,13 +20,18 @@ def digest_text(text: str) -> str:
     return digest_bytes(text.encode("utf-8"))
 
 
-def digest_file(path: str | Path) -> str:
-    """Hex digest of a file's content."""
+def sha256_file(path: str | Path) -> str:
+    """The full sha256 of a file's content (64 hex characters)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
-    return h.hexdigest()[:32]
+    return h.hexdigest()
+
+
+def digest_file(path: str | Path) -> str:
+    """Hex digest of a file's content (sha256, truncated to 32 hex characters)."""
+    return sha256_file(path)[:32]
 
 
 def digest_file_memo(path: str | Path, memo_dir: Path | None) -> str:

@@ -9,7 +9,6 @@ report can be rebuilt at any time with `transferkit report RUN`.
 from __future__ import annotations
 
 import base64
-import csv
 import io
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,13 @@ from typing import Any
 import numpy as np
 
 from transferkit._errors import TransferKitError
+from transferkit._runfiles import (
+    check_metrics,
+    read_csv,
+    read_history,
+    read_json,
+    read_predictions,
+)
 from transferkit._runfolder import inside, write_text
 
 MISTAKES = 12
@@ -50,107 +56,6 @@ def _file_uri(path: Path) -> str | None:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def _read_json(run: Path, name: str) -> dict[str, Any] | None:
-    """A JSON file of the run (None when absent); never read through a link or from outside."""
-    from transferkit._run import read_run_json
-
-    return read_run_json(run, name) if inside(run, name).is_file() else None
-
-
-def _read_csv(run: Path, name: str, required: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    """Rows of a CSV the run wrote ([] when absent); a damaged one is a one-line error."""
-    path = inside(run, name)
-    if not path.is_file():
-        return []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            columns = reader.fieldnames or []
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise TransferKitError(f"{str(path)!r} is damaged ({exc}): restore it, or refit.") from exc
-    missing = [c for c in required if c not in columns]
-    if missing and rows:
-        raise TransferKitError(
-            f"{str(path)!r} is damaged: it lacks the column(s) {', '.join(missing)}. Restore it,"
-            " or refit."
-        )
-    return rows
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _numbers(value: Any) -> bool:
-    return isinstance(value, list) and all(_number(v) for v in value)
-
-
-# What the page reads from metrics.json, and the shape each must have (absent is fine).
-_METRICS_SHAPE = {
-    **dict.fromkeys(
-        ("accuracy", "balanced_accuracy", "macro_f1", "majority_baseline_accuracy"), _number
-    ),
-    **{k: (lambda v: v is None or _number(v)) for k in ("roc_auc", "pr_auc")},
-    **dict.fromkeys(
-        ("backbone", "strategy", "positive_class", "cut"), lambda v: isinstance(v, str)
-    ),
-    **dict.fromkeys(
-        ("class_counts", "timings", "threshold", "cv", "auto"), lambda v: isinstance(v, dict)
-    ),
-    "per_class": lambda v: (
-        isinstance(v, dict)
-        and all(isinstance(r, dict) and _numbers(list(r.values())) for r in v.values())
-    ),
-    "confusion_matrix": lambda v: isinstance(v, list) and all(_numbers(r) for r in v),
-    "confusion_matrix_labels": lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
-    "baseline": lambda v: isinstance(v, dict) and _number(v.get("accuracy")),
-}
-
-
-def _check_metrics(run: Path, metrics: dict[str, Any]) -> dict[str, Any]:
-    """metrics.json as the page reads it; a value of the wrong shape names its key."""
-    for key, fits in _METRICS_SHAPE.items():
-        if key in metrics and metrics[key] is not None and not fits(metrics[key]):
-            raise TransferKitError(
-                f"{str(inside(run, 'metrics.json'))!r} is damaged: {key!r} is"
-                f" {str(metrics[key])[:60]!r}. Restore it, or refit."
-            )
-    return metrics
-
-
-def _read_history(run: Path, name: str) -> list[dict[str, str]]:
-    """history.csv, checked: an epoch number and numbers (or blanks) in every row."""
-    rows = _read_csv(run, name, ("epoch",))
-    for line, row in enumerate(rows, start=2):
-        try:
-            int(row["epoch"])
-            [float(v) for k, v in row.items() if k != "epoch" and v not in ("", None)]
-        except (TypeError, ValueError):
-            raise TransferKitError(
-                f"{str(inside(run, name))!r} line {line} is damaged (a value that is not a"
-                " number): restore the file, or refit."
-            ) from None
-    return rows
-
-
-def _read_predictions(run: Path, name: str) -> list[dict[str, str]]:
-    """The predictions file, checked row by row: labels and numbers where they must be."""
-    rows = _read_csv(run, name, ("input", "label", "predicted", "confidence"))
-    for line, row in enumerate(rows, start=2):
-        numbers = [row["confidence"], *(v for k, v in row.items() if k and k.startswith("p_"))]
-        try:
-            values = [float(v) for v in numbers]
-        except (TypeError, ValueError):
-            values = [float("nan")]
-        if any(v != v for v in values) or None in row.values():
-            raise TransferKitError(
-                f"{str(inside(run, name))!r} line {line} is damaged (a missing field or a"
-                " probability that is not a number): restore the file, or refit."
-            )
-    return rows
-
-
 def _env() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -173,13 +78,13 @@ def write_report(run_dir: str | Path, *, from_inputs: bool = False) -> Path:
     own files can never make the page embed a file from elsewhere.
     """
     run = Path(run_dir)
-    metrics = _read_json(run, "metrics.json")
+    metrics = read_json(run, "metrics.json")
     if metrics is None:
         raise TransferKitError(
             f"{str(run)!r} has no metrics.json: give a finished run folder of `transferkit fit`."
         )
-    config = _read_json(run, "config.json") or {}
-    context = _run_context(run, _check_metrics(run, metrics), config, from_inputs)
+    config = read_json(run, "config.json") or {}
+    context = _run_context(run, check_metrics(run, metrics), config, from_inputs)
     page = _env().get_template("report.html.j2").render(**context)
     return write_text(run, "report.html", page)
 
@@ -187,16 +92,16 @@ def write_report(run_dir: str | Path, *, from_inputs: bool = False) -> Path:
 def _run_context(
     run: Path, metrics: dict[str, Any], config: dict[str, Any], from_inputs: bool
 ) -> dict[str, Any]:
-    history = _read_history(run, "history.csv")
+    history = read_history(run, "history.csv")
     evaluated = metrics.get("evaluated_on", "val")
     if evaluated not in ("val", "test"):
         raise TransferKitError(
             f"{str(run / 'metrics.json')!r} is damaged: evaluated_on is {evaluated!r}, not"
             " 'val' or 'test'. Restore it, or refit."
         )
-    predictions = _read_predictions(run, f"predictions_{evaluated}.csv")
+    predictions = read_predictions(run, f"predictions_{evaluated}.csv")
     classes = metrics.get("confusion_matrix_labels") or sorted(metrics.get("per_class", {}))
-    skipped = _read_csv(run, "skipped.csv")
+    skipped = read_csv(run, "skipped.csv")
     return {
         "title": f"{Path(config.get('data', run.name)).name} · {metrics.get('backbone')}"
         f" · {metrics.get('strategy')}",
@@ -359,7 +264,7 @@ def _thumbnails(
     if run is None:
         return {r["input"]: _thumbnail(r["input"]) for r in wrong} if from_inputs else {}
     if not from_inputs:
-        saved = _read_json(run, THUMBNAILS) or {}
+        saved = read_json(run, THUMBNAILS) or {}
         return {k: v for k, v in saved.items() if isinstance(v, str) and v.startswith(JPEG_URI)}
     made = {r["input"]: _thumbnail(_where(r["input"], run)) for r in wrong}
     from transferkit._run import write_json
@@ -394,7 +299,7 @@ def _mistakes(
 
 
 def _ranking(run: Path) -> dict[str, Any] | None:
-    saved = _read_json(run, "ranking.json")
+    saved = read_json(run, "ranking.json")
     if saved is None:
         return None
     rows = [c for c in saved["candidates"] if not c.get("skipped")]
@@ -416,7 +321,7 @@ def _baseline(
     if not baseline:
         return None
     plt = _plt()
-    scratch_history = _read_history(run, "baseline-scratch/history.csv")
+    scratch_history = read_history(run, "baseline-scratch/history.csv")
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for label, rows in (("transfer", history), ("scratch", scratch_history)):
         if rows and "val_accuracy" in rows[0]:
@@ -442,12 +347,12 @@ def compare_runs(runs: list[str | Path], out: str | Path) -> Path:
         raise TransferKitError("compare needs at least two run folders.")
     loaded = []
     for run in map(Path, runs):
-        metrics = _read_json(run, "metrics.json")
+        metrics = read_json(run, "metrics.json")
         if metrics is None:
             raise TransferKitError(
                 f"{str(run)!r} has no metrics.json: give finished run folders of `transferkit fit`."
             )
-        loaded.append((run, _check_metrics(run, metrics), _read_json(run, "config.json") or {}))
+        loaded.append((run, check_metrics(run, metrics), read_json(run, "config.json") or {}))
     names = _short_names([r for r, _, _ in loaded])
     keys = ["accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc"]
     table = [
@@ -513,7 +418,7 @@ def _compare_plots(
     ax.legend(fontsize=7)
     out.append({"title": "Metrics", "uri": _figure_uri(fig)})
     histories = [
-        (n, _read_history(r, "history.csv")) for n, (r, _, _) in zip(names, loaded, strict=True)
+        (n, read_history(r, "history.csv")) for n, (r, _, _) in zip(names, loaded, strict=True)
     ]
     histories = [(n, h) for n, h in histories if h and "val_accuracy" in h[0]]
     if histories:

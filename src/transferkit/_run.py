@@ -82,7 +82,8 @@ def check_out(
                 f"output folder {str(path)!r} already exists and is not empty: choose another"
                 " `--out`, or pass `--overwrite` to replace its run files."
             )
-        check_clashes(path, reserved)
+        if reserved:
+            check_clashes(path, reserved)
     check_writable(path, "output folder")
 
 
@@ -93,7 +94,7 @@ def new_run_dir(
     is refused unless `overwrite`; then exactly the files an earlier run listed in its
     manifest are removed (`transferkit._runfolder`), and every other file stays."""
     if out is not None:
-        check_out(out, overwrite, reserved)
+        check_out(out, overwrite, reserved=())  # clear_run_files checks the clashes
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
         return path, clear_run_files(path, reserved)
@@ -120,22 +121,6 @@ def write_json(root: Path, name: str, data: Any) -> Path:
     return write_text(root, name, json.dumps(data, indent=2, default=_jsonable) + "\n")
 
 
-def read_run_json(root: str | Path, name: str) -> dict[str, Any]:
-    """A JSON file of a run folder, read inside it; a damaged one is a one-line error."""
-    path = inside(root, name)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise TransferKitError(f"{str(path)!r} is not UTF-8 text: restore the run folder.") from exc
-    except ValueError as exc:
-        raise TransferKitError(
-            f"{str(path)!r} is damaged (not JSON: {exc}): restore it, or rerun the job."
-        ) from exc
-    if not isinstance(data, dict):
-        raise TransferKitError(f"{str(path)!r} is damaged (not a JSON object): restore it.")
-    return data
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -146,7 +131,8 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _write_csv(root: Path, name: str, rows: Any) -> Path:
+def write_csv(root: Path, name: str, rows: Any) -> Path:
+    """`root/name` as CSV rows, written safely and listed in the manifest."""
     buffer = io.StringIO(newline="")
     csv.writer(buffer).writerows(rows)
     return write_text(root, name, buffer.getvalue())
@@ -181,13 +167,13 @@ def write_predictions(
                 *([texts[i]] if texts is not None else []),
             ]
         )
-    _write_csv(root, name, rows)
+    write_csv(root, name, rows)
 
 
 def write_skipped(root: Path, name: str, skipped: list[Any]) -> None:
     """Inputs left out (or cells filled in), one row each with the reason."""
     rows = [["split", "input", "reason"], *([s.split, s.item, s.reason] for s in skipped)]
-    _write_csv(root, name, rows)
+    write_csv(root, name, rows)
 
 
 def save_model(

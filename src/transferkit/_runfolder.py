@@ -13,7 +13,6 @@ Paths inside a run folder never pass through a symbolic link and never climb out
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -21,10 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from transferkit._errors import TransferKitError
+from transferkit._hashing import sha256_file
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
-_CHUNK = 1 << 20
 
 
 class RunFolderError(TransferKitError):
@@ -56,15 +55,6 @@ def inside(root: str | Path, name: str | Path, what: str = "") -> Path:
                 " links in a run folder. Replace it with the file itself, or remove it."
             )
     return path
-
-
-def sha256_file(path: Path) -> str:
-    """The full sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(root: str | Path) -> dict[str, dict]:
@@ -127,16 +117,6 @@ def files_under(root: str | Path, folder: str) -> set[str]:
     return {
         p.relative_to(root).as_posix() for p in _walk(base) if p.is_file() and not p.is_symlink()
     }
-
-
-def forget(root: str | Path, *names: str) -> None:
-    """Drop entries (and everything under a folder entry) from the manifest."""
-    files = read_manifest(root)
-    kept = {
-        k: v for k, v in files.items() if not any(k == n or k.startswith(f"{n}/") for n in names)
-    }
-    if kept != files:
-        _write_manifest(Path(root), kept)
 
 
 def _write_manifest(root: Path, files: dict[str, dict]) -> None:

@@ -16,7 +16,6 @@ else to `RUN/tensorboard/` (with `uri`, to `URI/RUN_NAME/`, so runs sit side by 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from transferkit._errors import TransferKitError, choice_error
+from transferkit._runfiles import read_history
 from transferkit._runfolder import files_under, inside, output_path, read_manifest, record
 
 TRACKERS = ("mlflow", "tensorboard")
@@ -56,18 +56,9 @@ def _params(config: dict[str, Any]) -> dict[str, str]:
 
 
 def _history(run: Path) -> list[dict[str, float]]:
-    path = inside(run, "history.csv")
-    if not path.is_file():
-        return []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        out = [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in rows]
-    except (UnicodeDecodeError, csv.Error, ValueError, TypeError) as exc:
-        raise TransferKitError(f"{str(path)!r} is damaged ({exc}): restore it.") from exc
-    if not all("epoch" in row and row["epoch"].is_integer() for row in out):
-        raise TransferKitError(f"{str(path)!r} is damaged (a row without its epoch): restore it.")
-    return out
+    """history.csv as numbers (checked by `read_history`: an epoch in every row)."""
+    rows = read_history(run, "history.csv")
+    return [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in rows]
 
 
 def _final(metrics: dict[str, Any]) -> dict[str, float]:
@@ -88,7 +79,7 @@ def track_run(run: str | Path, track: str, uri: str | None = None) -> str:
     """Log a finished run folder to `track`; returns where it went (an MLflow run id and
     store, or the TensorBoard folder)."""
     run = Path(run)
-    from transferkit._run import read_run_json
+    from transferkit._runfiles import read_run_json
 
     metrics = read_run_json(run, "metrics.json")
     config = read_run_json(run, "config.json")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from transferkit._errors import TransferKitError
+from transferkit._errors import TransferKitError, one_line
 from transferkit.finetune._config import TrainConfig as _D  # defaults, no torch import
 
 app = typer.Typer(
@@ -31,8 +31,7 @@ def _debug() -> bool:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    return one_line(str(exc)) or type(exc).__name__
 
 
 def _fail(exc: Exception) -> None:

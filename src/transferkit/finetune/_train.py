@@ -21,6 +21,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError
 from transferkit._heads import ClassifierHead
+from transferkit._runfiles import read_history
 from transferkit._runfolder import inside, output_path, record, write_text
 from transferkit.backbones import Backbone
 from transferkit.data import DataSplits
@@ -88,17 +89,7 @@ class History(Callback):
             self._write(rows, mode="w")
 
     def _rows(self) -> list[dict[str, Any]]:
-        try:
-            with open(self.path, newline="", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f))
-            for r in rows:
-                int(r["epoch"])
-        except (UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as exc:
-            raise TransferKitError(
-                f"{str(self.path)!r} is damaged ({type(exc).__name__}: {exc}): restore it, or"
-                " delete it to keep only the rows of the epochs still to run."
-            ) from exc
-        return rows
+        return read_history(self.root, self.name)  # checked: a damaged file is one line
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # the rates each group starts the epoch with (groups unfrozen this epoch included)

@@ -424,11 +424,8 @@ def write_ranking(
     data: str | Path,
     n_scored: int,
 ) -> None:
-    import csv
-    import io
-
-    from transferkit._run import write_json
-    from transferkit._runfolder import output_path, record, write_text
+    from transferkit._run import write_csv, write_json
+    from transferkit._runfolder import output_path, record
 
     write_json(
         run_dir,
@@ -442,16 +439,12 @@ def write_ranking(
             "candidates": [asdict(r) for r in ranked],
         },
     )
-    with io.StringIO(newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["rank", "candidate", "backbone", "cut", *SCORES, "seconds", "skipped"])
-        for i, r in enumerate(ranked, 1):
-            scores = ["" if r.scores.get(s) is None else f"{r.scores[s]:.6f}" for s in SCORES]
-            rank_no = "" if r.skipped else i
-            writer.writerow(
-                [rank_no, r.name, r.backbone, r.cut or "", *scores, r.seconds, r.skipped or ""]
-            )
-        write_text(run_dir, "ranking.csv", f.getvalue())
+    rows = [["rank", "candidate", "backbone", "cut", *SCORES, "seconds", "skipped"]]
+    for i, r in enumerate(ranked, 1):
+        scores = ["" if r.scores.get(s) is None else f"{r.scores[s]:.6f}" for s in SCORES]
+        rank_no = "" if r.skipped else i
+        rows.append([rank_no, r.name, r.backbone, r.cut or "", *scores, r.seconds, r.skipped or ""])
+    write_csv(run_dir, "ranking.csv", rows)
     _chart(output_path(run_dir, "ranking.png"), [r for r in ranked if not r.skipped])
     record(run_dir, "ranking.png")
 
