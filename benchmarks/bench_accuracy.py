@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import transferkit
-from transferkit._features import extract_features
+from transferkit.features._extract import extract_features
 
 from _common import dataset, fresh_dir, remove
 

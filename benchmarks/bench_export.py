@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 import transferkit
-from transferkit._export import Deployable, OnnxPredictor, TextDeployable, export
-from transferkit._run import Predictor
 from transferkit.data import read_data
+from transferkit.runs._export import Deployable, OnnxPredictor, TextDeployable, export
+from transferkit.runs._run import Predictor
 
 from _common import dataset, fresh_dir, remove
 

@@ -27,10 +27,10 @@ from scipy.stats import kendalltau
 from sklearn.model_selection import StratifiedKFold
 
 import transferkit
-from transferkit._cache import FeatureCache
-from transferkit._features import extract_features
-from transferkit._heads import train_head
 from transferkit.data import read_data
+from transferkit.features._cache import FeatureCache
+from transferkit.features._extract import extract_features
+from transferkit.heads._heads import train_head
 from transferkit.selection._rank import SCORES, _load, pooled_prefix_features
 
 from _common import dataset, fresh_dir, remove

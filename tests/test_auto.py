@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import transferkit
-import transferkit._auto as auto
+import transferkit.selection._auto as auto
 from transferkit.selection import _rank
 
 from conftest import write_image
@@ -68,9 +68,9 @@ def test_text_on_a_cpu_keeps_the_frozen_features(text_file, tmp_path, monkeypatc
 
 def test_a_better_inner_cut_trains_the_groups_above_it(colour_folder, monkeypatch):
     """When an inner cut point out-scores the output, the groups above it train."""
-    from transferkit._cache import FeatureCache
     from transferkit.backbones import create_backbone
     from transferkit.data import read_data
+    from transferkit.features._cache import FeatureCache
 
     real = _rank.logme
     inner = lambda x: x.shape[1] != 1280  # noqa: E731 - every pooled cut, not the output
@@ -100,8 +100,8 @@ def test_separable_data_and_a_better_inner_cut_give_features_at_that_cut(colour_
 
 
 def test_features_at_a_cut_are_the_ranked_values_and_survive_a_reload(colour_folder, tmp_path):
-    from transferkit._cache import FeatureCache
     from transferkit.backbones import create_backbone
+    from transferkit.features._cache import FeatureCache
     from transferkit.selection._rank import pooled_prefix_features
 
     result = transferkit.fit(colour_folder, cut="blocks.3", out=tmp_path / "r", quiet=True)
@@ -133,10 +133,10 @@ def test_candidates_need_strategy_auto(colour_folder, tmp_path):
 def test_a_text_cut_runs_only_the_layers_below_it(text_file, tmp_path):
     """The layers above a text cut leave the stack (not run, not exported); the features
     are still the ones rank scored at that cut, and `uncut` gives the whole model back."""
-    from transferkit._cache import FeatureCache
     from transferkit.backbones import create_backbone
     from transferkit.backbones._text import _find_layer_list
     from transferkit.data import read_data
+    from transferkit.features._cache import FeatureCache
     from transferkit.selection._rank import pooled_prefix_features
 
     texts = list(read_data(text_file, seed=0).train.inputs)
@@ -170,9 +170,9 @@ def test_a_text_cut_runs_only_the_layers_below_it(text_file, tmp_path):
 def test_a_ddp_worker_takes_the_choice_of_rank_0_without_ranking(
     colour_folder, tmp_path, monkeypatch
 ):
-    from transferkit import _fit
-    from transferkit._cache import FeatureCache
     from transferkit.data import read_data
+    from transferkit.features._cache import FeatureCache
+    from transferkit.jobs import _fit
 
     monkeypatch.setenv(_fit.AUTO_ENV, "")  # so that the test's value is removed afterwards
     first = transferkit.fit(colour_folder, strategy="auto", out=tmp_path / "r", quiet=True)
@@ -202,7 +202,7 @@ class _Killed(Exception):
 def test_an_interrupted_auto_run_keeps_its_ranking_and_choice_when_resumed(
     colour_folder, tmp_path, monkeypatch
 ):
-    from transferkit import _fit
+    from transferkit.jobs import _fit
 
     monkeypatch.setattr(auto, "FEW_PER_CLASS", 2)  # tiny data: let auto pick a trained strategy
     monkeypatch.setattr(auto, "probe_accuracy", lambda *a: 0.8)
@@ -236,7 +236,7 @@ def test_an_interrupted_auto_run_keeps_its_ranking_and_choice_when_resumed(
 def test_a_run_stopped_in_its_baseline_resumes_the_baseline_and_a_refit_replaces_it(
     colour_folder, tmp_path, monkeypatch
 ):
-    from transferkit import _fit
+    from transferkit.jobs import _fit
 
     train_backbone = _fit._train_backbone
 

@@ -10,13 +10,13 @@ import torch
 
 import transferkit
 from transferkit import TransferKitError
-from transferkit._balance import check_balance, class_weights, parse_class_weights, resample
-from transferkit._heads import train_head
 from transferkit.backbones import create_backbone
 from transferkit.finetune._config import TrainConfig
 from transferkit.finetune._data import EpochSampler
 from transferkit.finetune._module import TransferModule, focal_loss
 from transferkit.finetune._strategies import make_strategy
+from transferkit.heads._balance import check_balance, class_weights, parse_class_weights, resample
+from transferkit.heads._heads import train_head
 
 
 def test_balanced_weights_are_n_over_k_times_count():

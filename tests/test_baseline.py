@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 import transferkit
-import transferkit._fit as fit_module
+import transferkit.jobs._fit as fit_module
 from transferkit import TransferKitError
 
 FAST = {"epochs": 1, "batch_size": 8, "augment": False}

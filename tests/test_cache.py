@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from transferkit import FeatureCache, create_backbone
-from transferkit._features import extract_features
 from transferkit._hashing import digest_text
 from transferkit.backbones import Backbone, BackboneConfig, Batch
+from transferkit.features._extract import extract_features
 
 CONFIG = BackboneConfig(
     name="counting", modality="text", feature_dim=4, licence="test", weights_source="none"
@@ -113,7 +113,7 @@ def test_real_backbone_features_round_trip_through_the_cache(tmp_path):
 
 
 def test_many_small_puts_are_compacted(tmp_path):
-    from transferkit._cache import MAX_SHARDS
+    from transferkit.features._cache import MAX_SHARDS
 
     cache, backbone = FeatureCache(tmp_path), CountingBackbone()
     texts = [f"text number {i}" for i in range(MAX_SHARDS + 4)]

@@ -56,9 +56,9 @@ def test_two_process_ddp_fit_trains_and_saves_a_loadable_model(colour_folder, tm
 
 
 def test_sharded_feature_extraction_matches_one_process(colour_folder, tmp_path):
-    from transferkit._cache import FeatureCache
-    from transferkit._features import extract_features
     from transferkit.backbones import create_backbone
+    from transferkit.features._cache import FeatureCache
+    from transferkit.features._extract import extract_features
 
     items = [str(p) for p in sorted(colour_folder.rglob("*.jpg"))]
     items.append(str(tmp_path / "missing.jpg"))  # a failure must come back at its position

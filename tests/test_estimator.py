@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 
-import transferkit._features as features_module
+import transferkit.features._extract as features_module
 from transferkit import TransferClassifier, TransferKitError
 
 from conftest import TEXTS

@@ -13,8 +13,8 @@ import torch
 from typer.testing import CliRunner
 
 import transferkit
-from transferkit._export import OnnxPredictor, export
 from transferkit.cli import app
+from transferkit.runs._export import OnnxPredictor, export
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from transferkit import TransferKitError
-from transferkit._heads import load_head, train_head
-from transferkit._metrics import classification_metrics
+from transferkit.evaluation._metrics import classification_metrics
+from transferkit.heads._heads import load_head, train_head
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])
@@ -36,7 +36,7 @@ def test_torch_heads_learn_a_separable_problem(kind):
 
 
 def test_head_save_and_load_round_trip(tmp_path):
-    from transferkit._heads import save_head
+    from transferkit.heads._heads import save_head
 
     x, y = make_classification(100, 6, random_state=2)
     head, _ = train_head("mlp", x.astype(np.float32), y, 2, seed=0)
@@ -95,7 +95,7 @@ def test_binary_metrics_rank_by_the_positive_class_probability():
 
 
 def test_a_model_no_better_than_the_majority_class_is_called_out():
-    from transferkit._metrics import baseline_warning
+    from transferkit.evaluation._metrics import baseline_warning
 
     y_true = np.array([0] * 95 + [1] * 5)
     lazy = classification_metrics(y_true, np.zeros(100, int), ["ok", "fraud"], None, y_true)

@@ -95,9 +95,9 @@ def test_random_weights_rank_last_on_real_images(tmp_path):
 def test_one_pass_fills_every_cut_the_features_and_the_source_softmax(colour_folder, tmp_path):
     import numpy as np
 
-    from transferkit._cache import FeatureCache
-    from transferkit._features import extract_features
     from transferkit.backbones import create_backbone
+    from transferkit.features._cache import FeatureCache
+    from transferkit.features._extract import extract_features
     from transferkit.selection._rank import (
         _cuts,
         _prefetch,

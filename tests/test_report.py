@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 import transferkit
-import transferkit._auto as auto
+import transferkit.selection._auto as auto
 from _chromium import chromium_path, render
-from transferkit._report import _mistakes, write_report
 from transferkit.cli import app
+from transferkit.runs._report import _mistakes, write_report
 
 from conftest import write_image
 

@@ -70,7 +70,7 @@ def image_run(colour_folder, tmp_path):
 
 def test_the_manifest_lists_every_file_the_run_wrote_with_size_and_digest(image_run):
     from transferkit._hashing import sha256_file
-    from transferkit._runfolder import read_manifest
+    from transferkit.runs._folder import read_manifest
 
     files = read_manifest(image_run)
     on_disk = sorted(
@@ -87,7 +87,7 @@ def test_the_manifest_lists_every_file_the_run_wrote_with_size_and_digest(image_
 
 def test_overwrite_removes_only_what_transferkit_wrote(colour_folder, image_run, capsys):
     from transferkit._hashing import sha256_file
-    from transferkit._runfolder import read_manifest
+    from transferkit.runs._folder import read_manifest
 
     for name, text in USER_FILES.items():
         (image_run / name).parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ def test_a_file_of_the_users_at_a_name_the_run_writes_is_refused_before_any_work
 
 
 def test_a_run_file_changed_since_is_kept_as_the_users(colour_folder, tmp_path, capsys):
-    from transferkit._runfolder import read_manifest
+    from transferkit.runs._folder import read_manifest
 
     run = tmp_path / "run"
     transferkit.fit(
@@ -202,11 +202,11 @@ def test_a_rebuilt_report_never_embeds_a_path_named_in_the_predictions(image_run
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows([row, *rows[1:]])
-    from transferkit._report import _thumbnail
+    from transferkit.runs._report import _thumbnail
 
     would_embed = _thumbnail(str(private))
     assert would_embed is not None
-    page = transferkit._report.write_report(image_run).read_text()
+    page = transferkit.runs._report.write_report(image_run).read_text()
     assert would_embed not in page and "private.png" in page  # named, never shown
 
 
@@ -266,7 +266,7 @@ def test_a_truncated_checkpoint_on_resume_is_a_one_line_error(colour_folder, tmp
 
 
 def test_a_missing_or_empty_export_tokenizer_is_a_one_line_error(text_file, tmp_path, capsys):
-    from transferkit._export import export
+    from transferkit.runs._export import export
 
     run = transferkit.fit(text_file, out=tmp_path / "run", quiet=True).run_dir
     export(run, "onnx")
@@ -315,12 +315,12 @@ def test_predicting_a_table_without_its_trained_columns_is_refused(tmp_path, cap
 
 
 def test_a_bug_prints_its_traceback_and_asks_for_a_report(image_run, capsys, monkeypatch):
-    import transferkit._report
+    import transferkit.runs._report
 
     def broken(*args, **kwargs):
         raise RuntimeError("an internal mistake")
 
-    monkeypatch.setattr(transferkit._report, "write_report", broken)
+    monkeypatch.setattr(transferkit.runs._report, "write_report", broken)
     code, _, err = cli(capsys, "report", str(image_run))
     assert code == 1
     assert "Traceback" in err and "RuntimeError: an internal mistake" in err
@@ -464,9 +464,9 @@ def test_an_identifier_column_is_named_in_the_summary(tmp_path, capsys):
 
 
 def test_export_and_tensorboard_list_only_their_own_files(colour_folder, image_run, capsys):
-    from transferkit._export import export
-    from transferkit._runfolder import read_manifest
-    from transferkit._tracking import track_run
+    from transferkit.runs._export import export
+    from transferkit.runs._folder import read_manifest
+    from transferkit.runs._tracking import track_run
 
     (image_run / "export").mkdir()
     (image_run / "export" / "slides.pdf").write_text("mine")

@@ -95,7 +95,7 @@ def test_tabular_refuses_trained_strategies_and_free_text_columns(tmp_path):
 
 
 def test_cv_reports_mean_and_std_from_the_same_cached_features(tmp_path, monkeypatch):
-    import transferkit._features as features_module
+    import transferkit.features._extract as features_module
 
     data = _table(tmp_path / "t.csv", n=120)
     calls = []

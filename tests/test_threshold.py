@@ -9,7 +9,7 @@ import pytest
 
 import transferkit
 from transferkit import TransferKitError
-from transferkit._threshold import choose_threshold, decide, parse_rule
+from transferkit.heads._threshold import choose_threshold, decide, parse_rule
 
 # thresholds 0.1 / 0.4 / 0.6 / 0.7 / 0.9 give (precision, recall) of
 # (0.6, 1) / (0.75, 1) / (0.67, 0.67) / (1, 0.67) / (1, 0.33)

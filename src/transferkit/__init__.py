@@ -1,15 +1,32 @@
-"""transferkit: transfer learning from a small labelled data set and a pretrained model."""
+"""transferkit: transfer learning from a small labelled data set and a pretrained model.
+
+The public names are loaded on first use (Scientific Python's SPEC 1), so that importing
+the package, or asking the command line for `--help`, does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from transferkit._cache import FeatureCache
-from transferkit._errors import HubUnavailableError, TransferKitError
-from transferkit._estimator import TransferClassifier
-from transferkit._fit import FitResult, fit
-from transferkit._run import Predictor, load
-from transferkit.backbones import create_backbone, list_backbones
-from transferkit.data import read_data
-from transferkit.selection._rank import RankResult, rank
+# public name -> the module that defines it
+_PUBLIC = {
+    "FeatureCache": "transferkit.features._cache",
+    "FitResult": "transferkit.jobs._fit",
+    "HubUnavailableError": "transferkit._errors",
+    "Predictor": "transferkit.runs._run",
+    "RankResult": "transferkit.selection._rank",
+    "TransferClassifier": "transferkit.jobs._estimator",
+    "TransferKitError": "transferkit._errors",
+    "create_backbone": "transferkit.backbones._registry",
+    "fit": "transferkit.jobs._fit",
+    "list_backbones": "transferkit.backbones._registry",
+    "load": "transferkit.runs._run",
+    "rank": "transferkit.selection._rank",
+    "read_data": "transferkit.data._read",
+}
 
 __all__ = [
     "FeatureCache",
@@ -27,3 +44,26 @@ __all__ = [
     "rank",
     "read_data",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'transferkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # what type checkers and editors see
+    from transferkit._errors import HubUnavailableError, TransferKitError
+    from transferkit.backbones._registry import create_backbone, list_backbones
+    from transferkit.data._read import read_data
+    from transferkit.features._cache import FeatureCache
+    from transferkit.jobs._estimator import TransferClassifier
+    from transferkit.jobs._fit import FitResult, fit
+    from transferkit.runs._run import Predictor, load
+    from transferkit.selection._rank import RankResult, rank

@@ -225,9 +225,9 @@ def fit(
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train on DATA with a pretrained backbone and write a run folder."""
-    from transferkit._balance import parse_class_weights
-    from transferkit._fit import fit as run_fit
-    from transferkit._fit import resume as run_resume
+    from transferkit.heads._balance import parse_class_weights
+    from transferkit.jobs._fit import fit as run_fit
+    from transferkit.jobs._fit import resume as run_resume
 
     train = {
         "epochs": epochs,
@@ -350,7 +350,7 @@ def rank_command(
         _fail(exc)
     typer.echo(result.table)
     if result.kept:
-        from transferkit._run import kept_line
+        from transferkit.runs._run import kept_line
 
         typer.echo(kept_line(result.kept))
     typer.echo(f"{result.why}.\nrun folder: {result.run_dir}")
@@ -369,7 +369,7 @@ def lr_find(
     output: Annotated[Path | None, Opt("--output", "-o", help="Write the curve as CSV.")] = None,
 ) -> None:
     """Sweep the learning rate over a few batches and suggest one (Lightning's range test)."""
-    from transferkit._fit import lr_find as run_lr_find
+    from transferkit.jobs._fit import lr_find as run_lr_find
 
     if output is not None and output.exists():
         _fail(TransferKitError(f"{str(output)!r} already exists: choose another --output."))
@@ -417,7 +417,7 @@ def predict(
     device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
 ) -> None:
     """Predict the class of each input with a finished run, in batches, as a CSV."""
-    from transferkit._run import load
+    from transferkit.runs._run import load
 
     if output is not None and output.exists():
         _fail(TransferKitError(f"{str(output)!r} already exists: choose another --output."))
@@ -433,7 +433,7 @@ def predict(
                     "a tabular run has no ONNX export (its column encoding runs in Python):"
                     " use --engine torch."
                 )
-            from transferkit._export import OnnxPredictor
+            from transferkit.runs._export import OnnxPredictor
 
             predict_rows = OnnxPredictor(run).predict_rows
         if modality == "tabular":  # each input is a CSV file; each of its rows is predicted
@@ -511,7 +511,7 @@ def export_command(
 ) -> None:
     """Write RUN/export/: backbone + head + softmax as one model, with a JSON sidecar (inputs,
     preprocessing, classes), checked against the PyTorch model on the run's own inputs."""
-    from transferkit._export import export
+    from transferkit.runs._export import export
 
     try:
         result = export(run, format, overwrite=overwrite)
@@ -533,7 +533,7 @@ def track_command(
     ] = None,
 ) -> None:
     """Log a finished run (settings, per-epoch metrics, files) to an experiment tracker."""
-    from transferkit._tracking import check_tracker, track_run
+    from transferkit.runs._tracking import check_tracker, track_run
 
     try:
         check_tracker(track, track_uri)
@@ -549,7 +549,7 @@ def report_command(
     run: Annotated[Path, typer.Argument(help="A run folder written by `transferkit fit`.")],
 ) -> None:
     """Rebuild RUN/report.html: one self-contained page (plots and thumbnails embedded)."""
-    from transferkit._report import write_report
+    from transferkit.runs._report import write_report
 
     try:
         typer.echo(str(write_report(run)))
@@ -566,7 +566,7 @@ def compare_command(
     overwrite: Annotated[bool, Opt(help="Replace an existing page.")] = False,
 ) -> None:
     """Write one page comparing runs side by side: settings, metrics, learning curves."""
-    from transferkit._report import compare_runs
+    from transferkit.runs._report import compare_runs
 
     target = output / "compare.html" if output.is_dir() else output
     if target.exists() and not overwrite:
@@ -658,7 +658,7 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """The main job on data that ships with scikit-learn: 1,797 handwritten digits."""
-    from transferkit._demo import run_demo
+    from transferkit.jobs._demo import run_demo
 
     try:
         result = run_demo(out=out, quiet=quiet)

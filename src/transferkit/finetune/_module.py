@@ -9,10 +9,10 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
-from transferkit._heads import ClassifierHead
 from transferkit.backbones import Backbone
 from transferkit.finetune._config import TrainConfig
 from transferkit.finetune._strategies import Strategy
+from transferkit.heads._heads import ClassifierHead
 
 
 class TransferModule(pl.LightningModule):

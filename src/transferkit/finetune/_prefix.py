@@ -22,12 +22,12 @@ import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 from torch.utils.data import Dataset as TorchDataset
 
-from transferkit._cache import FeatureCache
 from transferkit._hashing import digest_text
 from transferkit.backbones import Backbone
 from transferkit.backbones._base import inference
 from transferkit.backbones._vision import open_image
 from transferkit.data import Dataset
+from transferkit.features._cache import FeatureCache
 from transferkit.finetune._config import TrainConfig
 from transferkit.finetune._module import TransferModule
 

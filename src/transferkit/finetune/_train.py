@@ -18,17 +18,17 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError
-from transferkit._heads import ClassifierHead
-from transferkit._runfiles import read_history
-from transferkit._runfolder import inside, output_path, record, write_text
 from transferkit.backbones import Backbone
 from transferkit.data import DataSplits
+from transferkit.features._cache import FeatureCache
 from transferkit.finetune._config import TrainConfig
 from transferkit.finetune._data import make_loader
 from transferkit.finetune._module import TransferModule
 from transferkit.finetune._strategies import Gradual, TopK, make_strategy
+from transferkit.heads._heads import ClassifierHead
+from transferkit.runs._files import read_history
+from transferkit.runs._folder import inside, output_path, record, write_text
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

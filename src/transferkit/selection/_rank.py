@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from transferkit._cache import FeatureCache
 from transferkit._errors import HubUnavailableError, TransferKitError
 from transferkit._hashing import digest_text
 from transferkit.backbones import Backbone, create_backbone
 from transferkit.backbones._base import inference
 from transferkit.data import DataSplits, check_trainable, read_data
+from transferkit.features._cache import FeatureCache
 from transferkit.selection._scores import h_score, leep, logme, nce
 
 RANK_BY = "logme"
@@ -81,8 +81,8 @@ def rank(
 ) -> RankResult:
     """Score each candidate on the training split (at most `max_samples`, stratified) and
     rank them by LogME; writes ranking.json / ranking.csv / ranking.png when `out` is set."""
-    from transferkit._fit import default_backbone
-    from transferkit._run import RANKING_FILES, check_out, new_run_dir, write_json
+    from transferkit.backbones import default_backbone
+    from transferkit.runs._run import RANKING_FILES, check_out, new_run_dir, write_json
 
     reserved = ("config.json", *RANKING_FILES)
     if out is not None:
@@ -153,7 +153,7 @@ def _load(spec: str, weights: str | Path | None = None, device: str = "cpu") -> 
     """The candidate's backbone, for inference only (`Backbone.for_inference`: BatchNorms
     folded where it has them; the ranking's forward passes are its cost)."""
     if spec.startswith("run:"):
-        from transferkit._run import Predictor
+        from transferkit.runs._run import Predictor
 
         backbone = Predictor(spec[4:], device=device).backbone.uncut()
     elif spec.endswith(":random"):
@@ -283,7 +283,7 @@ def _score(
     cache: FeatureCache,
     seed: int,
 ) -> Candidate:
-    from transferkit._features import extract_features
+    from transferkit.features._extract import extract_features
 
     start = time.perf_counter()
     if cut is None:
@@ -313,7 +313,7 @@ def _probe_accuracies(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, floa
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
 
-    from transferkit._auto import cv_accuracy
+    from transferkit.selection._scores import cv_accuracy
 
     return {
         "knn_accuracy": cv_accuracy(x, y, seed, KNeighborsClassifier(5)),
@@ -424,8 +424,8 @@ def write_ranking(
     data: str | Path,
     n_scored: int,
 ) -> None:
-    from transferkit._run import write_csv, write_json
-    from transferkit._runfolder import output_path, record
+    from transferkit.runs._folder import output_path, record
+    from transferkit.runs._run import write_csv, write_json
 
     write_json(
         run_dir,

@@ -16,6 +16,9 @@ holds, without training anything on the target task beyond closed forms:
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import numpy as np
 
 from transferkit._errors import TransferKitError
@@ -155,3 +158,24 @@ def h_score(features: np.ndarray, labels: np.ndarray) -> float:
     _, s, vt = np.linalg.svd(f, full_matrices=False)
     keep = s**2 > 1e-15 * float(s[0] ** 2) if s.size and s[0] > 0 else np.zeros(s.size, bool)
     return float(np.sum((g @ vt[keep].T) ** 2 / s[keep] ** 2))
+
+
+def cv_accuracy(features: np.ndarray, labels: np.ndarray, seed: int, model: Any) -> float:
+    """Stratified 3-fold (fewer for tiny classes) CV accuracy of `model` on standardised
+    features; NaN when a class has a single sample."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    folds = int(min(3, np.bincount(labels)[np.unique(labels)].min()))
+    if folds < 2:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence and rename notices on tiny folds
+        scores = cross_val_score(
+            make_pipeline(StandardScaler(), model),
+            features,
+            labels,
+            cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+        )
+    return float(scores.mean())

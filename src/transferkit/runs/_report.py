@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 
 from transferkit._errors import TransferKitError
-from transferkit._runfiles import (
+from transferkit.runs._files import (
     check_metrics,
     read_csv,
     read_history,
     read_json,
     read_predictions,
 )
-from transferkit._runfolder import inside, write_text
+from transferkit.runs._folder import inside, write_text
 
 MISTAKES = 12
 THUMBNAILS = "report_thumbnails.json"  # the mistakes' thumbnails, made by `fit`
@@ -251,7 +251,7 @@ def _thumbnail(path: str) -> str | None:
 
 
 def _where(ref: str, run: Path | None) -> str:
-    from transferkit._run import resolve_ref
+    from transferkit.runs._run import resolve_ref
 
     return str(resolve_ref(ref, run)) if run is not None else ref
 
@@ -267,7 +267,7 @@ def _thumbnails(
         saved = read_json(run, THUMBNAILS) or {}
         return {k: v for k, v in saved.items() if isinstance(v, str) and v.startswith(JPEG_URI)}
     made = {r["input"]: _thumbnail(_where(r["input"], run)) for r in wrong}
-    from transferkit._run import write_json
+    from transferkit.runs._run import write_json
 
     write_json(run, THUMBNAILS, {k: v for k, v in made.items() if v})
     return made

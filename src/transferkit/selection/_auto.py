@@ -25,18 +25,15 @@ are that cut's pooled output (`fit(cut=...)`): the groups above it are left out.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError
 from transferkit._progress import status
 from transferkit.backbones import Backbone, create_backbone
 from transferkit.data import DataSplits
+from transferkit.features._cache import FeatureCache
 from transferkit.selection._rank import Candidate, score_candidates
 
 PROBE_ENOUGH = 0.98
@@ -74,8 +71,7 @@ class AutoChoice:
 def auto_candidates(modality: str, backbone: str | None, candidates: list[str] | None) -> list[str]:
     """The backbones `auto` ranks: those named, else every built-in for the modality whose
     weights are here (the default backbone first)."""
-    from transferkit._fit import default_backbone
-    from transferkit.backbones import list_backbones
+    from transferkit.backbones import default_backbone, list_backbones
 
     if candidates:
         return list(candidates)
@@ -194,24 +190,3 @@ def _cut_sentence(backbone: Backbone, spec: str, output: Candidate, best: Candid
         f"Cut after {group!r}, {best.scores['logme']:.3f} against {output.scores['logme']:.3f}"
         f" at the output: the groups above it are too specific to the source task."
     )
-
-
-def cv_accuracy(features: np.ndarray, labels: np.ndarray, seed: int, model: Any) -> float:
-    """Stratified 3-fold (fewer for tiny classes) CV accuracy of `model` on standardised
-    features; NaN when a class has a single sample."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    folds = int(min(3, np.bincount(labels)[np.unique(labels)].min()))
-    if folds < 2:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence and rename notices on tiny folds
-        scores = cross_val_score(
-            make_pipeline(StandardScaler(), model),
-            features,
-            labels,
-            cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-        )
-    return float(scores.mean())

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from transferkit._fit import FitResult, fit
 from transferkit._paths import default_cache_dir
+from transferkit.jobs._fit import FitResult, fit
 
 
 def export_digits(folder: Path) -> Path:

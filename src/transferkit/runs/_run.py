@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from transferkit._cache import FeatureCache
+from transferkit.features._cache import FeatureCache
 from transferkit._errors import TransferKitError
-from transferkit._features import embed_all, extract_features
-from transferkit._heads import ClassifierHead, load_head, save_head
-from transferkit._runfolder import (
+from transferkit.features._extract import embed_all, extract_features
+from transferkit.heads._heads import ClassifierHead, load_head, save_head
+from transferkit.runs._folder import (
     check_clashes,
     check_writable,
     clear_run_files,
@@ -26,7 +26,7 @@ from transferkit._runfolder import (
     record,
     write_text,
 )
-from transferkit._threshold import Threshold, decide
+from transferkit.heads._threshold import Threshold, decide
 from transferkit.backbones import Backbone, create_backbone
 
 MODEL_FORMAT = 1
@@ -92,7 +92,7 @@ def new_run_dir(
 ) -> tuple[Path, list[str]]:
     """(a fresh run folder, the files of the user's kept in it). An existing non-empty `out`
     is refused unless `overwrite`; then exactly the files an earlier run listed in its
-    manifest are removed (`transferkit._runfolder`), and every other file stays."""
+    manifest are removed (`transferkit.runs._folder`), and every other file stays."""
     if out is not None:
         check_out(out, overwrite, reserved=())  # clear_run_files checks the clashes
         path = Path(out)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from transferkit._errors import TransferKitError, choice_error
-from transferkit._runfiles import read_history
-from transferkit._runfolder import files_under, inside, output_path, read_manifest, record
+from transferkit.runs._files import read_history
+from transferkit.runs._folder import files_under, inside, output_path, read_manifest, record
 
 TRACKERS = ("mlflow", "tensorboard")
 EXPERIMENT = "transferkit"
@@ -79,7 +79,7 @@ def track_run(run: str | Path, track: str, uri: str | None = None) -> str:
     """Log a finished run folder to `track`; returns where it went (an MLflow run id and
     store, or the TensorBoard folder)."""
     run = Path(run)
-    from transferkit._runfiles import read_run_json
+    from transferkit.runs._files import read_run_json
 
     metrics = read_run_json(run, "metrics.json")
     config = read_run_json(run, "config.json")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from transferkit._errors import TransferKitError
-from transferkit._runfolder import inside
+from transferkit.runs._folder import inside
 
 
 def read_run_json(root: str | Path, name: str) -> dict[str, Any]:

@@ -11,16 +11,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
-from transferkit._balance import check_balance, class_weights
-from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError, choice_error
-from transferkit._features import embed_all
-from transferkit._fit import _oof_scores, balanced_head, check_strategy, default_backbone
-from transferkit._heads import HEADS
-from transferkit._threshold import choose_threshold, decide, parse_rule
-from transferkit.backbones import Backbone, create_backbone
+from transferkit.backbones import Backbone, create_backbone, default_backbone
 from transferkit.data import Dataset, DataSplits
 from transferkit.data._dataset import stratified_split
+from transferkit.features._cache import FeatureCache
+from transferkit.features._extract import embed_all
+from transferkit.heads._balance import check_balance, class_weights
+from transferkit.heads._heads import HEADS
+from transferkit.heads._threshold import choose_threshold, decide, parse_rule
+from transferkit.jobs._fit import _oof_scores, balanced_head, check_strategy
 
 _LOADED: dict[tuple[str, str | None, str], Backbone] = {}
 
@@ -188,7 +188,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         """Train a fresh copy of the backbone with the head (checkpoints in a temporary folder)."""
         import tempfile
 
-        from transferkit._fit import _check_trained_head, _train_backbone, _train_config
+        from transferkit.jobs._fit import _check_trained_head, _train_backbone, _train_config
 
         _check_trained_head(self.head, self.strategy)
 

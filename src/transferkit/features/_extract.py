@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError
 from transferkit._progress import progress_bar
 from transferkit.backbones import Backbone
+from transferkit.features._cache import FeatureCache
 
 
 def default_batch_size(backbone: Backbone) -> int:

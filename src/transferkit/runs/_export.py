@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from transferkit._errors import TransferKitError, choice_error
-from transferkit._runfolder import inside, output_path, record
+from transferkit.runs._folder import inside, output_path, record
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 TOLERANCE = 1e-4
@@ -62,7 +62,7 @@ class ExportResult:
 
 def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) -> ExportResult:
     """Write `RUN/export/` for `format` ('onnx' or 'torchscript'), checked on real inputs."""
-    from transferkit._run import Predictor
+    from transferkit.runs._run import Predictor
 
     if format not in FORMATS:
         raise choice_error("format", format, list(FORMATS))
@@ -119,8 +119,8 @@ def _save_tokenizer(tokenizer: Any, run_dir: Path) -> None:
 def _data_images(run_dir: Path, refs: list[str]) -> list[str]:
     """The images a run's predictions name that lie in the data folder it was fitted on
     (config.json): a path in a run folder's files never opens a file from elsewhere."""
-    from transferkit._run import resolve_ref
-    from transferkit._runfiles import read_run_json
+    from transferkit.runs._run import resolve_ref
+    from transferkit.runs._files import read_run_json
 
     data = read_run_json(run_dir, "config.json").get("data")
     if not data:
@@ -217,7 +217,7 @@ def _write_sidecar(
     n_checked: int,
 ) -> Path:
     from transferkit import __version__
-    from transferkit._run import write_json
+    from transferkit.runs._run import write_json
 
     config = predictor.config
     k = len(predictor.class_names)
@@ -263,8 +263,8 @@ def _write_sidecar(
 def _check_current(run: Path, sidecar: dict[str, Any]) -> None:
     """The export must be of the model now in the run folder (a refit with --overwrite
     replaces the model; an old export must not answer for it)."""
-    from transferkit._run import check_model_config
-    from transferkit._runfiles import read_run_json
+    from transferkit.runs._run import check_model_config
+    from transferkit.runs._files import read_run_json
 
     path = inside(run, "model/model.json")
     if not path.is_file():
@@ -299,7 +299,7 @@ class OnnxPredictor:
     """Predict with `RUN/export/model.onnx` and its sidecar, through ONNX Runtime."""
 
     def __init__(self, run: str | Path) -> None:
-        from transferkit._runfiles import read_run_json
+        from transferkit.runs._files import read_run_json
 
         folder = inside(run, "export")
         if not inside(run, "export/model.onnx.json").is_file():

@@ -16,14 +16,26 @@ from typing import Any
 
 import numpy as np
 
-from transferkit._balance import check_balance, class_weights, resample
-from transferkit._cache import FeatureCache
 from transferkit._errors import TransferKitError, choice_error
-from transferkit._features import extract_features
-from transferkit._heads import HEADS, ClassifierHead, train_head
-from transferkit._metrics import baseline_warning, classification_metrics
 from transferkit._progress import progress_enabled, status
-from transferkit._run import (
+from transferkit.backbones import Backbone, create_backbone, default_backbone
+from transferkit.data import Dataset, DataSplits, Skipped, check_trainable, read_data
+from transferkit.evaluation._metrics import baseline_warning, classification_metrics
+from transferkit.features._cache import FeatureCache
+from transferkit.features._extract import extract_features
+from transferkit.finetune._config import TrainConfig
+from transferkit.heads._balance import check_balance, class_weights, resample
+from transferkit.heads._heads import HEADS, ClassifierHead, train_head
+from transferkit.heads._threshold import (
+    Threshold,
+    ThresholdRule,
+    choose_threshold,
+    decide,
+    parse_rule,
+)
+from transferkit.runs._files import read_run_json
+from transferkit.runs._folder import inside, output_path, record, record_nested
+from transferkit.runs._run import (
     Predictor,
     check_out,
     kept_line,
@@ -34,23 +46,10 @@ from transferkit._run import (
     write_predictions,
     write_skipped,
 )
-from transferkit._runfiles import read_run_json
-from transferkit._runfolder import inside, output_path, record, record_nested
-from transferkit._threshold import (
-    Threshold,
-    ThresholdRule,
-    choose_threshold,
-    decide,
-    parse_rule,
-)
-from transferkit._tracking import check_tracker, track_run
-from transferkit.backbones import Backbone, create_backbone
-from transferkit.data import Dataset, DataSplits, Skipped, check_trainable, read_data
-from transferkit.finetune._config import TrainConfig
+from transferkit.runs._tracking import check_tracker, track_run
 
 STRATEGIES = ("features", "finetune", "top:K", "gradual", "lora", "scratch", "auto")
 AVAILABLE_STRATEGIES = ("features", "finetune", "top:K", "gradual", "scratch", "auto")
-DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm-l6", "tabular": "identity"}
 
 
 @dataclass
@@ -105,10 +104,6 @@ def check_strategy(strategy: str) -> str:
     return strategy
 
 
-def default_backbone(modality: str) -> str:
-    return DEFAULT_BACKBONES[modality]
-
-
 def fit(
     data: str | Path,
     *,
@@ -150,7 +145,7 @@ def fit(
     training split and evaluates on `test/` when there is one, else on the
     validation split. `threshold` ('f1', 'recall=R', 'precision=P') tunes the decision
     threshold of a binary task on out-of-fold predictions of the training split.
-    `balance` handles imbalanced classes (see `transferkit._balance`); `class_weight`
+    `balance` handles imbalanced classes (see `transferkit.heads._balance`); `class_weight`
     gives the weight of each class by name (it implies `balance='class-weight'`).
     `cv=K` also reports stratified K-fold cross-validation over train + val (mean and
     standard deviation of each metric), from the same cached embeddings. `encoding`
@@ -165,7 +160,8 @@ def fit(
     `max_image_pixels` skips larger images (default: `TRANSFERKIT_MAX_IMAGE_PIXELS`, else
     89,478,485, Pillow's own bound).
     `strategy='auto'` ranks `candidates` (default: the given backbone, else the built-ins
-    for the data) with their cut points and picks backbone and strategy (`transferkit._auto`).
+    for the data) with their cut points and picks backbone and strategy
+    (`transferkit.selection._auto`).
     """
     timer = _Timer()
     check_strategy(strategy)
@@ -376,7 +372,7 @@ def _with_tracking(result: FitResult, track: str, uri: str | None) -> None:
 
 def _with_report(result: FitResult) -> None:
     """Write report.html last, from the files the run wrote; the run stands without it."""
-    from transferkit._report import write_report
+    from transferkit.runs._report import write_report
 
     try:
         path = write_report(result.run_dir, from_inputs=True)
@@ -400,7 +396,7 @@ def _choose(
     show: bool,
 ) -> Any:
     """`auto`: rank the candidates (only the given backbone when `weights` are given)."""
-    from transferkit._auto import AutoChoice, auto_candidates, choose
+    from transferkit.selection._auto import AutoChoice, auto_candidates, choose
 
     if candidates and (weights or backbone):
         raise TransferKitError(

@@ -1,0 +1,75 @@
+"""Build a backbone by name, and list the registered ones (the built-ins register on import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from transferkit._errors import TransferKitError
+from transferkit.backbones import _text, _vision
+from transferkit.backbones._base import _REGISTRY, Backbone, registered_names
+
+# the backbone `fit` and `rank` use when none is named
+DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm-l6", "tabular": "identity"}
+
+
+def default_backbone(modality: str) -> str:
+    """The built-in backbone for a modality ('image', 'text' or 'tabular')."""
+    return DEFAULT_BACKBONES[modality]
+
+
+def create_backbone(
+    spec: str,
+    *,
+    weights: str | Path | None = None,
+    pretrained: bool = True,
+    device: str | torch.device = "cpu",
+) -> Backbone:
+    """Build a backbone from a name: a built-in, `timm:NAME` or `hf:MODEL_ID`.
+
+    `weights` is a local weights file (or, for `hf:`, a local model folder) that
+    replaces the download; `pretrained=False` gives random weights (tests, baselines).
+    """
+    if spec.startswith("timm:"):
+        backbone = _vision.create_timm(spec[5:], weights=weights, pretrained=pretrained)
+    elif spec.startswith("hf:"):
+        backbone = _text.create_hf(spec[3:], weights=weights, pretrained=pretrained)
+    elif spec in _REGISTRY:
+        factory = _REGISTRY[spec][0]
+        backbone = factory(weights=weights, pretrained=pretrained)
+    else:
+        names = ", ".join(registered_names())
+        raise TransferKitError(
+            f"unknown backbone {spec!r}: use one of {names}, or 'timm:NAME' / 'hf:MODEL_ID'."
+            " Run `transferkit backbones` to list them."
+        )
+    if backbone.is_built:
+        backbone.model.eval()
+        backbone._model = backbone._prepare(backbone.model)
+    # how to build this backbone again in another process (sharded feature extraction)
+    backbone.recipe = {
+        "spec": spec,
+        "weights": str(weights) if weights else None,
+        "pretrained": pretrained,
+    }
+    return backbone.place(device)
+
+
+def list_backbones() -> list[dict[str, Any]]:
+    """One row per registered backbone: name, modality, feature size, licence, offline."""
+    rows = []
+    for name in registered_names():
+        _, config, offline = _REGISTRY[name]
+        rows.append(
+            {
+                "name": name,
+                "modality": config.modality,
+                "feature_dim": config.feature_dim,
+                "licence": config.licence,
+                "weights": config.weights_source,
+                "offline": bool(offline()),
+            }
+        )
+    return rows
