@@ -27,7 +27,10 @@ def test_separable_data_keeps_the_frozen_features(colour_folder, tmp_path):
     ranking = json.loads((result.run_dir / "ranking.json").read_text())
     assert ranking["candidates"][0]["backbone"] == "efficientnet_lite0"
     assert len(ranking["candidates"]) > 1  # the output and its cut points
-    assert json.loads((result.run_dir / "config.json").read_text())["strategy"] == "features"
+    assert (
+        json.loads((result.run_dir / "config.json").read_text())["resolved"]["strategy"]
+        == "features"
+    )
 
 
 def test_few_samples_per_class_keep_the_frozen_features(colour_folder, tmp_path, monkeypatch):
@@ -170,20 +173,26 @@ def test_a_text_cut_runs_only_the_layers_below_it(text_file, tmp_path):
 def test_a_ddp_worker_takes_the_choice_of_rank_0_without_ranking(
     colour_folder, tmp_path, monkeypatch
 ):
+    from transferkit.config import JobConfig
     from transferkit.data import read_data
-    from transferkit.features._cache import FeatureCache
-    from transferkit.jobs import _fit
+    from transferkit.jobs import _choose, _steps
 
-    monkeypatch.setenv(_fit.AUTO_ENV, "")  # so that the test's value is removed afterwards
+    def choose(seed):
+        config = JobConfig.from_options(
+            colour_folder, strategy="auto", cache_dir=tmp_path / "c", seed=seed, quiet=True
+        )
+        return _choose.choose(_steps.Job(config), splits)
+
+    monkeypatch.setenv(_choose.AUTO_ENV, "")  # so that the test's value is removed afterwards
     first = transferkit.fit(colour_folder, strategy="auto", out=tmp_path / "r", quiet=True)
-    passed = json.loads(os.environ[_fit.AUTO_ENV])["choice"]
+    passed = json.loads(os.environ[_choose.AUTO_ENV])["choice"]
     assert passed == first.metrics["auto"]
     # a worker Lightning started: it must not rank again (same answer, wasted minutes)
-    monkeypatch.setenv(_fit.RUN_DIR_ENV, str(first.run_dir))
+    monkeypatch.setenv(_steps.RUN_DIR_ENV, str(first.run_dir))
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.setattr(auto, "score_candidates", lambda *a, **k: pytest.fail("ranked again"))
     splits = read_data(colour_folder)
-    choice = _fit._choose(splits, None, None, None, FeatureCache(tmp_path / "c"), "cpu", 0, False)
+    choice = choose(0)
     assert (choice.backbone, choice.strategy, choice.cut, choice.why) == (
         passed["backbone"],
         passed["picked"],
@@ -192,7 +201,7 @@ def test_a_ddp_worker_takes_the_choice_of_rank_0_without_ranking(
     )
     # a later fit of other data or options in the same worker ranks for itself
     with pytest.raises(pytest.fail.Exception, match="ranked again"):
-        _fit._choose(splits, None, None, None, FeatureCache(tmp_path / "c"), "cpu", 1, False)
+        choose(1)
 
 
 class _Killed(Exception):
@@ -202,16 +211,17 @@ class _Killed(Exception):
 def test_an_interrupted_auto_run_keeps_its_ranking_and_choice_when_resumed(
     colour_folder, tmp_path, monkeypatch
 ):
-    from transferkit.jobs import _fit
+    from transferkit.jobs import _resume
+    from transferkit.jobs import _train as _fit
 
     monkeypatch.setattr(auto, "FEW_PER_CLASS", 2)  # tiny data: let auto pick a trained strategy
     monkeypatch.setattr(auto, "probe_accuracy", lambda *a: 0.8)
-    train_backbone = _fit._train_backbone
+    train_backbone = _fit.train_backbone
 
     def killed(*args, **kwargs):
         raise _Killed
 
-    monkeypatch.setattr(_fit, "_train_backbone", killed)
+    monkeypatch.setattr(_fit, "train_backbone", killed)
     run = tmp_path / "run"
     with pytest.raises(_Killed):
         transferkit.fit(
@@ -222,38 +232,39 @@ def test_an_interrupted_auto_run_keeps_its_ranking_and_choice_when_resumed(
             quiet=True,
             train={"epochs": 1, "augment": False},
         )
-    saved = json.loads((run / "config.json").read_text())
+    saved = json.loads((run / "config.json").read_text())["resolved"]
     assert saved["auto"]["picked"] == saved["strategy"] != "features"
     assert (run / "ranking.json").is_file() and (run / "ranking.png").is_file()
 
-    monkeypatch.setattr(_fit, "_train_backbone", train_backbone)
-    result = _fit.resume(run, quiet=True)
+    monkeypatch.setattr(_fit, "train_backbone", train_backbone)
+    result = _resume.resume(run, quiet=True)
     assert result.metrics["auto"]["why"] == saved["auto"]["why"]
     assert result.metrics["baseline"]["strategy"] == "scratch"  # the baseline still runs
-    assert json.loads((run / "config.json").read_text())["auto"] == saved["auto"]
+    assert json.loads((run / "config.json").read_text())["resolved"]["auto"] == saved["auto"]
 
 
 def test_a_run_stopped_in_its_baseline_resumes_the_baseline_and_a_refit_replaces_it(
     colour_folder, tmp_path, monkeypatch
 ):
-    from transferkit.jobs import _fit
+    from transferkit.jobs import _resume
+    from transferkit.jobs import _train as _fit
 
-    train_backbone = _fit._train_backbone
+    train_backbone = _fit.train_backbone
 
     def killed_in_scratch(model, splits, strategy, *args, **kwargs):
         if strategy == "scratch":
             raise _Killed
         return train_backbone(model, splits, strategy, *args, **kwargs)
 
-    monkeypatch.setattr(_fit, "_train_backbone", killed_in_scratch)
+    monkeypatch.setattr(_fit, "train_backbone", killed_in_scratch)
     run = tmp_path / "run"
     options = {"strategy": "top:1", "baseline": "scratch", "out": run, "quiet": True}
     options["train"] = {"epochs": 1, "augment": False}
     with pytest.raises(_Killed):
         transferkit.fit(colour_folder, **options)
     assert (run / "baseline-scratch" / "config.json").is_file()
-    monkeypatch.setattr(_fit, "_train_backbone", train_backbone)
-    resumed = _fit.resume(run, quiet=True)
+    monkeypatch.setattr(_fit, "train_backbone", train_backbone)
+    resumed = _resume.resume(run, quiet=True)
     scratch = json.loads((run / "baseline-scratch" / "metrics.json").read_text())
     assert resumed.metrics["baseline"]["accuracy"] == scratch["accuracy"]
     # a refit with --overwrite trains a new baseline rather than keeping the old one

@@ -137,7 +137,7 @@ def test_trained_strategy_with_class_weights_and_sampler(colour_folder, tmp_path
         class_weight={"red": 3.0},
         quiet=True,
     )
-    config = json.loads((weighted.run_dir / "config.json").read_text())
+    config = json.loads((weighted.run_dir / "config.json").read_text())["resolved"]
     assert config["train"]["balance"] == "class-weight"
     assert config["train"]["class_weights"] == [1.0, 3.0]  # blue, red
     sampled = transferkit.fit(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
 import transferkit
-import transferkit.jobs._fit as fit_module
+import transferkit.jobs._baselines as baselines
 from transferkit import TransferKitError
 
 FAST = {"epochs": 1, "batch_size": 8, "augment": False}
@@ -28,18 +27,39 @@ def test_scratch_baseline_runs_beside_and_reports_the_gain(colour_folder, tmp_pa
 
 
 def test_negative_transfer_is_said_plainly(colour_folder, tmp_path, monkeypatch):
-    result = transferkit.fit(colour_folder, out=tmp_path / "r", quiet=True)
-    better = SimpleNamespace(
-        run_dir=tmp_path / "scratch",
-        metrics={"accuracy": 1.5 * result.metrics["accuracy"], "balanced_accuracy": 1.0},
-    )
-    monkeypatch.setattr(fit_module, "fit", lambda *args, **kwargs: better)
-    settings = json.loads((result.run_dir / "config.json").read_text())
-    out = fit_module._with_scratch_baseline(
-        result, colour_folder, "image", settings, None, quiet=True
-    )
+    def better_scratch(job, splits, result, run_job):
+        score = 1.5 * result.metrics["accuracy"]
+        return {"strategy": "scratch", "run": "x", "accuracy": score, "balanced_accuracy": 1.0}
+
+    monkeypatch.setattr(baselines, "_scratch", better_scratch)
+    out = transferkit.fit(colour_folder, out=tmp_path / "r", baseline="scratch", quiet=True)
     assert out.metrics["baseline"]["negative_transfer"] is True
     assert "NEGATIVE TRANSFER: the same network trained from scratch scored" in out.summary
+
+
+def test_a_raw_baseline_that_matches_transfer_says_transfer_is_not_paying_off(
+    colour_folder, tmp_path
+):
+    # red against blue: 32x32 pixels separate the classes as well as ImageNet features do
+    result = transferkit.fit(colour_folder, out=tmp_path / "r", baseline="raw", quiet=True)
+    raw = result.metrics["baseline"]
+    assert raw["strategy"] == "raw" and raw["inputs"].startswith("32x32 RGB pixels")
+    assert raw["accuracy"] == 1.0 and raw["transfer_gain"] == 0.0
+    assert "TRANSFER IS NOT PAYING OFF HERE: a logistic regression on the raw inputs" in (
+        result.summary
+    )
+    saved = json.loads((result.run_dir / "metrics.json").read_text())["baseline"]
+    assert saved["accuracy"] == raw["accuracy"]
+
+
+def test_a_raw_baseline_below_transfer_reports_the_gain(colour_folder, tmp_path, monkeypatch):
+    def weak_raw(job, splits):
+        return {"strategy": "raw", "inputs": "pixels", "accuracy": 0.5, "seconds": 0.1}
+
+    monkeypatch.setattr(baselines, "_raw", weak_raw)
+    result = transferkit.fit(colour_folder, out=tmp_path / "r", baseline="raw", quiet=True)
+    assert result.metrics["baseline"]["transfer_gain"] == pytest.approx(0.5)
+    assert "transfer gain over raw inputs: +50.0 points (raw: 0.5000)" in result.summary
 
 
 def test_baseline_choices_are_checked_first(colour_folder, tmp_path):

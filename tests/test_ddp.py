@@ -45,7 +45,7 @@ def test_two_process_ddp_fit_trains_and_saves_a_loadable_model(colour_folder, tm
     ]
     _run_cli(args)
     metrics = json.loads((out / "metrics.json").read_text())
-    config = json.loads((out / "config.json").read_text())
+    config = json.loads((out / "config.json").read_text())["resolved"]
     assert config["train"]["devices"] == 2 and config["train"]["ddp"] is True
     assert metrics["n_train"] + metrics["n_val"] == 24
     rows = (out / "history.csv").read_text().strip().splitlines()
@@ -77,6 +77,6 @@ def test_features_strategy_shards_extraction_through_the_cli(colour_folder, tmp_
     args = ["fit", str(colour_folder), "--devices", "2", "--ddp", "--out", str(out), "-q"]
     args += ["--cache-dir", str(tmp_path / "cache")]
     _run_cli(args)
-    config = json.loads((out / "config.json").read_text())
+    config = json.loads((out / "config.json").read_text())["resolved"]
     assert config["extract_devices"] == 2
     assert json.loads((out / "metrics.json").read_text())["accuracy"] >= 0.75

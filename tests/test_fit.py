@@ -44,7 +44,7 @@ def test_fit_writes_a_complete_run_folder(colour_folder, tmp_path):
     assert metrics["n_train"] + metrics["n_val"] == 24 and metrics["n_skipped"] == 0
     assert metrics["accuracy"] == 1.0, "red vs blue is trivial for ImageNet features"
     assert set(metrics["timings"]) >= {"read", "extract", "train_head", "total"}
-    config = json.loads((run / "config.json").read_text())
+    config = json.loads((run / "config.json").read_text())["resolved"]
     assert config["preprocessing"]["mean"] == [0.5, 0.5, 0.5]
     assert config["seed"] == 0 and config["split"].startswith("stratified")
     assert (run / "model" / "head.safetensors").is_file()

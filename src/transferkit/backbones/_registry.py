@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from transferkit._errors import TransferKitError
-from transferkit.backbones import _text, _vision
+from transferkit.backbones import _tabular, _text, _vision  # noqa: F401  (they register)
 from transferkit.backbones._base import _REGISTRY, Backbone, registered_names
 
 # the backbone `fit` and `rank` use when none is named

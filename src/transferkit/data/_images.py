@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from transferkit._errors import TransferKitError
 from transferkit.data._dataset import Skipped
+from transferkit.data._walk import list_folder, on_path, walk_files
 
 # Part of every image backbone's preprocessing, so of its cache identity: bump it whenever
 # `decode_image` gives different pixels for some file, so no embedding of the old pixels
@@ -42,7 +43,8 @@ def find_split_dirs(root: Path) -> dict[str, Path]:
     `train` one is among them: a class that happens to be called `train`
     (bus/ car/ train/) stays a class.
     """
-    children = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and _visible(p)}
+    folders, _, _ = list_folder(root, on_path(root))  # a link back up is no split folder
+    children = {p.name.lower(): p for p, _ in folders if _visible(p)}
     by_name = {name: split for split, names in SPLIT_NAMES.items() for name in names}
     if not children or any(name not in by_name for name in children):
         return {}
@@ -240,12 +242,24 @@ def check_image_header(path: Path) -> str | None:
 
 
 def read_class_folders(root: Path, split: str) -> tuple[list[str], list[str], list[Skipped]]:
-    """(paths, labels, skipped) for `root/CLASS/FILE`, recursing into nested folders."""
+    """(paths, labels, skipped) for `root/CLASS/FILE`, recursing into nested folders.
+
+    Linked class folders, sub-folders and files are read like real ones; a link back to a
+    folder on its own path (a loop) and a link to nothing are skipped, with why.
+    """
     paths: list[str] = []
     labels: list[str] = []
-    skipped: list[Skipped] = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
-        for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and _visible(p)):
+    ancestors = on_path(root)
+    class_dirs, _, problems = list_folder(root, ancestors)
+    skipped = _link_skips(problems, split)
+    for class_dir, ident in class_dirs:
+        if not _visible(class_dir):
+            continue
+        files, problems = walk_files(class_dir, {**ancestors, ident: str(class_dir)})
+        skipped += _link_skips(problems, split)
+        for path in files:
+            if not _visible(path):
+                continue
             reason = check_image_header(path)
             if reason is None:
                 paths.append(str(path))
@@ -255,13 +269,21 @@ def read_class_folders(root: Path, split: str) -> tuple[list[str], list[str], li
     return paths, labels, skipped
 
 
+def folder_link_skips(root: Path, split: str = "") -> list[Skipped]:
+    """The links in `root` itself that are skipped (a loop, a link to nothing), with why."""
+    return _link_skips(list_folder(root, on_path(root))[2], split)
+
+
+def _link_skips(problems: list[tuple[Path, str]], split: str) -> list[Skipped]:
+    # A hidden link is left out unread, as hidden files are, and not reported.
+    return [Skipped(item=str(p), reason=why, split=split) for p, why in problems if _visible(p)]
+
+
 def looks_like_image_folder(root: Path) -> bool:
     """True when some sub-folder holds a file that is not a table (a stray CSV is ignored)."""
     tables = {".csv", ".tsv", ".txt", ".parquet"}
+    files, _ = walk_files(root, on_path(root))
     return any(
-        child.is_file()
-        and _visible(child)
-        and child.parent != root
-        and child.suffix.lower() not in tables
-        for child in sorted(root.rglob("*"))
+        _visible(path) and path.parent != root and path.suffix.lower() not in tables
+        for path in files
     )

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from transferkit._errors import TransferKitError, choice_error
 from transferkit.data._dataset import DataSplits, Skipped, encode_labels, stratified_split
 from transferkit.data._delimited import Table, read_delimited
-from transferkit.data._images import find_split_dirs, looks_like_image_folder, read_class_folders
+from transferkit.data._images import (
+    SPLIT_NAMES,
+    find_split_dirs,
+    folder_link_skips,
+    looks_like_image_folder,
+    read_class_folders,
+)
 from transferkit.data._tabular import (
     describe_columns,
     has_free_text,
@@ -15,6 +22,7 @@ from transferkit.data._tabular import (
     read_any_table,
     read_tabular,
 )
+from transferkit.data._walk import BROKEN_LINK, list_folder, on_path
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", "")
 MODALITIES = ("text", "tabular", "image")
@@ -45,7 +53,11 @@ def read_data(
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise TransferKitError(f"`seed` must be a whole number from 0 to 2**32 - 1; got {seed!r}.")
     if not path.exists():
+        if path.is_symlink():
+            raise _broken_link_error(path, "data path")
         raise TransferKitError(f"data path {str(path)!r} does not exist.")
+    if path.is_dir():
+        _check_split_links(path)
     if modality == "image":
         return _read_images(path, val_size, seed)
     tables = None if path.is_file() else _split_tables(path)
@@ -82,6 +94,8 @@ def _read_images(path: Path, val_size: float, seed: int) -> DataSplits:
         paths, labels, skipped = read_class_folders(folder, split)
         raw[split] = (paths, labels, list(paths), skipped)
     split_folders = len(dirs) > 1 or dirs.get("train") != path
+    if split_folders:  # links beside the split folders are in no split, but still reported
+        raw["train"][3][:0] = folder_link_skips(path)
     layout = "image split folders" if split_folders else "image folder"
     splits = _assemble(raw, "image", layout, val_size, seed, path)
     splits.detected = "image: class folders" + (f" in {', '.join(dirs)}/" if split_folders else "")
@@ -123,6 +137,31 @@ def _read_tables(
         *raw[s], cols = read_delimited(p, s, text_column, label_column, tables[s])
         detected = detected or cols.describe()
     return raw, modality, None, detected
+
+
+def _check_split_links(folder: Path) -> None:
+    """Refuse a split folder or file (train/, val.csv, ...) that is a link to nothing or a
+    loop: skipping it would silently change the splits (a val split drawn from train, the
+    other splits read as classes), so it must be fixed rather than skipped."""
+    split_names = {name for names in SPLIT_NAMES.values() for name in names}
+    for link, reason in list_folder(folder, on_path(folder))[2]:
+        name = link.name.lower()
+        stem = name.rsplit(".", 1)[0] if link.suffix.lower() in TABLE_SUFFIXES else name
+        if stem not in split_names:
+            continue
+        if reason == BROKEN_LINK:
+            raise _broken_link_error(link, "split")
+        raise TransferKitError(
+            f"split {str(link)!r} is a {reason}: point it at the split's own folder or file,"
+            " or remove it."
+        )
+
+
+def _broken_link_error(link: Path, what: str) -> TransferKitError:
+    return TransferKitError(
+        f"{what} {str(link)!r} is a broken symbolic link: its target"
+        f" {os.readlink(link)!r} does not exist. Fix the link or remove it."
+    )
 
 
 def _split_tables(folder: Path) -> dict[str, Path] | None:

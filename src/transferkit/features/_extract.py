@@ -12,6 +12,7 @@ import numpy as np
 from transferkit._errors import TransferKitError
 from transferkit._progress import progress_bar
 from transferkit.backbones import Backbone
+from transferkit.data import Dataset, DataSplits, Skipped
 from transferkit.features._cache import FeatureCache
 
 
@@ -185,3 +186,41 @@ def _embed_shard(
     )
     np.save(Path(folder) / f"rank{rank}.npy", features)
     (Path(folder) / f"rank{rank}.json").write_text(json.dumps(errors), encoding="utf-8")
+
+
+def embed_splits(
+    model: Backbone,
+    splits: DataSplits,
+    cache: FeatureCache,
+    batch_size: int | None,
+    num_workers: int,
+    show: bool,
+    names: tuple[str, ...] = ("train", "val", "test"),
+    devices: int = 1,
+) -> dict[str, np.ndarray]:
+    """Embed the splits in one pass; inputs that fail to decode move to `skipped`."""
+    names = [n for n in names if getattr(splits, n) is not None]
+    sets: list[Dataset] = [getattr(splits, n) for n in names]
+    items = [x for ds in sets for x in ds.inputs]
+    features, errors = extract_features(
+        model,
+        items,
+        cache,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        show_progress=show,
+        description=f"embedding with {model.spec}",
+        devices=devices,
+    )
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    for name, ds in zip(names, sets, strict=True):
+        rows = np.arange(start, start + len(ds))
+        start += len(ds)
+        bad = [i for i, row in enumerate(rows) if int(row) in errors]
+        for i in bad:
+            splits.skipped.append(Skipped(item=ds.refs[i], reason=errors[int(rows[i])], split=name))
+        keep = np.setdiff1d(np.arange(len(ds)), bad)
+        setattr(splits, name, ds.subset(keep))
+        out[name] = features[rows[keep]]
+    return out

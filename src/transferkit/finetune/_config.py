@@ -72,6 +72,9 @@ class TrainConfig:
     balance: str = "none"
     class_weights: list[float] | None = None  # one per class, for balance="class-weight"
     focal_gamma: float = 2.0
+    # set by auto: stop as soon as the validation accuracy is below this (its features
+    # model's), rather than train to the end
+    stop_below: float | None = None
 
     def validate(self) -> TrainConfig:
         """Raise a one-line error naming the first bad setting."""

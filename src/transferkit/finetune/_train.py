@@ -242,6 +242,16 @@ def _fit_module(
     ]
     if config.patience:
         callbacks.append(EarlyStopping(monitor=config.monitor, mode=mode, patience=config.patience))
+    if config.stop_below is not None:
+        # a run that falls below its starting point (auto's features model) stops there
+        callbacks.append(
+            EarlyStopping(
+                monitor="val_accuracy",
+                mode="max",
+                patience=config.epochs + 1,
+                divergence_threshold=config.stop_below,
+            )
+        )
     trainer = pl.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from transferkit._errors import choice_error
-
-HEADS = ("logistic", "linear", "mlp")
+from transferkit.config._choices import HEADS
+from transferkit.heads._balance import resample
 
 
 class ClassifierHead(nn.Module):
@@ -217,3 +217,24 @@ def load_head(folder: Path) -> ClassifierHead:
     head.load_state_dict(load_file(str(folder / "head.safetensors")), strict=True)
     head.eval()
     return head
+
+
+def balanced_head(
+    kind: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_classes: int,
+    seed: int,
+    balance: str,
+    weights: np.ndarray | None,
+) -> tuple[ClassifierHead, dict[str, Any]]:
+    """A head on training embeddings, resampled first or class-weighted as `balance` says."""
+    resampled = None
+    if balance in ("oversample", "undersample", "smote", "adasyn"):
+        x, y, resampled = resample(x, y, balance, seed)
+    head, info = train_head(kind, x, y, n_classes, seed, class_weight=weights)
+    info["balance"] = balance
+    if resampled:
+        info["resampled"] = resampled
+    return head, info

@@ -13,14 +13,15 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from transferkit._errors import TransferKitError, choice_error
 from transferkit.backbones import Backbone, create_backbone, default_backbone
+from transferkit.config._job import check_head, check_strategy
 from transferkit.data import Dataset, DataSplits
 from transferkit.data._dataset import stratified_split
+from transferkit.evaluation._cv import oof_scores
 from transferkit.features._cache import FeatureCache
 from transferkit.features._extract import embed_all
 from transferkit.heads._balance import check_balance, class_weights
-from transferkit.heads._heads import HEADS
+from transferkit.heads._heads import HEADS, balanced_head
 from transferkit.heads._threshold import choose_threshold, decide, parse_rule
-from transferkit.jobs._fit import _oof_scores, balanced_head, check_strategy
 
 _LOADED: dict[tuple[str, str | None, str], Backbone] = {}
 
@@ -157,7 +158,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             )
             self.head_, self.head_info_ = fit_head(features, encoded)
             if rule is not None:
-                scores = _oof_scores(fit_head, features, encoded, self.random_state)
+                scores = oof_scores(fit_head, features, encoded, self.random_state)
                 positive = str(self.classes_[1])
                 self.threshold_ = choose_threshold(encoded, scores, rule, positive)
             self.skipped_ = []
@@ -188,15 +189,15 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         """Train a fresh copy of the backbone with the head (checkpoints in a temporary folder)."""
         import tempfile
 
-        from transferkit.jobs._fit import _check_trained_head, _train_backbone, _train_config
+        from transferkit.finetune._run import train_backbone, train_config
 
-        _check_trained_head(self.head, self.strategy)
+        check_head(self.head, self.strategy)
 
         names = [str(c) for c in self.classes_]
         everything = Dataset(X, encoded, names, modality, refs=[f"X[{i}]" for i in range(len(X))])
         train, val = stratified_split(everything, self.val_size, self.random_state, "X")
         splits = DataSplits(train, val, None, split_source=f"stratified {self.val_size} of X")
-        config = _train_config(
+        config = train_config(
             self.train, self.random_state, self.batch_size, self.num_workers, self.device
         )
         config.balance = balance
@@ -206,7 +207,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         )
         cache = FeatureCache(self.cache_dir, enabled=self.use_cache)
         with tempfile.TemporaryDirectory(prefix="transferkit-") as tmp:
-            self.backbone_, self.head_, self.head_info_ = _train_backbone(
+            self.backbone_, self.head_, self.head_info_ = train_backbone(
                 model, splits, self.strategy, config, Path(tmp), False, False, cache
             )
         self.skipped_ = list(splits.skipped)  # unreadable images, left out of training

@@ -66,6 +66,11 @@ def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) ->
 
     if format not in FORMATS:
         raise choice_error("format", format, list(FORMATS))
+    if format == "onnx":
+        from transferkit._extras import require
+
+        for module in ("onnx", "onnxscript", "onnxruntime"):  # the exporter and its check
+            require(module, "export --format onnx")
     predictor = Predictor(run)
     modality = predictor.config["backbone"]["modality"]
     if modality not in ("image", "text"):
@@ -120,9 +125,9 @@ def _data_images(run_dir: Path, refs: list[str]) -> list[str]:
     """The images a run's predictions name that lie in the data folder it was fitted on
     (config.json): a path in a run folder's files never opens a file from elsewhere."""
     from transferkit.runs._run import resolve_ref
-    from transferkit.runs._files import read_run_json
+    from transferkit.runs._files import read_run_json, settings_of
 
-    data = read_run_json(run_dir, "config.json").get("data")
+    data = settings_of(read_run_json(run_dir, "config.json")).get("data")
     if not data:
         return []
     root = Path(data).resolve()
@@ -281,7 +286,9 @@ def _check_current(run: Path, sidecar: dict[str, Any]) -> None:
 
 
 def _session(path: Path) -> Any:
-    import onnxruntime as ort
+    from transferkit._extras import require
+
+    ort = require("onnxruntime", "the ONNX predictor")
 
     options = ort.SessionOptions()
     options.log_severity_level = 3

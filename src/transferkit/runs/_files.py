@@ -126,3 +126,15 @@ def read_predictions(run: Path, name: str) -> list[dict[str, str]]:
                 " probability that is not a number): restore the file, or refit."
             )
     return rows
+
+
+def settings_of(config: dict[str, Any]) -> dict[str, Any]:
+    """The flat, resolved settings of a run's config.json: its 'resolved' part (a run
+    written before the config had sections kept them at the top level)."""
+    resolved = config.get("resolved")
+    return resolved if isinstance(resolved, dict) else config
+
+
+def read_settings(run: Path) -> dict[str, Any]:
+    """`settings_of` the run's config.json (checked: a damaged file is a one-line error)."""
+    return settings_of(read_run_json(run, "config.json"))

@@ -100,6 +100,17 @@ def record(root: str | Path, *names: str | Path) -> None:
     _write_manifest(root, files)
 
 
+def forget_file(root: str | Path, name: str) -> None:
+    """Remove a file this run wrote, and its manifest entry (a model that was not kept)."""
+    root = Path(root)
+    files = read_manifest(root)
+    relative = inside(root, name).relative_to(root).as_posix()
+    if relative in files:
+        inside(root, name).unlink(missing_ok=True)
+        del files[relative]
+        _write_manifest(root, files)
+
+
 def record_nested(root: str | Path, folder: str) -> None:
     """List in `root`'s manifest the files a nested run in `root/folder` listed in its own
     manifest, and that manifest."""

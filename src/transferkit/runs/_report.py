@@ -22,6 +22,7 @@ from transferkit.runs._files import (
     read_history,
     read_json,
     read_predictions,
+    settings_of,
 )
 from transferkit.runs._folder import inside, write_text
 
@@ -83,7 +84,7 @@ def write_report(run_dir: str | Path, *, from_inputs: bool = False) -> Path:
         raise TransferKitError(
             f"{str(run)!r} has no metrics.json: give a finished run folder of `transferkit fit`."
         )
-    config = read_json(run, "config.json") or {}
+    config = settings_of(read_json(run, "config.json") or {})
     context = _run_context(run, check_metrics(run, metrics), config, from_inputs)
     page = _env().get_template("report.html.j2").render(**context)
     return write_text(run, "report.html", page)
@@ -352,7 +353,8 @@ def compare_runs(runs: list[str | Path], out: str | Path) -> Path:
             raise TransferKitError(
                 f"{str(run)!r} has no metrics.json: give finished run folders of `transferkit fit`."
             )
-        loaded.append((run, check_metrics(run, metrics), read_json(run, "config.json") or {}))
+        settings = settings_of(read_json(run, "config.json") or {})
+        loaded.append((run, check_metrics(run, metrics), settings))
     names = _short_names([r for r, _, _ in loaded])
     keys = ["accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc"]
     table = [

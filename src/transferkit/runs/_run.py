@@ -27,6 +27,7 @@ from transferkit.runs._folder import (
     write_text,
 )
 from transferkit.heads._threshold import Threshold, decide
+from transferkit.runs._files import settings_of
 from transferkit.backbones import Backbone, create_backbone
 
 MODEL_FORMAT = 1
@@ -232,7 +233,7 @@ def resolve_ref(ref: str, run_dir: Path) -> Path:
         return path
     config = run_dir / "config.json"
     try:
-        workdir = json.loads(config.read_text(encoding="utf-8")).get("workdir")
+        workdir = settings_of(json.loads(config.read_text(encoding="utf-8"))).get("workdir")
     except (OSError, ValueError):
         workdir = None
     return Path(workdir) / path if workdir else path

@@ -79,10 +79,10 @@ def track_run(run: str | Path, track: str, uri: str | None = None) -> str:
     """Log a finished run folder to `track`; returns where it went (an MLflow run id and
     store, or the TensorBoard folder)."""
     run = Path(run)
-    from transferkit.runs._files import read_run_json
+    from transferkit.runs._files import read_run_json, settings_of
 
     metrics = read_run_json(run, "metrics.json")
-    config = read_run_json(run, "config.json")
+    config = settings_of(read_run_json(run, "config.json"))
     if track == "mlflow":
         return _to_mlflow(run, metrics, config, uri)
     return _to_tensorboard(run, metrics, config, uri)
@@ -91,6 +91,9 @@ def track_run(run: str | Path, track: str, uri: str | None = None) -> str:
 def _to_mlflow(run: Path, metrics: dict[str, Any], config: dict[str, Any], uri: str | None) -> str:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # fail in seconds, not minutes
+    from transferkit._extras import require
+
+    require("mlflow", "--track mlflow")
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param
 
@@ -141,6 +144,9 @@ def _to_mlflow(run: Path, metrics: dict[str, Any], config: dict[str, Any], uri: 
 def _to_tensorboard(
     run: Path, metrics: dict[str, Any], config: dict[str, Any], uri: str | None
 ) -> str:
+    from transferkit._extras import require
+
+    require("tensorboard", "--track tensorboard")
     from torch.utils.tensorboard import SummaryWriter
 
     # one folder per run; inside the run folder, written like its other files

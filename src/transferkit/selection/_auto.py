@@ -51,6 +51,7 @@ class AutoChoice:
     why: str
     ranked: list[Candidate]
     n_scored: int
+    features_cut: int | None = None  # the best cut, where auto's features model reads
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,12 +61,21 @@ class AutoChoice:
             "why": self.why,
             "ranked_by": "logme",
             "candidates": len([r for r in self.ranked if not r.skipped]),
+            "features_cut": self.features_cut,
         }
 
     @classmethod
     def from_dict(cls, saved: dict[str, Any]) -> AutoChoice:
         """The choice `to_dict` wrote (without the ranking rows)."""
-        return cls(saved["backbone"], saved["picked"], saved["cut"], saved["why"], [], 0)
+        return cls(
+            saved["backbone"],
+            saved["picked"],
+            saved["cut"],
+            saved["why"],
+            [],
+            0,
+            saved.get("features_cut"),
+        )
 
 
 def auto_candidates(modality: str, backbone: str | None, candidates: list[str] | None) -> list[str]:
@@ -130,7 +140,7 @@ def choose(
             + (f" on the output of {backbone.layer_groups()[cut - 1][0]!r}." if cut else "."),
         ]
     )
-    return AutoChoice(spec, strategy, cut, why, ranked, n_scored)
+    return AutoChoice(spec, strategy, cut, why, ranked, n_scored, best.cut)
 
 
 def _trainable_from(spec: str) -> bool:

@@ -1,0 +1,5 @@
+"""`python -m transferkit.cli`."""
+
+from transferkit.cli import main
+
+main()

@@ -1,0 +1,10 @@
+"""The names a job's settings choose from (no heavy import: the command line's help and
+`--print-config` read them)."""
+
+STRATEGIES = ("features", "finetune", "top:K", "gradual", "lora", "scratch", "auto")
+AVAILABLE_STRATEGIES = ("features", "finetune", "top:K", "gradual", "scratch", "auto")
+HEADS = ("logistic", "linear", "mlp")
+BASELINES = ("scratch", "raw")
+MODALITIES = ("image", "text", "tabular")
+ENCODINGS = ("onehot", "ordinal")
+TRACKERS = ("mlflow", "tensorboard")

@@ -1,0 +1,111 @@
+"""Train a strategy's backbone layers and head on a run's splits (the `train` step)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from transferkit._errors import TransferKitError
+from transferkit.backbones import Backbone
+from transferkit.data import DataSplits, Skipped, check_trainable
+from transferkit.features._cache import FeatureCache
+from transferkit.features._extract import extract_features
+from transferkit.finetune._config import TrainConfig
+from transferkit.heads._heads import ClassifierHead, train_head
+from transferkit.runs._folder import output_path, record
+
+
+def train_config(
+    train: TrainConfig | dict[str, Any] | None,
+    seed: int,
+    batch_size: int | None,
+    num_workers: int,
+    device: str,
+) -> TrainConfig:
+    """The training settings: given ones, with the run's seed, batch size and device."""
+    # a copy: the job's own settings stay as the user gave them
+    config = (
+        replace(train)
+        if isinstance(train, TrainConfig)
+        else TrainConfig.from_dict(dict(train or {}))
+    )
+    config.seed = seed
+    config.batch_size = batch_size or config.batch_size
+    config.num_workers = num_workers
+    config.accelerator = "cpu" if device == "cpu" else "gpu"
+    index = device.partition(":")[2]
+    config.device_index = int(index) if index.isdigit() and device != "cpu" else None
+    return config.validate()
+
+
+def train_backbone(
+    model: Backbone,
+    splits: DataSplits,
+    strategy: str,
+    config: TrainConfig,
+    run_dir: Path,
+    show: bool,
+    resume: bool,
+    cache: FeatureCache,
+) -> tuple[Backbone, ClassifierHead, dict[str, Any]]:
+    """Train backbone layers and a head (Lightning), then give the backbone its new identity."""
+    from transferkit.finetune._train import train as run_training
+
+    if splits.modality == "image":
+        drop_undecodable(splits)
+    check_trainable(splits.train, n_skipped=len(splits.skipped))
+    from transferkit.finetune._strategies import Gradual, make_strategy
+
+    plan = make_strategy(strategy, config)
+    plan.initial_groups(len(model.layer_groups()))  # top:K too large fails here, not mid-fit
+    if config.ddp and isinstance(plan, Gradual):
+        raise TransferKitError(
+            "strategy 'gradual' cannot run under DDP (groups unfrozen later would not be"
+            " synchronised across processes): use 'finetune' or 'top:K' with --ddp."
+        )
+    head = None
+    if config.head_init == "probe" and strategy != "scratch":
+        # the features strategy's head, from cached embeddings, is where fine-tuning starts
+        x, _ = extract_features(model, splits.train.inputs, cache, show_progress=show)
+        n_classes = len(splits.class_names)
+        head, _ = train_head("logistic", x, splits.train.labels, n_classes, config.seed)
+    module = run_training(
+        model,
+        splits,
+        strategy,
+        config,
+        run_dir,
+        show_progress=show,
+        resume=resume,
+        head=head,
+        cache=cache,
+    )
+    backbone = module.backbone.eval()
+    backbone.save_trained(output_path(run_dir, "model/backbone.safetensors"))
+    record(run_dir, "model/backbone.safetensors")
+    head = module.head.eval()
+    info = {"kind": "linear", "trained_with": strategy, "epochs": config.epochs, "lr": config.lr}
+    return backbone, head, info
+
+
+def drop_undecodable(splits: DataSplits) -> None:
+    """Decode every image once before training: a bad file must not stop an epoch."""
+    from transferkit.backbones._vision import open_image
+
+    for name in ("train", "val", "test"):
+        ds = getattr(splits, name)
+        if ds is None:
+            continue
+        keep = []
+        for i, path in enumerate(ds.inputs):
+            try:
+                open_image(path, 256)
+                keep.append(i)
+            except Exception as exc:  # any decoding failure is reported, not fatal
+                reason = getattr(exc, "reason", None) or (
+                    f"unreadable image ({type(exc).__name__}: {str(exc)[:100]})"
+                )
+                splits.skipped.append(Skipped(item=ds.refs[i], reason=reason, split=name))
+        if len(keep) < len(ds):
+            setattr(splits, name, ds.subset(keep))

@@ -1,0 +1,147 @@
+"""What a run writes besides the model: predictions, skipped inputs, facts, the resolved
+configuration, and the summary the user reads."""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transferkit.backbones import Backbone
+from transferkit.data import DataSplits
+from transferkit.evaluation._metrics import baseline_warning
+from transferkit.features._cache import FeatureCache
+from transferkit.heads._threshold import Threshold, decide
+from transferkit.runs._run import kept_line, write_predictions, write_skipped
+
+
+def write_outputs(
+    run_dir: Path,
+    splits: DataSplits,
+    probas: dict[str, np.ndarray],
+    tuned: Threshold | None = None,
+) -> None:
+    for name, proba in probas.items():
+        ds = getattr(splits, name)
+        texts = ds.inputs if splits.modality == "text" else None
+        write_predictions(
+            run_dir,
+            f"predictions_{name}.csv",
+            ds.refs,
+            name,
+            ds.labels,
+            proba,
+            splits.class_names,
+            texts,
+            predicted=decide(proba, tuned),
+        )
+    write_skipped(run_dir, "skipped.csv", splits.skipped)
+    if splits.modality == "tabular":
+        write_skipped(run_dir, "imputed.csv", splits.imputed)
+
+
+def run_facts(
+    splits: DataSplits,
+    spec: str,
+    strategy: str,
+    eval_name: str,
+    seconds: dict[str, float],
+    cache: FeatureCache,
+) -> dict[str, Any]:
+    timings = dict(seconds)
+    timings["total"] = round(sum(seconds.values()), 4)
+    return {
+        "evaluated_on": eval_name,
+        "n_train": len(splits.train),
+        "n_val": len(splits.val),
+        "n_test": len(splits.test) if splits.test is not None else 0,
+        "n_skipped": len(splits.skipped),
+        **({"n_imputed_cells": len(splits.imputed)} if splits.modality == "tabular" else {}),
+        **({"columns": splits.columns} if splits.columns else {}),
+        "class_counts": {
+            name: getattr(splits, name).class_counts()
+            for name in ("train", "val", "test")
+            if getattr(splits, name) is not None
+        },
+        "backbone": spec,
+        "strategy": strategy,
+        "split": splits.split_source,
+        "timings": timings,
+        "cache_discarded_shards": cache.discarded_shards,
+    }
+
+
+def resolved_config(
+    settings: dict[str, Any], model: Backbone, head_info: dict[str, Any], splits: DataSplits
+) -> dict[str, Any]:
+    from transferkit import __version__
+
+    return {
+        **settings,
+        "weights_digest": model.weights_digest,
+        "preprocessing": model.preprocessing(),
+        "modality": splits.modality,
+        "layout": splits.layout,
+        "split": splits.split_source,
+        "class_names": splits.class_names,
+        "head_fitted": head_info,
+        "versions": {
+            "transferkit": __version__,
+            "python": platform.python_version(),
+            "torch": _installed("torch"),
+            "scikit-learn": _installed("scikit-learn"),
+        },
+    }
+
+
+def summary(
+    metrics: dict[str, Any], splits: DataSplits, run_dir: Path, kept: list[str] | None = None
+) -> str:
+    lines = [
+        f"{metrics['evaluated_on']}: accuracy {metrics['accuracy']:.4f}, balanced accuracy"
+        f" {metrics['balanced_accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
+        f" (train {metrics['n_train']}, val {metrics['n_val']}, test {metrics['n_test']})",
+    ]
+    if getattr(splits, "detected", ""):
+        lines.append(f"data: {splits.detected}")
+    if splits.imputed:
+        lines.append(
+            f"imputed {len(splits.imputed)} missing, non-numeric or non-finite cell(s) with"
+            f" training medians (listed in {run_dir / 'imputed.csv'})"
+        )
+    if "cv" in metrics:
+        cv = metrics["cv"]
+        shown = ", ".join(
+            f"{k} {v['mean']:.4f} ± {v['std']:.4f}"
+            for k, v in cv["metrics"].items()
+            if k in ("accuracy", "balanced_accuracy", "macro_f1", "pr_auc")
+        )
+        lines.append(f"{cv['folds']}-fold CV on {cv['on']}: {shown}")
+    warning = baseline_warning(metrics)
+    if warning:
+        lines.append(warning)
+    if splits.skipped:
+        reasons = Counter(s.reason.split(" (")[0] for s in splits.skipped)
+        listed = "; ".join(f"{n} {r}" for r, n in reasons.most_common(3))
+        lines.append(
+            f"skipped {len(splits.skipped)} input(s): {listed}"
+            f" (listed in {run_dir / 'skipped.csv'})"
+        )
+    else:
+        lines.append("skipped 0 inputs")
+    if kept:
+        lines.append(kept_line(kept))
+    lines.append(f"run folder: {run_dir}")
+    return "\n".join(lines)
+
+
+def _installed(package: str) -> str | None:
+    """An installed package's version, read without importing it."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None

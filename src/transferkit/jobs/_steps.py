@@ -1,0 +1,306 @@
+"""The steps of a `fit` job, each a function with plain inputs and outputs.
+
+read -> choose (auto) -> build backbone -> embed | train -> evaluate -> write run folder
+-> report, track, baseline. `transferkit.jobs._fit.fit` is that list; a new task adds or
+swaps a step. `Job` carries what every step may need (the config, the feature cache, the
+timer) and what the steps resolve on the way (backbone, strategy, cut, run folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transferkit._errors import TransferKitError
+from transferkit._progress import progress_enabled, status
+from transferkit.backbones import Backbone, create_backbone, default_backbone
+from transferkit.config import JobConfig
+from transferkit.data import DataSplits, Skipped, check_trainable, read_data
+from transferkit.evaluation._cv import cross_validate, oof_scores
+from transferkit.evaluation._metrics import classification_metrics
+from transferkit.features._cache import FeatureCache
+from transferkit.features._extract import embed_splits
+from transferkit.heads._balance import check_balance, class_weights
+from transferkit.heads._heads import ClassifierHead, balanced_head
+from transferkit.heads._threshold import (
+    Threshold,
+    ThresholdRule,
+    choose_threshold,
+    decide,
+    parse_rule,
+)
+from transferkit.runs._run import check_out, run_file_names, write_json
+
+RUN_DIR_ENV = "TRANSFERKIT_RUN_DIR"  # the run folder, passed from rank 0 to DDP workers
+
+
+class Timer:
+    """Seconds per named phase (a phase entered twice adds up)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+@dataclass
+class Job:
+    """One fit job under way: its config and what the steps have resolved so far."""
+
+    config: JobConfig
+    resume_dir: Path | None = None
+    timer: Timer = field(default_factory=Timer)
+    cache: FeatureCache = field(init=False)
+    show: bool = False
+    backbone: str = ""  # the resolved backbone name
+    strategy: str = ""  # the resolved strategy
+    cut: int | str | None = None
+    auto: dict[str, Any] | None = None  # what auto chose and why
+    run_dir: Path | None = None
+    kept: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        perf = self.config.performance
+        self.cache = FeatureCache(perf.cache_dir, enabled=perf.use_cache)
+        self.show = progress_enabled(self.config.outputs.quiet)
+        self.backbone = self.config.backbone.name or ""
+        self.strategy = self.config.strategy.name
+        self.cut = self.config.backbone.cut
+
+    @property
+    def rule(self) -> ThresholdRule | None:
+        threshold = self.config.imbalance.threshold
+        return parse_rule(threshold) if threshold is not None else None
+
+    @property
+    def balance(self) -> str:
+        imbalance = self.config.imbalance
+        return "class-weight" if imbalance.class_weight else imbalance.balance
+
+
+@dataclass
+class Outcome:
+    """What the embed or train step gives the evaluation: a backbone, a head, features."""
+
+    model: Backbone
+    head: ClassifierHead
+    head_info: dict[str, Any]
+    features: dict[str, np.ndarray]
+    tuned: Threshold | None = None
+    cv: dict[str, Any] | None = None
+    train: dict[str, Any] | None = None  # the training settings of a trained strategy
+
+
+def worker_rank() -> int:
+    """This process's rank in a multi-process (DDP) run; 0 when there is none."""
+    return int(os.environ.get("LOCAL_RANK", "0")) if RUN_DIR_ENV in os.environ else 0
+
+
+def start(config: JobConfig, resume_dir: Path | None = None) -> Job:
+    """Check what can be checked before reading any data, and open the job."""
+    config.validate()
+    job = Job(config, resume_dir)
+    reserved = run_file_names(job.strategy, ranking=config.backbone.candidates is not None)
+    if resume_dir is None and worker_rank() == 0:
+        check_out(config.outputs.out, config.outputs.overwrite, reserved)
+    pixels = config.data.max_image_pixels
+    if pixels is not None:
+        # image readers in this process and the workers it starts read it from here
+        os.environ["TRANSFERKIT_MAX_IMAGE_PIXELS"] = str(int(pixels))
+    job.cache.check_writable()  # a read-only cache is used read-only, and said once
+    return job
+
+
+def read(job: Job) -> DataSplits:
+    """Read and split the data; refuse a task the settings cannot train, in seconds."""
+    data = job.config.data
+    if data.path is None:
+        raise TransferKitError("give the DATA to fit (`data.path` in a config file).")
+    with job.timer.phase("read"):
+        splits = read_data(
+            data.path,
+            text_column=data.text_column,
+            label_column=data.label_column,
+            val_size=data.val_size,
+            seed=data.seed,
+            modality=data.modality,
+        )
+    check_trainable(splits.train)  # before any embedding: fail in seconds, not minutes
+    if job.rule is not None and len(splits.class_names) != 2:
+        raise TransferKitError(
+            f"`threshold` {job.config.imbalance.threshold!r} needs a binary task;"
+            f" {data.path!r} has {len(splits.class_names)} classes. Drop --threshold."
+        )
+    job.backbone = job.backbone or default_backbone(splits.modality)
+    return splits
+
+
+def build_backbone(job: Job, splits: DataSplits, strategy: str, cut: Any) -> Backbone:
+    """The backbone the strategy starts from, cut where asked, ready for the data."""
+    with job.timer.phase("load_backbone"):
+        model = create_backbone(
+            job.backbone,
+            weights=job.config.backbone.weights,
+            device=job.config.performance.device,
+            pretrained=strategy != "scratch",
+        )
+        if strategy == "features":
+            # a features run never trains it: its inference-only form (folded BatchNorms)
+            model.for_inference()
+        if cut is not None:  # features only (checked with the config)
+            model.cut_at(int(cut) if isinstance(cut, str) and cut.isdigit() else cut)
+    _check_modality(job, model, splits, strategy)
+    return model
+
+
+def _check_modality(job: Job, model: Backbone, splits: DataSplits, strategy: str) -> None:
+    """The backbone must read what the data holds; a tabular backbone learns its encoding."""
+    if model.modality != splits.modality:
+        raise TransferKitError(
+            f"backbone {job.backbone!r} reads {model.modality} but"
+            f" {job.config.data.path!r} holds {splits.modality}: pick a {splits.modality}"
+            f" backbone (e.g. {default_backbone(splits.modality)!r})."
+        )
+    if model.modality != "tabular":
+        return
+    if strategy not in ("features", "auto"):
+        raise TransferKitError(
+            f"strategy {strategy!r} trains backbone layers, and the tabular backbone"
+            " 'identity' has none: use --strategy features (the head sees the encoded columns)."
+        )
+    model.fit_encoder(splits.train.inputs, job.config.data.encoding)
+    for name in ("train", "val", "test"):
+        ds = getattr(splits, name)
+        for ref, item in zip(ds.refs if ds else [], ds.inputs if ds else [], strict=True):
+            for _, reason in model.encoder.imputations(json.loads(item)):  # missing or inf
+                splits.imputed.append(Skipped(item=ref, reason=reason, split=name))
+
+
+def head_fitter(job: Job, splits: DataSplits) -> partial:
+    """The features head as a function of (x, y): the kind, balancing and seed of the job."""
+    weights = None
+    if job.balance == "class-weight":
+        weights = class_weights(
+            splits.train.labels, splits.class_names, job.config.imbalance.class_weight
+        )
+    return partial(
+        balanced_head,
+        job.config.strategy.head,
+        n_classes=len(splits.class_names),
+        seed=job.config.data.seed,
+        balance=job.balance,
+        weights=weights,
+    )
+
+
+def embed(job: Job, splits: DataSplits, model: Backbone, devices: int = 1) -> Outcome:
+    """The `features` strategy: embed every split once (cached), fit the head on train,
+    tune its threshold and cross-validate it when asked."""
+    check_balance(job.balance, "features")
+    perf = job.config.performance
+    with job.timer.phase("extract"):
+        features = embed_splits(
+            model,
+            splits,
+            job.cache,
+            perf.batch_size,
+            perf.num_workers,
+            job.show,
+            devices=devices,
+        )
+    check_trainable(splits.train, n_skipped=len(splits.skipped))
+    fit_head = head_fitter(job, splits)
+    kind = job.config.strategy.head
+    what = "logistic regression, C by cross-validation" if kind == "logistic" else kind
+    with job.timer.phase("train_head"), status(f"training the head ({what})", job.show):
+        head, head_info = fit_head(features["train"], splits.train.labels)
+    outcome = Outcome(model, head, head_info, features)
+    seed, rule = job.config.data.seed, job.rule
+    if rule is not None:
+        with job.timer.phase("threshold"), status(f"tuning the threshold ({rule})", job.show):
+            scores = oof_scores(fit_head, features["train"], splits.train.labels, seed)
+            positive = splits.class_names[1]
+            outcome.tuned = choose_threshold(splits.train.labels, scores, rule, positive)
+    k = job.config.evaluation.cv
+    if k:
+        with job.timer.phase("cross_validate"), status(f"{k}-fold cross-validation", job.show):
+            outcome.cv = cross_validate(fit_head, features, splits, k, seed, rule)
+    return outcome
+
+
+def evaluate(job: Job, splits: DataSplits, outcome: Outcome) -> tuple[dict, dict]:
+    """Probabilities for val and test, and the metrics on test (else val)."""
+    eval_name = "test" if splits.test is not None and len(splits.test) else "val"
+    with job.timer.phase("evaluate"):
+        probas = {
+            name: outcome.head.predict_proba(x)
+            for name, x in outcome.features.items()
+            if name != "train"
+        }
+        evaluated = getattr(splits, eval_name)
+        metrics = classification_metrics(
+            evaluated.labels,
+            decide(probas[eval_name], outcome.tuned),
+            splits.class_names,
+            proba=probas[eval_name],
+            train_labels=splits.train.labels,
+        )
+    metrics["evaluated_on"] = eval_name
+    return probas, metrics
+
+
+def val_accuracy(outcome: Outcome, splits: DataSplits) -> float:
+    """Accuracy on the validation split (what auto compares its candidates on)."""
+    proba = outcome.head.predict_proba(outcome.features["val"])
+    return float(np.mean(decide(proba, outcome.tuned) == splits.val.labels))
+
+
+def write_config(job: Job, resolved: dict[str, Any]) -> None:
+    """config.json: the job's config, and under 'resolved' what the run made of it."""
+    assert job.run_dir is not None
+    write_json(job.run_dir, "config.json", {**job.config.to_dict(), "resolved": resolved})
+
+
+def config_from_run(run_dir: Path) -> JobConfig:
+    """The config a run folder was written with, resolved as the run resolved it (auto's
+    backbone and strategy), to continue it: `--resume` and a stopped baseline."""
+    from transferkit.runs._files import read_run_json, settings_of
+    from transferkit.runs._folder import inside
+
+    if not inside(run_dir, "config.json").is_file():
+        raise TransferKitError(
+            f"cannot resume {str(run_dir)!r}: it has no config.json. Pass a run folder that"
+            " `transferkit fit --strategy ...` wrote."
+        )
+    saved = read_run_json(run_dir, "config.json")
+    resolved = settings_of(saved)
+    if "resolved" not in saved or not isinstance(resolved.get("data"), str):
+        raise TransferKitError(
+            f"{str(run_dir / 'config.json')!r} is damaged or from an older transferkit: it"
+            " names no 'data' to resume on. Fit again (embeddings are cached)."
+        )
+    sections = {k: v for k, v in saved.items() if k != "resolved"}
+    config = JobConfig.from_dict(sections, source=repr(str(run_dir / "config.json")))
+    strategy = resolved.get("strategy") or config.strategy.name
+    if strategy == "features":
+        raise TransferKitError(
+            f"{str(run_dir)!r} used strategy 'features', which has no training state to resume:"
+            " run `transferkit fit` again (its embeddings are cached)."
+        )
+    backbone = resolved.get("backbone") or config.backbone.name
+    return config.with_options(strategy=strategy, backbone=backbone, candidates=None)
