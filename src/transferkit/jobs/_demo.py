@@ -29,9 +29,11 @@ def export_digits(folder: Path) -> Path:
 
 
 def run_demo(out: str | Path | None = None, quiet: bool = False) -> FitResult:
-    """Export the digits, fit `efficientnet_lite0` features + logistic head, reload, check."""
+    """Export the digits, let `auto` rank efficientnet_lite0's cut points and pick, say what
+    the chosen cut gains over the network's output features, reload the model, check."""
     folder = export_digits(default_cache_dir() / "demo" / "sklearn-digits")
-    result = fit(folder, out=out, quiet=quiet)
+    result = fit(folder, strategy="auto", out=out, quiet=quiet)
+    result.summary += _cut_gain(result.run_dir)
     rows = [r for r in (result.run_dir / "predictions_val.csv").read_text().splitlines()[1:11]]
     paths = [r.split(",")[1] for r in rows]
     reported = [r.split(",")[3] for r in rows]
@@ -41,3 +43,24 @@ def run_demo(out: str | Path | None = None, quiet: bool = False) -> FitResult:
         f"\nreloaded model agrees with the run on {agree}/{len(rows)} checked predictions"
     )
     return result
+
+
+def _cut_gain(run_dir: Path) -> str:
+    """The best cut against the network's output, from the run's ranking.json."""
+    from transferkit.runs._files import read_json
+
+    ranking = read_json(run_dir, "ranking.json") or {}
+    rows = [r for r in ranking.get("candidates", []) if not r.get("skipped")]
+    if not rows or rows[0].get("cut") is None:
+        return "\nthe network's output features rank above each of its cut points"
+    best = rows[0]
+    output = next((r for r in rows if r["backbone"] == best["backbone"] and r["cut"] is None), None)
+    if output is None:
+        return ""
+    probe = (best["scores"].get("probe_accuracy"), output["scores"].get("probe_accuracy"))
+    gain = (probe[0] - probe[1]) * 100 if None not in probe else float("nan")
+    return (
+        f"\nbest cut {best['name']}: linear probe {probe[0]:.3f} against {probe[1]:.3f} at the"
+        f" network's output ({gain:+.1f} points; LogME {best['scores']['logme']:.3f} against"
+        f" {output['scores']['logme']:.3f}): the layers above it are too specific to ImageNet"
+    )
