@@ -30,7 +30,7 @@ import transferkit
 from transferkit.data import read_data
 from transferkit.features._cache import FeatureCache
 from transferkit.features._extract import extract_features
-from transferkit.heads._heads import train_head
+from transferkit.heads._train import train_head
 from transferkit.selection._rank import SCORES, _load, pooled_prefix_features
 
 from _common import dataset, fresh_dir, remove

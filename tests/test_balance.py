@@ -16,7 +16,7 @@ from transferkit.finetune._data import EpochSampler
 from transferkit.finetune._module import TransferModule, focal_loss
 from transferkit.finetune._strategies import make_strategy
 from transferkit.heads._balance import check_balance, class_weights, parse_class_weights, resample
-from transferkit.heads._heads import train_head
+from transferkit.heads._train import train_head
 
 
 def test_balanced_weights_are_n_over_k_times_count():

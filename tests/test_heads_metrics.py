@@ -10,7 +10,8 @@ from sklearn.preprocessing import StandardScaler
 
 from transferkit import TransferKitError
 from transferkit.evaluation._metrics import classification_metrics
-from transferkit.heads._heads import load_head, train_head
+from transferkit.heads._heads import load_head
+from transferkit.heads._train import train_head
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])

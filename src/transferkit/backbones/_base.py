@@ -202,6 +202,11 @@ class Backbone(nn.Module):
             self.recipe["cut"] = index  # another process builds the same cut backbone
         return self
 
+    @property
+    def cut_name(self) -> str | None:
+        """The name of the last group kept by `cut_at` (None: the whole network)."""
+        return self.layer_groups()[self.cut - 1][0] if self.cut is not None else None
+
     def uncut(self) -> Backbone:
         """The whole network again (rank scores its own cut points)."""
         self.cut = None

@@ -11,14 +11,6 @@ from transferkit._errors import TransferKitError
 from transferkit.backbones import _tabular, _text, _vision  # noqa: F401  (they register)
 from transferkit.backbones._base import _REGISTRY, Backbone, registered_names
 
-# the backbone `fit` and `rank` use when none is named
-DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm-l6", "tabular": "identity"}
-
-
-def default_backbone(modality: str) -> str:
-    """The built-in backbone for a modality ('image', 'text' or 'tabular')."""
-    return DEFAULT_BACKBONES[modality]
-
 
 def create_backbone(
     spec: str,

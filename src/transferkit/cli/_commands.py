@@ -62,7 +62,7 @@ def rank_command(
         _fail(exc)
     typer.echo(result.table)
     if result.kept:
-        from transferkit.runs._run import kept_line
+        from transferkit.runs._write import kept_line
 
         typer.echo(kept_line(result.kept))
     typer.echo(f"{result.why}.\nrun folder: {result.run_dir}")

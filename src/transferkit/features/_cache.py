@@ -8,6 +8,7 @@ import os
 import uuid
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +61,30 @@ class FeatureCache:
             " embeddings were read, new ones were computed and not stored (give a writable"
             " --cache-dir to keep them)"
         )
+
+    def read_facts(self, key: str) -> dict[str, Any] | None:
+        """What was recorded about a backbone under `key` (`backbones._lazy`), if anything
+        readable; a damaged record is ignored (the backbone is built instead)."""
+        if not self.enabled:
+            return None
+        try:
+            facts = json.loads((self.root / "backbones" / f"{key}.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return facts if isinstance(facts, dict) else None
+
+    def write_facts(self, key: str, facts: dict[str, Any]) -> None:
+        """Record a backbone's facts (atomically; a read-only cache records nothing)."""
+        if not self.enabled or self.read_only:
+            return
+        folder = self.root / "backbones"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            staging = folder / f".{key}.{uuid.uuid4().hex}.tmp"
+            staging.write_text(json.dumps(facts, sort_keys=True), encoding="utf-8")
+            os.replace(staging, folder / f"{key}.json")
+        except OSError:
+            self._go_read_only()
 
     def _space(self, key: str) -> Path:
         return self.root / key

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from transferkit._errors import TransferKitError
 from transferkit._progress import progress_bar
-from transferkit.backbones import Backbone
 from transferkit.data import Dataset, DataSplits, Skipped
 from transferkit.features._cache import FeatureCache
+
+if TYPE_CHECKING:
+    from transferkit.backbones import Backbone
 
 
 def default_batch_size(backbone: Backbone) -> int:

@@ -12,7 +12,8 @@ from transferkit.data import DataSplits, Skipped, check_trainable
 from transferkit.features._cache import FeatureCache
 from transferkit.features._extract import extract_features
 from transferkit.finetune._config import TrainConfig
-from transferkit.heads._heads import ClassifierHead, train_head
+from transferkit.heads._heads import ClassifierHead, as_module
+from transferkit.heads._train import train_head
 from transferkit.runs._folder import output_path, record
 
 
@@ -69,7 +70,8 @@ def train_backbone(
         # the features strategy's head, from cached embeddings, is where fine-tuning starts
         x, _ = extract_features(model, splits.train.inputs, cache, show_progress=show)
         n_classes = len(splits.class_names)
-        head, _ = train_head("logistic", x, splits.train.labels, n_classes, config.seed)
+        probe, _ = train_head("logistic", x, splits.train.labels, n_classes, config.seed)
+        head = as_module(probe)
     module = run_training(
         model,
         splits,

@@ -12,7 +12,7 @@ from transferkit.data import DataSplits
 from transferkit.jobs._steps import Job, config_from_run
 from transferkit.runs._files import read_run_json
 from transferkit.runs._folder import record_nested
-from transferkit.runs._run import write_json
+from transferkit.runs._write import write_json
 
 SCRATCH_FOLDER = "baseline-scratch"
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transferkit._hashing import digest_text
-from transferkit.backbones import default_backbone
+from transferkit.backbones._defaults import default_backbone
 from transferkit.data import DataSplits
 from transferkit.jobs._steps import Job, worker_rank
-from transferkit.selection._auto import AutoChoice, auto_candidates
-from transferkit.selection._auto import choose as rank_and_choose
+
+if TYPE_CHECKING:
+    from transferkit.selection._auto import AutoChoice
 
 AUTO_ENV = "TRANSFERKIT_AUTO_CHOICE"  # auto's choice, passed from rank 0 to DDP workers
 
@@ -32,6 +33,9 @@ def choose(job: Job, splits: DataSplits) -> AutoChoice | None:
 
 
 def _auto(job: Job, splits: DataSplits) -> AutoChoice:
+    from transferkit.selection._auto import AutoChoice, auto_candidates
+    from transferkit.selection._auto import choose as rank_and_choose
+
     chosen = job.config.backbone
     key = _auto_key(splits, chosen.name, chosen.weights, chosen.candidates, job.config.data.seed)
     passed = json.loads(os.environ.get(AUTO_ENV) or "{}")

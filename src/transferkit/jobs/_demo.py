@@ -32,7 +32,10 @@ def run_demo(out: str | Path | None = None, quiet: bool = False) -> FitResult:
     """Export the digits, let `auto` rank efficientnet_lite0's cut points and pick, say what
     the chosen cut gains over the network's output features, reload the model, check."""
     folder = export_digits(default_cache_dir() / "demo" / "sklearn-digits")
-    result = fit(folder, strategy="auto", out=out, quiet=quiet)
+    # auto's training, when its rule picks one, on a demo's budget: two epochs, one cached
+    # view of each image (it is kept only if it beats the features model at the best cut)
+    budget = {"epochs": 2, "cached_views": 1}
+    result = fit(folder, strategy="auto", out=out, quiet=quiet, train=budget)
     result.summary += _cut_gain(result.run_dir)
     rows = [r for r in (result.run_dir / "predictions_val.csv").read_text().splitlines()[1:11]]
     paths = [r.split(",")[1] for r in rows]

@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from transferkit._errors import TransferKitError, choice_error
 from transferkit.backbones import Backbone, create_backbone, default_backbone
+from transferkit.config._choices import HEADS
 from transferkit.config._job import check_head, check_strategy
 from transferkit.data import Dataset, DataSplits
 from transferkit.data._dataset import stratified_split
@@ -20,8 +21,8 @@ from transferkit.evaluation._cv import oof_scores
 from transferkit.features._cache import FeatureCache
 from transferkit.features._extract import embed_all
 from transferkit.heads._balance import check_balance, class_weights
-from transferkit.heads._heads import HEADS, balanced_head
 from transferkit.heads._threshold import choose_threshold, decide, parse_rule
+from transferkit.heads._train import balanced_head
 
 _LOADED: dict[tuple[str, str | None, str], Backbone] = {}
 

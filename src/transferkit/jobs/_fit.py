@@ -8,28 +8,51 @@ and baseline.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from transferkit.backbones._lazy import LazyBackbone
 from transferkit.config import JobConfig
 from transferkit.data import DataSplits, Skipped
 from transferkit.jobs import _steps as steps
 from transferkit.jobs._choose import choose, write_choice
 from transferkit.jobs._outputs import resolved_config, run_facts, summary, write_outputs
 from transferkit.jobs._steps import Job, write_config
-from transferkit.runs._run import Predictor, new_run_dir, run_file_names, save_model, write_json
+from transferkit.runs._write import new_run_dir, run_file_names, save_model, write_json
+
+if TYPE_CHECKING:
+    from transferkit.runs._run import Predictor
 
 
 @dataclass
 class FitResult:
-    """What `fit` returns: the run folder, its metrics and the trained model."""
+    """What `fit` returns: the run folder, its metrics and the trained model (`model`, a
+    `Predictor`, loaded on first use: a cached fit that is not asked for it imports no
+    torch)."""
 
     run_dir: Path
     metrics: dict[str, Any]
-    model: Predictor
     summary: str
     skipped: list[Skipped] = field(default_factory=list)
     config: JobConfig | None = None
+    backbone: Any = field(default=None, repr=False)  # the run's backbone, for `model`
+
+    @cached_property
+    def model(self) -> Predictor:
+        from transferkit.runs._run import Predictor
+
+        perf = (self.config or JobConfig()).performance
+        backbone = self.backbone
+        if isinstance(backbone, LazyBackbone):  # built when an input needs it
+            backbone = backbone.real if backbone.is_built else None
+        return Predictor(
+            self.run_dir,
+            cache_dir=perf.cache_dir,
+            device=perf.device,
+            use_cache=perf.use_cache,
+            backbone=backbone,
+        )
 
 
 def fit(
@@ -128,7 +151,7 @@ def write_run(
         run_facts(splits, job.backbone, job.strategy, eval_name, job.timer.seconds, job.cache)
     )
     if model.cut is not None:
-        metrics["cut"] = model.layer_groups()[model.cut - 1][0]
+        metrics["cut"] = model.cut_name
     extras = {"auto": job.auto, "cv": outcome.cv}
     extras["threshold"] = outcome.tuned.to_dict() if outcome.tuned is not None else None
     metrics.update({k: v for k, v in extras.items() if v is not None})
@@ -140,23 +163,15 @@ def write_run(
 
 
 def _result(job: Job, splits: DataSplits, model: Any, metrics: dict[str, Any]) -> FitResult:
-    perf = job.config.performance
     assert job.run_dir is not None  # written by write_run
-    predictor = Predictor(
-        job.run_dir,
-        cache_dir=str(job.cache.root),
-        device=perf.device,
-        use_cache=perf.use_cache,
-        backbone=model,
-    )
     auto = job.auto
-    text = (
-        f"auto picked {auto['backbone']!r} with {auto['picked']!r}. {auto['why']}\n" if auto else ""
-    )
+    text = ""
+    if auto:
+        text = f"auto picked {auto['backbone']!r} with {auto['picked']!r}. {auto['why']}\n"
     text += summary(metrics, splits, job.run_dir, job.kept)
     if job.cache.read_only:
         text += f"\n{job.cache.read_only_line()}"
-    return FitResult(job.run_dir, metrics, predictor, text, list(splits.skipped), job.config)
+    return FitResult(job.run_dir, metrics, text, list(splits.skipped), job.config, model)
 
 
 def settings(job: Job, model: Any, outcome: Any) -> dict[str, Any]:

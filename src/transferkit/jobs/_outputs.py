@@ -7,16 +7,18 @@ import platform
 from collections import Counter
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from transferkit.backbones import Backbone
 from transferkit.data import DataSplits
 from transferkit.evaluation._metrics import baseline_warning
 from transferkit.features._cache import FeatureCache
 from transferkit.heads._threshold import Threshold, decide
-from transferkit.runs._run import kept_line, write_predictions, write_skipped
+from transferkit.runs._write import kept_line, write_predictions, write_skipped
+
+if TYPE_CHECKING:
+    from transferkit.backbones import Backbone
 
 
 def write_outputs(

@@ -16,13 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from transferkit._errors import TransferKitError
 from transferkit._progress import progress_enabled, status
-from transferkit.backbones import Backbone, create_backbone, default_backbone
+from transferkit.backbones._defaults import default_backbone
+from transferkit.backbones._lazy import LAZY_MODALITIES
 from transferkit.config import JobConfig
 from transferkit.data import DataSplits, Skipped, check_trainable, read_data
 from transferkit.evaluation._cv import cross_validate, oof_scores
@@ -30,7 +31,6 @@ from transferkit.evaluation._metrics import classification_metrics
 from transferkit.features._cache import FeatureCache
 from transferkit.features._extract import embed_splits
 from transferkit.heads._balance import check_balance, class_weights
-from transferkit.heads._heads import ClassifierHead, balanced_head
 from transferkit.heads._threshold import (
     Threshold,
     ThresholdRule,
@@ -38,7 +38,11 @@ from transferkit.heads._threshold import (
     decide,
     parse_rule,
 )
-from transferkit.runs._run import check_out, run_file_names, write_json
+from transferkit.heads._train import balanced_head
+from transferkit.runs._write import check_out, run_file_names, write_json
+
+if TYPE_CHECKING:
+    from transferkit.backbones import Backbone
 
 RUN_DIR_ENV = "TRANSFERKIT_RUN_DIR"  # the run folder, passed from rank 0 to DDP workers
 
@@ -98,7 +102,7 @@ class Outcome:
     """What the embed or train step gives the evaluation: a backbone, a head, features."""
 
     model: Backbone
-    head: ClassifierHead
+    head: Any  # a NumPy LinearHead (logistic) or a torch ClassifierHead
     head_info: dict[str, Any]
     features: dict[str, np.ndarray]
     tuned: Threshold | None = None
@@ -151,20 +155,46 @@ def read(job: Job) -> DataSplits:
 
 
 def build_backbone(job: Job, splits: DataSplits, strategy: str, cut: Any) -> Backbone:
-    """The backbone the strategy starts from, cut where asked, ready for the data."""
+    """The backbone the strategy starts from, cut where asked, ready for the data. A
+    `features` backbone the cache has seen before comes as a `LazyBackbone`: its network
+    (and torch) load only if an input is missing from the cache."""
     with job.timer.phase("load_backbone"):
-        model = create_backbone(
-            job.backbone,
-            weights=job.config.backbone.weights,
-            device=job.config.performance.device,
-            pretrained=strategy != "scratch",
-        )
-        if strategy == "features":
-            # a features run never trains it: its inference-only form (folded BatchNorms)
-            model.for_inference()
-        if cut is not None:  # features only (checked with the config)
-            model.cut_at(int(cut) if isinstance(cut, str) and cut.isdigit() else cut)
+        if strategy == "features" and splits.modality in LAZY_MODALITIES:
+            model = _cached_backbone(job, cut)
+        else:
+            model = _new_backbone(job, strategy, cut)
     _check_modality(job, model, splits, strategy)
+    return model
+
+
+def _new_backbone(job: Job, strategy: str, cut: Any) -> Backbone:
+    from transferkit.backbones import create_backbone
+
+    model = create_backbone(
+        job.backbone,
+        weights=job.config.backbone.weights,
+        device=job.config.performance.device,
+        pretrained=strategy != "scratch",
+    )
+    if strategy == "features":
+        # a features run never trains it: its inference-only form (folded BatchNorms)
+        model.for_inference()
+    if cut is not None:  # features only (checked with the config)
+        model.cut_at(int(cut) if isinstance(cut, str) and cut.isdigit() else cut)
+    return model
+
+
+def _cached_backbone(job: Job, cut: Any) -> Any:
+    """The recorded facts of this backbone as a lazy one, else the backbone itself (its
+    facts recorded for next time)."""
+    from transferkit.backbones._lazy import LazyBackbone, backbone_facts, facts_key
+
+    key = facts_key(job.backbone, job.config.backbone.weights, cut)
+    facts = job.cache.read_facts(key)
+    if facts is not None and facts.get("spec") == job.backbone:
+        return LazyBackbone(facts, partial(_new_backbone, job, "features", cut))
+    model = _new_backbone(job, "features", cut)
+    job.cache.write_facts(key, backbone_facts(model))
     return model
 
 

@@ -16,7 +16,7 @@ from transferkit.jobs import _steps as steps
 from transferkit.jobs._choose import write_choice
 from transferkit.jobs._steps import Job, Outcome, write_config
 from transferkit.runs._folder import forget_file
-from transferkit.runs._run import new_run_dir, run_file_names
+from transferkit.runs._write import new_run_dir, run_file_names
 
 
 def train(job: Job, splits: DataSplits, choice: Any) -> Outcome:

@@ -124,8 +124,8 @@ def _save_tokenizer(tokenizer: Any, run_dir: Path) -> None:
 def _data_images(run_dir: Path, refs: list[str]) -> list[str]:
     """The images a run's predictions name that lie in the data folder it was fitted on
     (config.json): a path in a run folder's files never opens a file from elsewhere."""
-    from transferkit.runs._run import resolve_ref
     from transferkit.runs._files import read_run_json, settings_of
+    from transferkit.runs._write import resolve_ref
 
     data = settings_of(read_run_json(run_dir, "config.json")).get("data")
     if not data:
@@ -222,7 +222,7 @@ def _write_sidecar(
     n_checked: int,
 ) -> Path:
     from transferkit import __version__
-    from transferkit.runs._run import write_json
+    from transferkit.runs._write import write_json
 
     config = predictor.config
     k = len(predictor.class_names)
@@ -268,8 +268,8 @@ def _write_sidecar(
 def _check_current(run: Path, sidecar: dict[str, Any]) -> None:
     """The export must be of the model now in the run folder (a refit with --overwrite
     replaces the model; an old export must not answer for it)."""
-    from transferkit.runs._run import check_model_config
     from transferkit.runs._files import read_run_json
+    from transferkit.runs._run import check_model_config
 
     path = inside(run, "model/model.json")
     if not path.is_file():

@@ -239,7 +239,7 @@ def _binary_curves(
 
 
 def _thumbnail(path: str) -> str | None:
-    from transferkit.backbones._vision import open_image
+    from transferkit.data._images import decode_image as open_image
 
     try:
         image = open_image(path, 224)  # the project's decoder: every mode, the pixel limit
@@ -252,7 +252,7 @@ def _thumbnail(path: str) -> str | None:
 
 
 def _where(ref: str, run: Path | None) -> str:
-    from transferkit.runs._run import resolve_ref
+    from transferkit.runs._write import resolve_ref
 
     return str(resolve_ref(ref, run)) if run is not None else ref
 
@@ -268,7 +268,7 @@ def _thumbnails(
         saved = read_json(run, THUMBNAILS) or {}
         return {k: v for k, v in saved.items() if isinstance(v, str) and v.startswith(JPEG_URI)}
     made = {r["input"]: _thumbnail(_where(r["input"], run)) for r in wrong}
-    from transferkit.runs._run import write_json
+    from transferkit.runs._write import write_json
 
     write_json(run, THUMBNAILS, {k: v for k, v in made.items() if v})
     return made

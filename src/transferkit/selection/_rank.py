@@ -82,7 +82,7 @@ def rank(
     """Score each candidate on the training split (at most `max_samples`, stratified) and
     rank them by LogME; writes ranking.json / ranking.csv / ranking.png when `out` is set."""
     from transferkit.backbones import default_backbone
-    from transferkit.runs._run import RANKING_FILES, check_out, new_run_dir, write_json
+    from transferkit.runs._write import RANKING_FILES, check_out, new_run_dir, write_json
 
     reserved = ("config.json", *RANKING_FILES)
     if out is not None:
@@ -425,7 +425,7 @@ def write_ranking(
     n_scored: int,
 ) -> None:
     from transferkit.runs._folder import output_path, record
-    from transferkit.runs._run import write_csv, write_json
+    from transferkit.runs._write import write_csv, write_json
 
     write_json(
         run_dir,
