@@ -123,3 +123,25 @@ def test_damaged_facts_are_ignored_and_the_backbone_is_built(colour_folder, tmp_
     third = transferkit.fit(colour_folder, out=tmp_path / "c", cache_dir=cache, quiet=True)
     assert third.metrics["accuracy"] == first.metrics["accuracy"]
     assert list((cache / "backbones").glob("*.json"))  # recorded again
+
+
+def test_the_fitted_head_is_kept_and_a_damaged_one_is_refitted(text_file, tmp_path):
+    cache = tmp_path / "cache"
+    first = transferkit.fit(text_file, out=tmp_path / "a", cache_dir=cache, quiet=True)
+    kept = sorted((cache / "heads").glob("*.head.json"))
+    assert len(kept) == 1
+    fitted = json.loads(kept[0].read_text())["fitted"]
+    saved = json.loads((tmp_path / "a" / "model" / "model.json").read_text())["head"]
+    assert fitted["kind"] == "logistic" and fitted["C"] == saved["C"]
+    again = transferkit.fit(text_file, out=tmp_path / "b", cache_dir=cache, quiet=True)
+    assert (tmp_path / "b" / "predictions_val.csv").read_text() == (
+        tmp_path / "a" / "predictions_val.csv"
+    ).read_text()
+    assert again.metrics["accuracy"] == first.metrics["accuracy"]
+    # another seed is another head; a damaged entry is fitted again, not trusted
+    transferkit.fit(text_file, out=tmp_path / "c", cache_dir=cache, quiet=True, seed=1)
+    assert len(list((cache / "heads").glob("*.head.json"))) == 2
+    for path in (cache / "heads").glob("*.head.safetensors"):
+        path.write_bytes(b"broken")
+    third = transferkit.fit(text_file, out=tmp_path / "d", cache_dir=cache, quiet=True)
+    assert third.metrics["accuracy"] == first.metrics["accuracy"]

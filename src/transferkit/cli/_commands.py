@@ -137,34 +137,8 @@ def predict(
         _fail(TransferKitError(f"--engine {engine!r}: use 'torch' or 'onnx'."))
     try:
         model = load(run, cache_dir=cache_dir, device=device)
-        modality = model.config["backbone"]["modality"]
-        predict_rows = model.predict_rows
-        if engine == "onnx":
-            if modality == "tabular":
-                raise TransferKitError(
-                    "a tabular run has no ONNX export (its column encoding runs in Python):"
-                    " use --engine torch."
-                )
-            from transferkit.runs._export import OnnxPredictor
-
-            predict_rows = OnnxPredictor(run).predict_rows
-        if modality == "tabular":  # each input is a CSV file; each of its rows is predicted
-            from transferkit.data._tabular import read_rows
-
-            if not inputs or texts_file is not None:
-                raise TransferKitError(
-                    "give the CSV file(s) of rows to predict (not --texts-file)."
-                )
-
-            required = getattr(model.backbone, "columns", None)  # the trained columns
-            pairs = [
-                pair
-                for value in inputs or []
-                for pair in zip(*read_rows(Path(value), required=required), strict=True)
-            ]
-            items, shown = [p[0] for p in pairs], [p[1] for p in pairs]
-        else:
-            items = shown = _expand_inputs(list(inputs or []), modality, texts_file)
+        predict_rows = _engine(model, run, engine)
+        items, shown = _items(model, list(inputs or []), texts_file)
     except (TransferKitError, OSError) as exc:
         _fail(exc)
     try:
@@ -179,6 +153,40 @@ def predict(
         _fail(exc)
     if n_errors:
         typer.echo(f"{n_errors} of {len(items)} input(s) could not be read (see 'error')", err=True)
+
+
+def _engine(model: Any, run: Path, engine: str) -> Any:
+    """The function that predicts a batch: the run's torch model, or its ONNX export."""
+    if engine == "torch":
+        return model.predict_rows
+    if model.config["backbone"]["modality"] == "tabular":
+        raise TransferKitError(
+            "a tabular run has no ONNX export (its column encoding runs in Python):"
+            " use --engine torch."
+        )
+    from transferkit.runs._export import OnnxPredictor
+
+    return OnnxPredictor(run).predict_rows
+
+
+def _items(model: Any, inputs: list[str], texts_file: Path | None) -> tuple[list, list]:
+    """(what the model reads, what the CSV shows) for each input: image paths and texts
+    as given; for a tabular run, every row of the CSV files given."""
+    modality = model.config["backbone"]["modality"]
+    if modality != "tabular":
+        items = _expand_inputs(inputs, modality, texts_file)
+        return items, items
+    from transferkit.data._tabular import read_rows
+
+    if not inputs or texts_file is not None:
+        raise TransferKitError("give the CSV file(s) of rows to predict (not --texts-file).")
+    required = getattr(model.backbone, "columns", None)  # the trained columns
+    pairs = [
+        pair
+        for value in inputs
+        for pair in zip(*read_rows(Path(value), required=required), strict=True)
+    ]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def _stream_predictions(

@@ -86,6 +86,34 @@ class FeatureCache:
         except OSError:
             self._go_read_only()
 
+    def read_head(self, key: str) -> tuple[Any, dict[str, Any]] | None:
+        """A logistic head `write_head` kept under `key`, with its info; None if absent or
+        damaged (it is fitted again)."""
+        if not self.enabled:
+            return None
+        from transferkit.heads._linear import load_linear_head
+
+        try:
+            return load_linear_head(self.root / "heads", key)
+        except Exception:  # a damaged entry is refitted, never trusted
+            return None
+
+    def write_head(self, key: str, head: Any, info: dict[str, Any]) -> None:
+        """Keep a fitted logistic head (a second identical fit skips the fitting)."""
+        if not self.enabled or self.read_only:
+            return
+        from transferkit.heads._linear import save_linear_head
+
+        folder = self.root / "heads"
+        staging = folder / f".{key}.{uuid.uuid4().hex}"
+        try:
+            save_linear_head(head, staging, info=info)
+            for name in ("head.safetensors", "head.json"):
+                os.replace(staging / name, folder / f"{key}.{name}")
+            staging.rmdir()
+        except OSError:
+            self._go_read_only()
+
     def _space(self, key: str) -> Path:
         return self.root / key
 

@@ -49,14 +49,32 @@ class LinearHead:
         }
 
 
-def save_linear_head(head: LinearHead, folder: Path) -> None:
-    """head.safetensors and head.json, as `save_head` writes them for a torch head."""
+def save_linear_head(head: LinearHead, folder: Path, info: dict[str, Any] | None = None) -> None:
+    """head.safetensors and head.json, as `save_head` writes them for a torch head (with
+    the fit's `info` too, for the feature cache's copy)."""
     from safetensors.numpy import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: np.ascontiguousarray(v) for k, v in head.state_dict().items()}
     save_file(tensors, str(folder / "head.safetensors"))
-    (folder / "head.json").write_text(json.dumps(head.config(), indent=2), encoding="utf-8")
+    config: dict[str, Any] = head.config()
+    if info is not None:
+        config = {**config, "fitted": info}
+    (folder / "head.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+def load_linear_head(folder: Path, key: str) -> tuple[LinearHead, dict[str, Any]]:
+    """The head and fit info `FeatureCache.write_head` kept as `key.head.*` in `folder`."""
+    from safetensors.numpy import load_file
+
+    config = json.loads((folder / f"{key}.head.json").read_text(encoding="utf-8"))
+    tensors = load_file(str(folder / f"{key}.head.safetensors"))
+    head = LinearHead(
+        tensors["mean"], tensors["scale"], tensors["net.1.weight"], tensors["net.1.bias"]
+    )
+    if head.config() != {k: v for k, v in config.items() if k != "fitted"}:
+        raise ValueError("the kept head's shape does not match its tensors")
+    return head, dict(config["fitted"])
 
 
 def standardiser(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

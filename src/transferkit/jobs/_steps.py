@@ -8,6 +8,7 @@ timer) and what the steps resolve on the way (backbone, strategy, cut, run folde
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -258,7 +259,7 @@ def embed(job: Job, splits: DataSplits, model: Backbone, devices: int = 1) -> Ou
     kind = job.config.strategy.head
     what = "logistic regression, C by cross-validation" if kind == "logistic" else kind
     with job.timer.phase("train_head"), status(f"training the head ({what})", job.show):
-        head, head_info = fit_head(features["train"], splits.train.labels)
+        head, head_info = cached_head(job, fit_head, features["train"], splits.train.labels)
     outcome = Outcome(model, head, head_info, features)
     seed, rule = job.config.data.seed, job.rule
     if rule is not None:
@@ -271,6 +272,44 @@ def embed(job: Job, splits: DataSplits, model: Backbone, devices: int = 1) -> Ou
         with job.timer.phase("cross_validate"), status(f"{k}-fold cross-validation", job.show):
             outcome.cv = cross_validate(fit_head, features, splits, k, seed, rule)
     return outcome
+
+
+def cached_head(job: Job, fit_head: partial, x: np.ndarray, y: np.ndarray) -> tuple[Any, dict]:
+    """The head fitted on these very embeddings and labels with these settings before, from
+    the cache; else fitted now (and kept, when it is the NumPy logistic head)."""
+    from transferkit.heads._linear import LinearHead
+
+    key = head_key(fit_head, x, y)
+    found = job.cache.read_head(key)
+    if found is not None:
+        return found
+    head, info = fit_head(x, y)
+    if isinstance(head, LinearHead):
+        job.cache.write_head(key, head, info)
+    return head, info
+
+
+def head_key(fit_head: partial, x: np.ndarray, y: np.ndarray) -> str:
+    """What decides a fitted head: the exact embeddings and labels, the head's settings,
+    and the versions of what fits it."""
+    from importlib.metadata import version
+
+    from transferkit import __version__
+    from transferkit._hashing import digest_text
+
+    settings = {k: v for k, v in fit_head.keywords.items() if k != "weights"}
+    weights = fit_head.keywords.get("weights")
+    parts = [
+        __version__,
+        version("scikit-learn"),
+        list(fit_head.args),
+        json.dumps(settings, sort_keys=True, default=str),
+        None if weights is None else [float(w) for w in weights],
+        hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
+        list(x.shape),
+        hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest(),
+    ]
+    return digest_text(json.dumps(parts))
 
 
 def evaluate(job: Job, splits: DataSplits, outcome: Outcome) -> tuple[dict, dict]:
