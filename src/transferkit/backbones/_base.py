@@ -15,8 +15,6 @@ from torch import nn
 from transferkit._errors import TransferKitError
 from transferkit._hashing import digest_text
 
-MODALITIES = ("image", "text", "tabular")
-
 
 @dataclass(frozen=True)
 class BackboneConfig:

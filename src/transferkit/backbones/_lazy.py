@@ -61,7 +61,7 @@ def backbone_facts(backbone: Any) -> dict[str, Any]:
         "modality": backbone.modality,
         "feature_dim": int(backbone.feature_dim),
         "cut": cut,
-        "cut_name": backbone.layer_groups()[cut - 1][0] if cut is not None else None,
+        "cut_name": backbone.cut_name,
         "weights_digest": backbone.weights_digest,
         "identity": backbone.identity,
         "preprocessing": backbone.preprocessing(),

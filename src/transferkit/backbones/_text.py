@@ -14,6 +14,7 @@ from transferkit._errors import TransferKitError
 from transferkit._hashing import digest_file_memo, digest_text
 from transferkit._paths import default_cache_dir
 from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
+from transferkit.backbones._lazy import sample_digest
 from transferkit.backbones._weights import hub_error, hub_offline
 
 MINILM = BackboneConfig(
@@ -136,7 +137,7 @@ class HFTextBackbone(Backbone):
         return {c: (states[c - 1] * mask).sum(1) / count for c in cuts}
 
     def sample_digest(self, item: Any) -> str:
-        return digest_text(str(item))
+        return sample_digest("text", item)  # the lazy backbone's digest, shared
 
     def batches(
         self, items: Sequence[str], batch_size: int, num_workers: int = 0

@@ -13,9 +13,10 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from transferkit._errors import TransferKitError
-from transferkit._hashing import digest_file, digest_file_memo, digest_text
+from transferkit._hashing import digest_file_memo, digest_text
 from transferkit._paths import default_cache_dir
 from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
+from transferkit.backbones._lazy import sample_digest
 from transferkit.backbones._weights import hub_error, hub_offline, load_state_dict
 from transferkit.data._images import ImageDecodeError, decode_image
 
@@ -257,10 +258,7 @@ class TimmBackbone(Backbone):
         return self.model(inputs.to(self.device, memory_format=torch.channels_last))
 
     def sample_digest(self, item: Any) -> str:
-        try:
-            return digest_file(item)
-        except OSError:
-            return digest_text(f"unreadable:{item}")
+        return sample_digest("image", item)  # the lazy backbone's digest, shared
 
     def batches(
         self, items: Sequence[str], batch_size: int, num_workers: int = 0

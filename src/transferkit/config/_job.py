@@ -23,7 +23,6 @@ from transferkit.config._choices import (
     HEADS,
     MODALITIES,
     STRATEGIES,
-    TRACKERS,
 )
 from transferkit.finetune._config import TrainConfig
 
@@ -385,10 +384,9 @@ def _validate_evaluation(evaluation: EvaluationConfig) -> None:
 
 def _validate_outputs(outputs: OutputConfig) -> None:
     _check_type("out", outputs.out, (str,), "a folder")
-    if outputs.track is not None and outputs.track not in TRACKERS:
-        raise choice_error("track", outputs.track, list(TRACKERS))
-    if outputs.track_uri is not None and outputs.track is None:
-        raise TransferKitError("`track_uri` needs a tracker: add --track mlflow or tensorboard.")
+    from transferkit.runs._tracking import check_tracker
+
+    check_tracker(outputs.track, outputs.track_uri)
 
 
 def _validate_performance(performance: PerformanceConfig) -> None:

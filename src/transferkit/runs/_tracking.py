@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from transferkit._errors import TransferKitError, choice_error
+from transferkit.config._choices import TRACKERS
 from transferkit.runs._files import read_history
 from transferkit.runs._folder import files_under, inside, output_path, read_manifest, record
 
-TRACKERS = ("mlflow", "tensorboard")
 EXPERIMENT = "transferkit"
 FINAL = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc")
 
