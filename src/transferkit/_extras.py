@@ -15,6 +15,8 @@ EXTRAS = {
     "onnx": "export",
     "onnxscript": "export",
     "onnxruntime": "export",
+    "skada": "adapt",
+    "ot": "adapt",
 }
 
 

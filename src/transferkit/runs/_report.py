@@ -95,10 +95,10 @@ def _run_context(
 ) -> dict[str, Any]:
     history = read_history(run, "history.csv")
     evaluated = metrics.get("evaluated_on", "val")
-    if evaluated not in ("val", "test"):
+    if evaluated not in ("val", "test", "target"):  # target: an adapted run
         raise TransferKitError(
             f"{str(run / 'metrics.json')!r} is damaged: evaluated_on is {evaluated!r}, not"
-            " 'val' or 'test'. Restore it, or refit."
+            " 'val', 'test' or 'target'. Restore it, or refit."
         )
     predictions = read_predictions(run, f"predictions_{evaluated}.csv")
     classes = metrics.get("confusion_matrix_labels") or sorted(metrics.get("per_class", {}))
@@ -121,6 +121,21 @@ def _run_context(
         "mistakes": _mistakes(predictions, MISTAKES, run, from_inputs),
         "ranking": _ranking(run),
         "baseline": _baseline(run, metrics, history),
+        "adaptation": _adaptation(run, metrics),
+    }
+
+
+def _adaptation(run: Path, metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """An adapted run's evidence: every method's scores and the two domains' picture."""
+    facts = metrics.get("adaptation")
+    if not isinstance(facts, dict):
+        return None
+    picture = inside(run, "domains.png")
+    rows = read_csv(run, "adaptation.csv")
+    return {
+        **facts,
+        "rows": rows,
+        "picture": _file_uri(picture) if picture.is_file() else None,
     }
 
 

@@ -50,6 +50,7 @@ TRAINED_FILES = (
     "model/backbone.safetensors",
 )
 RANKING_FILES = ("ranking.json", "ranking.csv", "ranking.png")
+ADAPT_FILES = ("predictions_target.csv", "adaptation.csv", "domains.png")
 
 
 def run_file_names(strategy: str = "features", ranking: bool = False) -> tuple[str, ...]:
@@ -157,7 +158,7 @@ def write_predictions(
             [
                 split,
                 ref,
-                class_names[t],
+                class_names[t] if t >= 0 else "",  # -1: an unlabelled input
                 class_names[k],
                 f"{p[k]:.6f}",
                 *[f"{v:.6f}" for v in p],

@@ -1,0 +1,95 @@
+"""Fit the feature-level methods and choose one without target labels.
+
+In real use the target has no labels, so the method is chosen by an unsupervised
+criterion, computed by skada's scorers on held-out source data and the unlabelled
+target: `dev` (deep embedded validation, You et al. 2019: the source validation loss
+weighted by a domain classifier's density ratio), `snd` (soft neighbourhood density,
+Saito et al. 2021) and `entropy` (mean prediction entropy on the target, lower is
+better). Target labels, when given, are read after the choice, to report each
+method's target score and what the best of them (the oracle) would have scored: never
+to choose.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from transferkit._errors import choice_error
+from transferkit.adapt._methods import get_method
+
+CRITERIA = ("dev", "snd", "entropy")
+
+
+@dataclass
+class Domains:
+    """Features and labels of one adaptation problem (target labels never needed)."""
+
+    source_train: np.ndarray
+    source_train_labels: np.ndarray
+    source_val: np.ndarray
+    source_val_labels: np.ndarray
+    target: np.ndarray
+    n_classes: int
+
+
+@dataclass
+class Candidate:
+    """One fitted method: its pipeline, its criterion scores (higher is better), seconds."""
+
+    method: str
+    pipeline: Any
+    scores: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None  # why it could not be fitted or scored
+
+
+def fit_method(name: str, domains: Domains, c: float, seed: int) -> Candidate:
+    """Fit `name` on the labelled source (train split) and the unlabelled target."""
+    from transferkit.adapt._skada import routing
+
+    xs, ys, xt = domains.source_train, domains.source_train_labels, domains.target
+    x = np.vstack([xs, xt]).astype(np.float64)
+    y = np.r_[ys, -np.ones(len(xt), dtype=int)]
+    sample_domain = np.r_[np.ones(len(xs), dtype=int), -np.ones(len(xt), dtype=int)]
+    start = time.perf_counter()
+    with routing(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter from inner solvers
+        pipeline = get_method(name).build(c, seed, xs.shape[1])
+        pipeline.fit(x, y, sample_domain=sample_domain)
+    return Candidate(name, pipeline, seconds=round(time.perf_counter() - start, 3))
+
+
+def score_candidate(candidate: Candidate, domains: Domains, seed: int) -> dict[str, float]:
+    """Every criterion for a fitted method, from source validation data and the target."""
+    from transferkit.adapt._skada import routing, skada
+
+    xv, yv, xt = domains.source_val, domains.source_val_labels, domains.target
+    x = np.vstack([xv, xt]).astype(np.float64)
+    y = np.r_[yv, -np.ones(len(xt), dtype=int)]
+    sample_domain = np.r_[np.ones(len(xv), dtype=int), -np.ones(len(xt), dtype=int)]
+    scores = {}
+    with routing(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        metrics = skada().metrics
+        scorers = {
+            "dev": metrics.DeepEmbeddedValidation(random_state=seed),
+            "snd": metrics.SoftNeighborhoodDensity(),
+            "entropy": metrics.PredictionEntropyScorer(),
+        }
+        for name, scorer in scorers.items():
+            value = scorer(candidate.pipeline, x, y, sample_domain=sample_domain)
+            scores[name] = float(value) if np.isfinite(value) else float("-inf")
+    return scores
+
+
+def choose(candidates: list[Candidate], criterion: str) -> Candidate:
+    """The candidate the criterion scores highest; source-only wins ties."""
+    if criterion not in CRITERIA:
+        raise choice_error("criterion", criterion, list(CRITERIA))
+    usable = [c for c in candidates if c.error is None]
+    return max(usable, key=lambda c: (c.scores[criterion], c.method == "source-only"))

@@ -1,0 +1,164 @@
+"""`adapt`: a labelled source, an unlabelled target, one model for the target.
+
+The job as its steps: read the source (as `fit` reads data) and the target -> build the
+backbone -> embed both (cached) -> fit the feature-level methods and choose one by an
+unsupervised criterion (`transferkit.adapt`) -> correct for label shift when asked ->
+evaluate (on the target when its labels were given, only to evaluate) -> write the run
+folder -> report. The model is the backbone and a linear head, as `fit` saves it, so
+`predict`, `load`, `export`, `compare`, `track` and `run:` backbones take it as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transferkit._errors import TransferKitError
+from transferkit.config import JobConfig
+from transferkit.config._adapt import AdaptationConfig
+from transferkit.data import DataSplits, Skipped
+from transferkit.data._target import Target, read_target
+from transferkit.jobs import _steps as steps
+from transferkit.jobs._steps import Job
+
+
+@dataclass
+class AdaptResult:
+    """What `adapt` returns: the run folder, its metrics and the one-paragraph summary."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    summary: str
+    skipped: list[Skipped] = field(default_factory=list)
+    config: JobConfig | None = None
+    adaptation: AdaptationConfig | None = None
+
+
+@dataclass
+class Embedded:
+    """Both domains' features, the source-only head (its C reused by every method)."""
+
+    splits: DataSplits
+    target: Target
+    model: Any  # the backbone
+    features: dict[str, np.ndarray]  # train, val, (test), target
+    source_only: steps.Outcome
+
+
+def adapt(
+    source: str | Path | JobConfig | None = None,
+    target: str | Path | None = None,
+    *,
+    method: str = "auto",
+    target_labels: bool = False,
+    criterion: str = "dev",
+    label_shift: str | None = None,
+    target_text_column: str | int | None = None,
+    target_label_column: str | int | None = None,
+    **options: Any,
+) -> AdaptResult:
+    """Adapt a model trained on `source` (labelled data in any layout `fit` reads) to
+    `target` (unlabelled: a folder of images, a text file; or labelled data whose labels
+    are read only to evaluate, `target_labels=True`).
+
+    `method`: 'auto' (fit every method and keep the one the unsupervised `criterion`
+    prefers: 'dev', 'snd' or 'entropy'), or one of 'source-only', 'coral', 'subspace',
+    'linear-ot', 'ot', 'kde-reweight', 'classifier-reweight', 'self-training'.
+    `label_shift`: 'em' or 'bbse' re-estimates the target's class priors and corrects the
+    probabilities. The other keyword options are `fit`'s (`backbone`, `cut`, `out`,
+    `seed`, `cache_dir`, ...).
+    """
+    base = source if isinstance(source, JobConfig) else JobConfig()
+    if source is not None and not isinstance(source, JobConfig):
+        options = {**options, "data": source}
+    config = base.with_options(**options)
+    settings = AdaptationConfig(
+        target=None if target is None else str(target),
+        target_labels=target_labels,
+        target_text_column=target_text_column,
+        target_label_column=target_label_column,
+        method=method,
+        criterion=criterion,
+        label_shift=label_shift,
+    )
+    return run(config, settings)
+
+
+def run(config: JobConfig, settings: AdaptationConfig) -> AdaptResult:
+    """The adapt job as its steps."""
+    from transferkit.jobs._adapt_steps import adapt_features, evaluate, write_adapt_run
+
+    settings.validate()
+    if config.strategy.name != "features":
+        raise TransferKitError(
+            f"adapt trains on cached features in this version; strategy"
+            f" {config.strategy.name!r} is not available for it: drop --strategy."
+        )
+    job = steps.start(config)
+    embedded = embed_domains(job, settings)
+    adapted = adapt_features(job, settings, embedded)
+    metrics = evaluate(job, settings, embedded, adapted)
+    result = write_adapt_run(job, settings, embedded, adapted, metrics)
+    from transferkit.jobs._publish import with_report
+
+    with_report(result)
+    return result
+
+
+def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
+    """Read both domains, build the backbone, embed every input once (cached)."""
+    from transferkit.features._extract import extract_features
+
+    splits = steps.read(job)
+    assert settings.target is not None  # validated
+    with job.timer.phase("read_target"):
+        target = read_target(
+            settings.target,
+            splits.modality,
+            splits.class_names,
+            labels=settings.target_labels,
+            text_column=settings.target_text_column,
+            label_column=settings.target_label_column,
+        )
+    if splits.modality == "tabular":
+        raise TransferKitError(
+            "adapt reads images and texts in this version; a table's columns are not adapted"
+            " yet: use `transferkit fit` on the source."
+        )
+    model = steps.build_backbone(job, splits, "features", job.cut)
+    source_only = steps.embed(job, splits, model)
+    perf = job.config.performance
+    with job.timer.phase("extract_target"):
+        x, errors = extract_features(
+            model,
+            target.data.inputs,
+            job.cache,
+            batch_size=perf.batch_size,
+            num_workers=perf.num_workers,
+            show_progress=job.show,
+            description="embedding the target",
+        )
+    target = _drop_unreadable(target, errors)
+    features = {**source_only.features, "target": x[[i not in errors for i in range(len(x))]]}
+    return Embedded(splits, target, model, features, source_only)
+
+
+def _drop_unreadable(target: Target, errors: dict[int, str]) -> Target:
+    """The target without the inputs the backbone could not read (skipped, with why)."""
+    if not errors:
+        return target
+    keep = [i for i in range(len(target.data)) if i not in errors]
+    skipped = [
+        Skipped(item=target.data.refs[i], reason=why, split="target") for i, why in errors.items()
+    ]
+    if not keep:
+        raise TransferKitError(
+            f"none of the {len(target.data)} target inputs could be read: first error"
+            f" {next(iter(errors.values()))!r}."
+        )
+    return Target(
+        target.data.subset(keep), target.labelled, target.skipped + skipped, target.detected
+    )

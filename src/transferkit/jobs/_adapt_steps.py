@@ -1,0 +1,246 @@
+"""The steps of `adapt` after embedding: adapt, evaluate, write the run folder.
+
+Target labels, when the user gave them, are read in `evaluate` only, after the choice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from transferkit.config._adapt import AdaptationConfig
+from transferkit.heads._linear import LinearHead
+from transferkit.jobs._steps import Job
+
+if TYPE_CHECKING:
+    from transferkit.adapt._select import Candidate
+    from transferkit.jobs._adapt import AdaptResult, Embedded
+
+NEGATIVE = "NEGATIVE TRANSFER"
+
+
+@dataclass
+class Adapted:
+    """The chosen method folded into a head, every candidate, and the evidence."""
+
+    head: LinearHead
+    chosen: str
+    candidates: list[Candidate]
+    why: str
+    verdict: str | None = None  # NEGATIVE TRANSFER when adapting was judged to hurt
+    distances: dict[str, float] = field(default_factory=dict)
+    priors: dict[str, Any] | None = None
+    views: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> Adapted:
+    """Fit the methods on source train + target, score them without target labels, keep
+    the criterion's choice (source-only when nothing beats it), fold it into a head."""
+    from transferkit.adapt._fold import fold_to_head
+    from transferkit.adapt._methods import auto_methods
+    from transferkit.adapt._select import Domains, choose, fit_method, score_candidate
+
+    splits, f = embedded.splits, embedded.features
+    domains = Domains(
+        f["train"],
+        splits.train.labels,
+        f["val"],
+        splits.val.labels,
+        f["target"],
+        len(splits.class_names),
+    )
+    c = float(embedded.source_only.head_info.get("C", 1.0))
+    names = auto_methods() if settings.method == "auto" else ["source-only", settings.method]
+    names = list(dict.fromkeys(names))
+    seed = job.config.data.seed
+    candidates = []
+    with job.timer.phase("adapt"):
+        for name in names:
+            with _status(job, f"adapting: {name}"):
+                candidate = _fit_scored(name, domains, c, seed, fit_method, score_candidate)
+            candidates.append(candidate)
+        best = choose(candidates, settings.criterion)
+        head = fold_to_head(best.pipeline, f["target"], len(splits.class_names))
+    adapted = Adapted(head, best.method, candidates, "")
+    adapted.why, adapted.verdict = _why(settings, candidates, best)
+    with job.timer.phase("distance"):
+        _measure_distance(adapted, best, domains, seed)
+    if settings.label_shift is not None:
+        _correct_label_shift(adapted, settings.label_shift, embedded)
+    return adapted
+
+
+def _fit_scored(name: str, domains: Any, c: float, seed: int, fit: Any, score: Any) -> Any:
+    from transferkit.adapt._select import Candidate
+
+    try:
+        candidate = fit(name, domains, c, seed)
+        candidate.scores = score(candidate, domains, seed)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+        # a method that cannot run on these features (a singular covariance, too few
+        # samples for its subspace) is left out and said, not fatal
+        return Candidate(name, None, error=f"{type(exc).__name__}: {str(exc)[:160]}")
+    return candidate
+
+
+def _status(job: Job, text: str) -> Any:
+    from transferkit._progress import status
+
+    return status(text, job.show)
+
+
+def _why(
+    settings: AdaptationConfig, candidates: list[Candidate], best: Candidate
+) -> tuple[str, str | None]:
+    """The paragraph that says what was chosen and why, and the negative-transfer verdict."""
+    crit = settings.criterion
+    usable = [c for c in candidates if c.error is None]
+    listed = ", ".join(f"{c.method} {c.scores[crit]:.4g}" for c in usable)
+    text = (
+        f"{len(usable)} method(s) fitted on the labelled source and the unlabelled target and"
+        f" scored by {crit} (higher is better, no target label read): {listed}."
+    )
+    if best.method != "source-only":
+        return text + f" {best.method!r} scores highest and is kept.", None
+    if settings.method in ("auto", "source-only"):
+        return text + " No method beats source-only by this criterion: source-only is kept.", None
+    return (
+        text + f" {settings.method!r} scores below source-only: adapting would hurt here, so"
+        " the source-only model is kept.",
+        NEGATIVE,
+    )
+
+
+def _measure_distance(adapted: Adapted, best: Candidate, domains: Any, seed: int) -> None:
+    """The proxy A-distance between the domains, before and after the chosen method."""
+    from transferkit.adapt._distance import proxy_a_distance
+    from transferkit.adapt._skada import routing
+
+    xs, xt = domains.source_train, domains.target
+    adapted.distances["before"] = round(proxy_a_distance(xs, xt, seed), 4)
+    adapted.views["before"] = (xs, xt)
+    steps = best.pipeline[:-1]  # the standardisation and the adapter
+    with routing():
+        after_s = steps.transform(xs, sample_domain=np.ones(len(xs), dtype=int), allow_source=True)
+        after_t = steps.transform(xt, sample_domain=-np.ones(len(xt), dtype=int))
+    adapted.distances["after"] = round(proxy_a_distance(after_s, after_t, seed), 4)
+    adapted.views[f"after {best.method}"] = (after_s, after_t)
+
+
+def _correct_label_shift(adapted: Adapted, how: str, embedded: Embedded) -> None:
+    """Re-estimate the target's class priors without its labels; correct the head's bias."""
+    from transferkit.adapt._label_shift import bbse_priors, corrected_head, em_priors
+
+    splits, f = embedded.splits, embedded.features
+    k = len(splits.class_names)
+    source = np.bincount(splits.train.labels, minlength=k) / len(splits.train.labels)
+    proba_t = adapted.head.predict_proba(f["target"])
+    if how == "em":
+        priors = em_priors(proba_t, source)
+    else:
+        predicted_val = adapted.head.predict_proba(f["val"]).argmax(axis=1)
+        priors = bbse_priors(splits.val.labels, predicted_val, proba_t.argmax(axis=1), k)
+    adapted.head = corrected_head(adapted.head, source, priors)
+    names = splits.class_names
+    adapted.priors = {
+        "method": how,
+        "source": dict(zip(names, np.round(source, 4).tolist(), strict=True)),
+        "estimated_target": dict(zip(names, np.round(priors, 4).tolist(), strict=True)),
+    }
+
+
+def evaluate(
+    job: Job, settings: AdaptationConfig, embedded: Embedded, adapted: Adapted
+) -> dict[str, Any]:
+    """Source validation metrics, and target metrics (with every method's target accuracy
+    and the oracle's) when the target's labels were given to evaluate."""
+    from transferkit.evaluation._metrics import classification_metrics
+
+    splits, f = embedded.splits, embedded.features
+    names = splits.class_names
+    with job.timer.phase("evaluate"):
+        proba_val = adapted.head.predict_proba(f["val"])
+        source_val = classification_metrics(
+            splits.val.labels, proba_val.argmax(1), names, proba_val
+        )
+        metrics: dict[str, Any] = {"source_val": _headline(source_val)}
+        if embedded.target.labelled:
+            metrics.update(_target_metrics(embedded, adapted))
+        else:
+            metrics.update(source_val)
+            metrics["evaluated_on"] = "val"
+    return metrics
+
+
+def _target_metrics(embedded: Embedded, adapted: Adapted) -> dict[str, Any]:
+    from transferkit.adapt._fold import target_logits
+    from transferkit.evaluation._metrics import classification_metrics
+
+    f, names = embedded.features, embedded.splits.class_names
+    y = embedded.target.data.labels
+    proba = adapted.head.predict_proba(f["target"])
+    metrics = classification_metrics(y, proba.argmax(1), names, proba)
+    metrics["evaluated_on"] = "target"
+    per_method = {}
+    for c in adapted.candidates:
+        if c.error is None:
+            predicted = target_logits(c.pipeline, f["target"], len(names)).argmax(1)
+            per_method[c.method] = round(float(np.mean(predicted == y)), 4)
+    oracle = max(per_method, key=lambda m: per_method[m])
+    metrics["target_accuracy_by_method"] = per_method
+    metrics["oracle"] = {"method": oracle, "accuracy": per_method[oracle]}
+    if adapted.priors is not None:
+        true = np.bincount(y, minlength=len(names)) / len(y)
+        adapted.priors["true_target"] = dict(zip(names, np.round(true, 4).tolist(), strict=True))
+    return metrics
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    keys = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc")
+    return {k: metrics[k] for k in keys if k in metrics}
+
+
+def write_adapt_run(
+    job: Job,
+    settings: AdaptationConfig,
+    embedded: Embedded,
+    adapted: Adapted,
+    metrics: dict[str, Any],
+) -> AdaptResult:
+    """The model, predictions, the adaptation's evidence, metrics and config."""
+    from transferkit.jobs._adapt_write import write_files
+
+    return write_files(job, settings, embedded, adapted, metrics)
+
+
+def adaptation_facts(settings: AdaptationConfig, adapted: Adapted, labelled: bool) -> dict:
+    """What metrics.json says of the adaptation (the report reads it)."""
+    return {
+        "method": adapted.chosen,
+        "asked": settings.method,
+        "criterion": settings.criterion,
+        "why": adapted.why,
+        "verdict": adapted.verdict,
+        "target_labels": (
+            "read only to evaluate, after the choice" if labelled else "none (unlabelled target)"
+        ),
+        "a_distance": adapted.distances,
+        "candidates": [
+            {"method": c.method, "scores": c.scores, "seconds": c.seconds, "error": c.error}
+            for c in adapted.candidates
+        ],
+        "label_shift": adapted.priors,
+    }
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def run_name(job: Job, settings: AdaptationConfig) -> str:
+    source = Path(str(job.config.data.path)).name
+    return f"{source}-to-{Path(str(settings.target)).name}-{job.backbone}"
