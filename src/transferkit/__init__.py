@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _PUBLIC = {
+    "AdaptResult": "transferkit.jobs._adapt",
     "FeatureCache": "transferkit.features._cache",
     "FitResult": "transferkit.jobs._fit",
     "HubUnavailableError": "transferkit._errors",
@@ -20,6 +21,7 @@ _PUBLIC = {
     "RankResult": "transferkit.selection._rank",
     "TransferClassifier": "transferkit.jobs._estimator",
     "TransferKitError": "transferkit._errors",
+    "adapt": "transferkit.jobs._adapt",
     "create_backbone": "transferkit.backbones._registry",
     "fit": "transferkit.jobs._fit",
     "list_backbones": "transferkit.backbones._registry",
@@ -29,6 +31,7 @@ _PUBLIC = {
 }
 
 __all__ = [
+    "AdaptResult",
     "FeatureCache",
     "FitResult",
     "HubUnavailableError",
@@ -37,6 +40,7 @@ __all__ = [
     "TransferClassifier",
     "TransferKitError",
     "__version__",
+    "adapt",
     "create_backbone",
     "fit",
     "list_backbones",
@@ -63,6 +67,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from transferkit.backbones._registry import create_backbone, list_backbones
     from transferkit.data._read import read_data
     from transferkit.features._cache import FeatureCache
+    from transferkit.jobs._adapt import AdaptResult, adapt
     from transferkit.jobs._estimator import TransferClassifier
     from transferkit.jobs._fit import FitResult, fit
     from transferkit.runs._run import Predictor, load

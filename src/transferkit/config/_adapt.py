@@ -10,7 +10,7 @@ from typing import Any
 
 from transferkit._errors import TransferKitError, choice_error
 
-# the feature-level methods (transferkit.adapt._methods registers each under this name)
+# the feature-level methods (transferkit.adaptation._methods registers each under this name)
 ADAPT_METHODS = (
     "source-only",
     "coral",

@@ -17,7 +17,7 @@ from transferkit.heads._linear import LinearHead
 from transferkit.jobs._steps import Job
 
 if TYPE_CHECKING:
-    from transferkit.adapt._select import Candidate
+    from transferkit.adaptation._select import Candidate
     from transferkit.jobs._adapt import AdaptResult, Embedded
 
 NEGATIVE = "NEGATIVE TRANSFER"
@@ -40,9 +40,9 @@ class Adapted:
 def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> Adapted:
     """Fit the methods on source train + target, score them without target labels, keep
     the criterion's choice (source-only when nothing beats it), fold it into a head."""
-    from transferkit.adapt._fold import fold_to_head
-    from transferkit.adapt._methods import auto_methods
-    from transferkit.adapt._select import Domains, choose, fit_method, score_candidate
+    from transferkit.adaptation._fold import fold_to_head
+    from transferkit.adaptation._methods import auto_methods
+    from transferkit.adaptation._select import Domains, choose, fit_method, score_candidate
 
     splits, f = embedded.splits, embedded.features
     domains = Domains(
@@ -75,7 +75,7 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
 
 
 def _fit_scored(name: str, domains: Any, c: float, seed: int, fit: Any, score: Any) -> Any:
-    from transferkit.adapt._select import Candidate
+    from transferkit.adaptation._select import Candidate
 
     try:
         candidate = fit(name, domains, c, seed)
@@ -117,12 +117,16 @@ def _why(
 
 def _measure_distance(adapted: Adapted, best: Candidate, domains: Any, seed: int) -> None:
     """The proxy A-distance between the domains, before and after the chosen method."""
-    from transferkit.adapt._distance import proxy_a_distance
-    from transferkit.adapt._skada import routing
+    from transferkit.adaptation._distance import proxy_a_distance
+    from transferkit.adaptation._methods import get_method
+    from transferkit.adaptation._skada import routing
 
     xs, xt = domains.source_train, domains.target
     adapted.distances["before"] = round(proxy_a_distance(xs, xt, seed), 4)
     adapted.views["before"] = (xs, xt)
+    if not get_method(best.method).moves_features:  # reweighting, pseudo-labels
+        adapted.distances["after"] = adapted.distances["before"]
+        return
     steps = best.pipeline[:-1]  # the standardisation and the adapter
     with routing():
         after_s = steps.transform(xs, sample_domain=np.ones(len(xs), dtype=int), allow_source=True)
@@ -133,7 +137,7 @@ def _measure_distance(adapted: Adapted, best: Candidate, domains: Any, seed: int
 
 def _correct_label_shift(adapted: Adapted, how: str, embedded: Embedded) -> None:
     """Re-estimate the target's class priors without its labels; correct the head's bias."""
-    from transferkit.adapt._label_shift import bbse_priors, corrected_head, em_priors
+    from transferkit.adaptation._label_shift import bbse_priors, corrected_head, em_priors
 
     splits, f = embedded.splits, embedded.features
     k = len(splits.class_names)
@@ -177,7 +181,7 @@ def evaluate(
 
 
 def _target_metrics(embedded: Embedded, adapted: Adapted) -> dict[str, Any]:
-    from transferkit.adapt._fold import target_logits
+    from transferkit.adaptation._fold import target_logits
     from transferkit.evaluation._metrics import classification_metrics
 
     f, names = embedded.features, embedded.splits.class_names

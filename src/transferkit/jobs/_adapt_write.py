@@ -106,7 +106,7 @@ def _write_candidates(run_dir: Path, adapted: Adapted, metrics: dict[str, Any]) 
 
 
 def _write_picture(run_dir: Path, adapted: Adapted, seed: int) -> None:
-    from transferkit.adapt._distance import domains_picture
+    from transferkit.adaptation._distance import domains_picture
 
     path = output_path(run_dir, "domains.png")
     domains_picture(adapted.views, path, seed)

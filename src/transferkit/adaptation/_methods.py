@@ -7,7 +7,7 @@ map, an entropic optimal-transport map), project both onto aligned subspaces (su
 alignment), weight the source samples that look like the target (kernel density ratio,
 domain classifier), or add confident target pseudo-labels (self-training). On target
 inputs each pipeline is a linear function of the features, which is what lets the result
-be saved as an ordinary head (`transferkit.adapt._fold`).
+be saved as an ordinary head (`transferkit.adaptation._fold`).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _classifier(c: float, seed: int, weighted: bool = False) -> Any:
 def _pipeline(*steps: Any) -> Any:
     from sklearn.preprocessing import StandardScaler
 
-    from transferkit.adapt._skada import skada
+    from transferkit.adaptation._skada import skada
 
     return skada().make_da_pipeline(StandardScaler(), *steps)
 
@@ -169,6 +169,6 @@ def _SelfTraining(c: float, seed: int) -> Any:
 
 
 def _skada_adapter(name: str, **params: Any) -> Any:
-    from transferkit.adapt._skada import skada
+    from transferkit.adaptation._skada import skada
 
     return getattr(skada(), name)(**params)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from transferkit._errors import choice_error
-from transferkit.adapt._methods import get_method
+from transferkit.adaptation._methods import get_method
 
 CRITERIA = ("dev", "snd", "entropy")
 
@@ -50,7 +50,7 @@ class Candidate:
 
 def fit_method(name: str, domains: Domains, c: float, seed: int) -> Candidate:
     """Fit `name` on the labelled source (train split) and the unlabelled target."""
-    from transferkit.adapt._skada import routing
+    from transferkit.adaptation._skada import routing
 
     xs, ys, xt = domains.source_train, domains.source_train_labels, domains.target
     x = np.vstack([xs, xt]).astype(np.float64)
@@ -66,7 +66,7 @@ def fit_method(name: str, domains: Domains, c: float, seed: int) -> Candidate:
 
 def score_candidate(candidate: Candidate, domains: Domains, seed: int) -> dict[str, float]:
     """Every criterion for a fitted method, from source validation data and the target."""
-    from transferkit.adapt._skada import routing, skada
+    from transferkit.adaptation._skada import routing, skada
 
     xv, yv, xt = domains.source_val, domains.source_val_labels, domains.target
     x = np.vstack([xv, xt]).astype(np.float64)

@@ -1,6 +1,6 @@
 """A fitted adaptation pipeline, seen from the target, folded into an ordinary head.
 
-On target inputs every method of `transferkit.adapt._methods` is an affine map of the
+On target inputs every method of `transferkit.adaptation._methods` is an affine map of the
 features (standardisation, an identity or linear projection, a logistic regression), so
 its logits are `W x + b`. Reading `W` and `b` off the pipeline (at the origin and at each
 unit vector) and checking them on the real target features turns the adapted model into
@@ -22,7 +22,7 @@ TOLERANCE = 1e-4  # largest probability difference allowed between pipeline and 
 
 def target_logits(pipeline: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
     """The pipeline's logits on target inputs, one column per class (absent classes -1e4)."""
-    from transferkit.adapt._skada import routing
+    from transferkit.adaptation._skada import routing
 
     with routing():
         domain = -np.ones(len(x), dtype=int)
