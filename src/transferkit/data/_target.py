@@ -147,6 +147,12 @@ def _text_column(
     return int(np.argmax(lengths)), False
 
 
+def _position(ref: str) -> tuple[str, int]:
+    """A ref's place in its files: ('path', line) for 'path:line', else (path, 0)."""
+    path, _, line = ref.rpartition(":")
+    return (path, int(line)) if path and line.isdigit() else (ref, 0)
+
+
 def _labelled(
     path: Path,
     modality: str,
@@ -180,6 +186,9 @@ def _labelled(
     inputs = [x for d in parts for x in d.inputs]
     refs = [r for d in parts for r in d.refs]
     labels = np.concatenate([index[d.labels] for d in parts])
-    data = Dataset(inputs, labels, class_names, modality, refs)
+    # in the files' own order: the split `read_data` drew depends on the labels, and the
+    # adaptation must see the same target whatever its labels say
+    order = sorted(range(len(refs)), key=lambda i: _position(refs[i]))
+    data = Dataset(inputs, labels, class_names, modality, refs).subset(order)
     detected = f"{splits.detected}; labels read only to evaluate"
     return Target(data, True, list(splits.skipped), detected)

@@ -1,0 +1,281 @@
+"""Domain adaptation: methods on a shift whose answer is known, the fold into a head, the
+criteria never reading target labels, label shift, the A-distance, the job and its CLI."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+if importlib.util.find_spec("skada") is None:  # not imported here: skada's import flips a
+    pytest.skip("domain adaptation needs the `adapt` extra", allow_module_level=True)  # setting
+
+from transferkit._errors import TransferKitError
+from transferkit.adaptation._distance import proxy_a_distance
+from transferkit.adaptation._fold import fold_to_head, target_logits
+from transferkit.adaptation._label_shift import bbse_priors, em_priors
+from transferkit.adaptation._methods import METHODS
+from transferkit.adaptation._select import Domains, choose, fit_method, score_candidate
+from transferkit.config._adapt import ADAPT_METHODS
+
+from conftest import TEXTS
+
+SHIFT = np.array([3.0, -2.0, 1.0, 0.0])
+SCALE = np.array([0.4, 2.0, 1.0, 1.0])
+
+
+def blobs(n: int, rng: np.random.Generator, target: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes apart along the first axis; the target is the source shifted and scaled."""
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 4))
+    x[:, 0] += np.where(y == 1, 2.5, -2.5)
+    return (x * SCALE + SHIFT if target else x), y
+
+
+@pytest.fixture(scope="module")
+def shifted() -> tuple[Domains, np.ndarray]:
+    rng = np.random.default_rng(0)
+    xs, ys = blobs(400, rng)
+    xv, yv = blobs(100, rng)
+    xt, yt = blobs(300, rng, target=True)
+    return Domains(xs, ys, xv, yv, xt, 2), yt
+
+
+def test_the_config_names_every_registered_method():
+    assert set(ADAPT_METHODS) == set(METHODS)
+
+
+def test_skada_does_not_turn_metadata_routing_on_for_everyone():
+    import sklearn
+
+    from transferkit.adaptation._skada import skada
+
+    skada()
+    assert sklearn.get_config()["enable_metadata_routing"] is False
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_fits_and_folds_into_a_head_equal_to_its_pipeline(method, shifted):
+    domains, _ = shifted
+    candidate = fit_method(method, domains, 1.0, 0)
+    head = fold_to_head(candidate.pipeline, domains.target, 2)
+    logits = target_logits(candidate.pipeline, domains.target, 2)
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    assert np.abs(head.predict_proba(domains.target) - expected).max() < 1e-4
+
+
+def test_source_only_fails_on_the_shift_and_alignment_recovers(shifted):
+    domains, yt = shifted
+
+    def accuracy(method):
+        pipeline = fit_method(method, domains, 1.0, 0).pipeline
+        return float(np.mean(target_logits(pipeline, domains.target, 2).argmax(1) == yt))
+
+    assert accuracy("source-only") < 0.7
+    for method in ("coral", "linear-ot", "ot"):
+        assert accuracy(method) > 0.9, method
+
+
+def test_self_training_reads_the_unlabelled_target(shifted):
+    domains, _ = shifted
+    pipeline = fit_method("self-training", domains, 1.0, 0).pipeline
+    inner = pipeline[-1].base_estimator_.model_
+    assert len(inner.labeled_iter_) == len(domains.source_train) + len(domains.target)
+    assert (inner.labeled_iter_[len(domains.source_train) :] > 0).any()  # pseudo-labelled
+
+
+def test_a_pipeline_that_is_not_linear_on_the_target_is_refused(shifted):
+    from sklearn.preprocessing import PolynomialFeatures
+
+    from transferkit.adaptation._methods import _classifier, _pipeline
+    from transferkit.adaptation._skada import routing
+
+    domains, _ = shifted
+    with routing():
+        pipeline = _pipeline(PolynomialFeatures(2), _classifier(1.0, 0))
+        x = np.vstack([domains.source_train, domains.target])
+        y = np.r_[domains.source_train_labels, -np.ones(len(domains.target), dtype=int)]
+        sample_domain = np.r_[np.ones(len(domains.source_train)), -np.ones(len(domains.target))]
+        pipeline.fit(x, y, sample_domain=sample_domain.astype(int))
+    with pytest.raises(TransferKitError, match="not linear on the target features"):
+        fold_to_head(pipeline, domains.target, 2)
+
+
+def test_every_criterion_is_scored_and_the_highest_wins_source_only_on_ties(shifted):
+    from transferkit.adaptation._select import CRITERIA, Candidate
+
+    domains, _ = shifted
+    candidate = fit_method("coral", domains, 1.0, 0)
+    scores = score_candidate(candidate, domains, 0)
+    assert set(scores) == set(CRITERIA) and all(np.isfinite(v) for v in scores.values())
+    a = Candidate("coral", None, {"dev": -1.0, "snd": 2.0, "entropy": -0.5})
+    b = Candidate("source-only", None, {"dev": -1.0, "snd": 1.0, "entropy": -0.1})
+    broken = Candidate("ot", None, error="LinAlgError: singular")
+    assert choose([a, b, broken], "dev").method == "source-only"  # a tie
+    assert choose([a, b, broken], "snd").method == "coral"
+    assert choose([a, b, broken], "entropy").method == "source-only"
+    with pytest.raises(TransferKitError, match="`criterion` must be one of"):
+        choose([a, b], "oracle")
+
+
+def test_em_and_bbse_recover_a_known_prior_shift():
+    rng = np.random.default_rng(1)
+    # a calibrated source model: classes N(-1, 1) and N(+1, 1), source priors 1/2 each
+    n, true_prior = 4000, 0.8
+    y_t = (rng.random(n) > true_prior).astype(int)  # class 0 with probability 0.8
+    x_t = rng.normal(np.where(y_t == 1, 1.0, -1.0), 1.0)
+    p1 = 1 / (1 + np.exp(-2 * x_t))
+    proba = np.c_[1 - p1, p1]
+    priors = em_priors(proba, np.array([0.5, 0.5]))
+    assert abs(priors[0] - true_prior) < 0.03
+    y_v = rng.integers(0, 2, n)
+    x_v = rng.normal(np.where(y_v == 1, 1.0, -1.0), 1.0)
+    predicted_v = (x_v > 0).astype(int)
+    bbse = bbse_priors(y_v, predicted_v, (x_t > 0).astype(int), 2)
+    assert abs(bbse[0] - true_prior) < 0.04
+
+
+def test_a_distance_is_near_0_for_one_domain_and_near_2_for_disjoint_ones():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(300, 8)), rng.normal(size=(300, 8))
+    assert proxy_a_distance(a, b) < 0.3
+    assert proxy_a_distance(a, b + 10.0) > 1.9
+
+
+# -- the job, end to end on real sentence embeddings -------------------------------------
+
+TARGET_TEXTS = {
+    "pos": [
+        "the hotel room was spotless and the view was stunning",
+        "our guide was knowledgeable and fun, a wonderful tour",
+        "the flight attendants were kind and the seats comfortable",
+        "a lovely beach resort, we will come back",
+        "check-in was quick and the staff welcoming",
+        "the breakfast buffet was generous and tasty",
+    ],
+    "neg": [
+        "the hotel room was dirty and smelled of smoke",
+        "our tour guide was late and rude, a miserable day",
+        "the flight was delayed six hours and nobody helped",
+        "a noisy resort with a filthy pool",
+        "check-in took an hour and the staff ignored us",
+        "the breakfast was stale and overpriced",
+    ],
+}
+
+
+def _target_file(folder: Path, labels: list[str] | None = None) -> Path:
+    rows = [(t, label) for label, texts in TARGET_TEXTS.items() for t in texts]
+    labels = labels or [label for _, label in rows]
+    path = folder / "travel.tsv"
+    path.write_text(
+        "text\tlabel\n" + "".join(f"{t}\t{y}\n" for (t, _), y in zip(rows, labels, strict=True))
+    )
+    return path
+
+
+def test_adapt_run_folder_predict_and_label_reading(text_file, tmp_path):
+    import transferkit
+
+    target = _target_file(tmp_path)
+    result = transferkit.adapt(
+        text_file, target, target_labels=True, out=tmp_path / "run", quiet=True, seed=0
+    )
+    run = result.run_dir
+    for name in (
+        "model/head.safetensors",
+        "predictions_target.csv",
+        "adaptation.csv",
+        "domains.png",
+        "report.html",
+        "config.json",
+        "metrics.json",
+    ):
+        assert (run / name).is_file(), name
+    metrics = result.metrics
+    assert metrics["evaluated_on"] == "target" and metrics["n_target"] == 12
+    assert "read only to evaluate" in metrics["adaptation"]["target_labels"]
+    assert set(metrics["target_accuracy_by_method"]) <= set(METHODS)
+    assert "Domain adaptation" in (run / "report.html").read_text()
+    # the saved model is an ordinary run: load and predict give the run's own predictions
+    with open(run / "predictions_target.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    model = transferkit.load(run)
+    texts = [r["text"] for r in rows]
+    assert list(model.predict(texts)) == [r["predicted"] for r in rows]
+
+    # shuffled target labels change the evaluation only, never the choice or the model
+    rng = np.random.default_rng(0)
+    labels = [label for label, texts in TARGET_TEXTS.items() for _ in texts]
+    shuffled = list(rng.permutation(["neg"] * 6 + ["pos"] * 6))
+    assert shuffled != labels
+    (tmp_path / "b").mkdir()
+    target_b = _target_file(tmp_path / "b", shuffled)
+    again = transferkit.adapt(
+        text_file, target_b, target_labels=True, out=tmp_path / "run-b", quiet=True, seed=0
+    )
+    assert again.metrics["adaptation"]["method"] == metrics["adaptation"]["method"]
+    for a, b in zip(
+        again.metrics["adaptation"]["candidates"], metrics["adaptation"]["candidates"], strict=True
+    ):
+        assert a["method"] == b["method"]
+        assert a["scores"] == pytest.approx(b["scores"], rel=1e-9, abs=1e-12)
+    proba = transferkit.load(again.run_dir).predict_proba(texts)
+    assert np.abs(proba - model.predict_proba(texts)).max() < 1e-6
+    assert again.metrics["accuracy"] != metrics["accuracy"]  # only the evaluation moved
+
+
+def test_an_unlabelled_text_target_one_per_line(text_file, tmp_path):
+    import transferkit
+
+    target = tmp_path / "texts.txt"
+    target.write_text("\n".join(t for texts in TARGET_TEXTS.values() for t in texts) + "\n")
+    result = transferkit.adapt(text_file, target, method="coral", out=tmp_path / "run", quiet=True)
+    assert result.metrics["evaluated_on"] == "val"
+    assert result.metrics["adaptation"]["method"] in ("coral", "source-only")
+    assert "unlabelled" in result.metrics["adaptation"]["target_labels"]
+    with open(result.run_dir / "predictions_target.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12 and all(r["label"] == "" for r in rows)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "transferkit.cli", "adapt", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_errors_are_one_line(text_file, tmp_path, colour_folder):
+    cases = [
+        (["--source", str(text_file), "--target", str(tmp_path / "nope.txt")], "does not exist"),
+        (
+            ["--source", str(text_file), "--target", str(text_file), "--method", "corall"],
+            "Did you mean 'coral'?",
+        ),
+        (
+            ["--source", str(text_file), "--target", str(colour_folder)],
+            "is a folder; the source holds texts",
+        ),
+    ]
+    unknown = tmp_path / "unknown.tsv"
+    unknown.write_text("text\tlabel\n" + "".join(f"{t}\tmeh\n" for t in TEXTS["pos"]))
+    cases.append(
+        (
+            ["--source", str(text_file), "--target", str(unknown), "--target-labels"],
+            "that the source does not",
+        )
+    )
+    for args, expected in cases:
+        proc = _cli(*args, "--out", str(tmp_path / "out"))
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2, proc.stderr
+        assert len(lines) == 1 and expected in lines[0], lines
