@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _PUBLIC = {
-    "AdaptResult": "transferkit.jobs._adapt",
+    "AdaptResult": "transferkit.jobs._adapt_data",
     "FeatureCache": "transferkit.features._cache",
     "FitResult": "transferkit.jobs._fit",
     "HubUnavailableError": "transferkit._errors",
@@ -67,7 +67,8 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from transferkit.backbones._registry import create_backbone, list_backbones
     from transferkit.data._read import read_data
     from transferkit.features._cache import FeatureCache
-    from transferkit.jobs._adapt import AdaptResult, adapt
+    from transferkit.jobs._adapt import adapt
+    from transferkit.jobs._adapt_data import AdaptResult
     from transferkit.jobs._estimator import TransferClassifier
     from transferkit.jobs._fit import FitResult, fit
     from transferkit.runs._run import Predictor, load

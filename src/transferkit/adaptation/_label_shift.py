@@ -33,7 +33,7 @@ def em_priors(
     for _ in range(max_iter):
         weighted = proba * (priors / np.maximum(source_priors, 1e-12))
         weighted /= weighted.sum(axis=1, keepdims=True)
-        updated = weighted.mean(axis=0)
+        updated: np.ndarray = weighted.mean(axis=0)
         if np.abs(updated - priors).max() < tol:
             return updated
         priors = updated

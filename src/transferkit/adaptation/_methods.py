@@ -33,7 +33,12 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, summary: str, moves_features: bool, in_auto: bool = True) -> Callable:
+Builder = Callable[[float, int, int], Any]
+
+
+def register(
+    name: str, summary: str, moves_features: bool, in_auto: bool = True
+) -> Callable[[Builder], Builder]:
     """Register a builder `(C, seed, dim) -> pipeline` under `name`."""
 
     def wrap(build: Callable[[float, int, int], Any]) -> Callable[[float, int, int], Any]:

@@ -10,42 +10,17 @@ folder -> report. The model is the backbone and a linear head, as `fit` saves it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from transferkit._errors import TransferKitError
 from transferkit.config import JobConfig
 from transferkit.config._adapt import AdaptationConfig
-from transferkit.data import DataSplits, Skipped
+from transferkit.data import Skipped
 from transferkit.data._target import Target, read_target
 from transferkit.jobs import _steps as steps
+from transferkit.jobs._adapt_data import AdaptResult, Embedded
 from transferkit.jobs._steps import Job
-
-
-@dataclass
-class AdaptResult:
-    """What `adapt` returns: the run folder, its metrics and the one-paragraph summary."""
-
-    run_dir: Path
-    metrics: dict[str, Any]
-    summary: str
-    skipped: list[Skipped] = field(default_factory=list)
-    config: JobConfig | None = None
-    adaptation: AdaptationConfig | None = None
-
-
-@dataclass
-class Embedded:
-    """Both domains' features, the source-only head (its C reused by every method)."""
-
-    splits: DataSplits
-    target: Target
-    model: Any  # the backbone
-    features: dict[str, np.ndarray]  # train, val, (test), target
-    source_only: steps.Outcome
 
 
 def adapt(
@@ -89,7 +64,8 @@ def adapt(
 
 def run(config: JobConfig, settings: AdaptationConfig) -> AdaptResult:
     """The adapt job as its steps."""
-    from transferkit.jobs._adapt_steps import adapt_features, evaluate, write_adapt_run
+    from transferkit.jobs._adapt_steps import adapt_features, evaluate
+    from transferkit.jobs._adapt_write import write_files
 
     settings.validate()
     if config.strategy.name != "features":
@@ -101,7 +77,7 @@ def run(config: JobConfig, settings: AdaptationConfig) -> AdaptResult:
     embedded = embed_domains(job, settings)
     adapted = adapt_features(job, settings, embedded)
     metrics = evaluate(job, settings, embedded, adapted)
-    result = write_adapt_run(job, settings, embedded, adapted, metrics)
+    result = write_files(job, settings, embedded, adapted, metrics)
     from transferkit.jobs._publish import with_report
 
     with_report(result)

@@ -5,36 +5,16 @@ Target labels, when the user gave them, are read in `evaluate` only, after the c
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from transferkit.config._adapt import AdaptationConfig
-from transferkit.heads._linear import LinearHead
+from transferkit.jobs._adapt_data import NEGATIVE, Adapted, Embedded
 from transferkit.jobs._steps import Job
 
 if TYPE_CHECKING:
     from transferkit.adaptation._select import Candidate
-    from transferkit.jobs._adapt import AdaptResult, Embedded
-
-NEGATIVE = "NEGATIVE TRANSFER"
-
-
-@dataclass
-class Adapted:
-    """The chosen method folded into a head, every candidate, and the evidence."""
-
-    head: LinearHead
-    chosen: str
-    candidates: list[Candidate]
-    why: str
-    verdict: str | None = None  # NEGATIVE TRANSFER when adapting was judged to hurt
-    distances: dict[str, float] = field(default_factory=dict)
-    priors: dict[str, Any] | None = None
-    views: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> Adapted:
@@ -206,45 +186,3 @@ def _target_metrics(embedded: Embedded, adapted: Adapted) -> dict[str, Any]:
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc")
     return {k: metrics[k] for k in keys if k in metrics}
-
-
-def write_adapt_run(
-    job: Job,
-    settings: AdaptationConfig,
-    embedded: Embedded,
-    adapted: Adapted,
-    metrics: dict[str, Any],
-) -> AdaptResult:
-    """The model, predictions, the adaptation's evidence, metrics and config."""
-    from transferkit.jobs._adapt_write import write_files
-
-    return write_files(job, settings, embedded, adapted, metrics)
-
-
-def adaptation_facts(settings: AdaptationConfig, adapted: Adapted, labelled: bool) -> dict:
-    """What metrics.json says of the adaptation (the report reads it)."""
-    return {
-        "method": adapted.chosen,
-        "asked": settings.method,
-        "criterion": settings.criterion,
-        "why": adapted.why,
-        "verdict": adapted.verdict,
-        "target_labels": (
-            "read only to evaluate, after the choice" if labelled else "none (unlabelled target)"
-        ),
-        "a_distance": adapted.distances,
-        "candidates": [
-            {"method": c.method, "scores": c.scores, "seconds": c.seconds, "error": c.error}
-            for c in adapted.candidates
-        ],
-        "label_shift": adapted.priors,
-    }
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def run_name(job: Job, settings: AdaptationConfig) -> str:
-    source = Path(str(job.config.data.path)).name
-    return f"{source}-to-{Path(str(settings.target)).name}-{job.backbone}"

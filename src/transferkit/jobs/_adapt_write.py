@@ -5,9 +5,16 @@ two domains before and after (`domains.png`), metrics and config."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from transferkit.config._adapt import AdaptationConfig
+from transferkit.jobs._adapt_data import (
+    Adapted,
+    AdaptResult,
+    Embedded,
+    adaptation_facts,
+    run_name,
+)
 from transferkit.jobs._outputs import resolved_config, run_facts
 from transferkit.jobs._steps import Job
 from transferkit.runs._folder import output_path, record
@@ -23,10 +30,6 @@ from transferkit.runs._write import (
     write_skipped,
 )
 
-if TYPE_CHECKING:
-    from transferkit.jobs._adapt import AdaptResult, Embedded
-    from transferkit.jobs._adapt_steps import Adapted
-
 
 def write_files(
     job: Job,
@@ -35,9 +38,6 @@ def write_files(
     adapted: Adapted,
     metrics: dict[str, Any],
 ) -> AdaptResult:
-    from transferkit.jobs._adapt import AdaptResult
-    from transferkit.jobs._adapt_steps import adaptation_facts, run_name
-
     splits, target = embedded.splits, embedded.target
     with job.timer.phase("write"):
         job.run_dir, job.kept = new_run_dir(
@@ -90,7 +90,7 @@ def _write_candidates(run_dir: Path, adapted: Adapted, metrics: dict[str, Any]) 
     the target's labels were given to evaluate)."""
     criteria = sorted({k for c in adapted.candidates for k in c.scores})
     accuracy = metrics.get("target_accuracy_by_method", {})
-    rows = [["method", "chosen", *criteria, "target_accuracy", "seconds", "error"]]
+    rows: list[list[Any]] = [["method", "chosen", *criteria, "target_accuracy", "seconds", "error"]]
     for c in adapted.candidates:
         rows.append(
             [

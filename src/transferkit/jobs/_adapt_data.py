@@ -1,0 +1,86 @@
+"""What the steps of `adapt` hand each other: the embedded domains, the adapted model
+and its evidence, the result; and the facts the run folder keeps of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from transferkit.config import JobConfig
+from transferkit.config._adapt import AdaptationConfig
+from transferkit.data import DataSplits, Skipped
+from transferkit.data._target import Target
+from transferkit.heads._linear import LinearHead
+from transferkit.jobs._steps import Job, Outcome
+
+if TYPE_CHECKING:
+    from transferkit.adaptation._select import Candidate
+
+NEGATIVE = "NEGATIVE TRANSFER"
+
+
+@dataclass
+class AdaptResult:
+    """What `adapt` returns: the run folder, its metrics and the one-paragraph summary."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    summary: str
+    skipped: list[Skipped] = field(default_factory=list)
+    config: JobConfig | None = None
+    adaptation: AdaptationConfig | None = None
+
+
+@dataclass
+class Embedded:
+    """Both domains' features, the source-only head (its C reused by every method)."""
+
+    splits: DataSplits
+    target: Target
+    model: Any  # the backbone
+    features: dict[str, np.ndarray]  # train, val, (test), target
+    source_only: Outcome
+
+
+@dataclass
+class Adapted:
+    """The chosen method folded into a head, every candidate, and the evidence."""
+
+    head: LinearHead
+    chosen: str
+    candidates: list[Candidate]
+    why: str
+    verdict: str | None = None  # NEGATIVE TRANSFER when adapting was judged to hurt
+    distances: dict[str, float] = field(default_factory=dict)
+    priors: dict[str, Any] | None = None
+    views: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def adaptation_facts(
+    settings: AdaptationConfig, adapted: Adapted, labelled: bool
+) -> dict[str, Any]:
+    """What metrics.json says of the adaptation (the report reads it)."""
+    return {
+        "method": adapted.chosen,
+        "asked": settings.method,
+        "criterion": settings.criterion,
+        "why": adapted.why,
+        "verdict": adapted.verdict,
+        "target_labels": (
+            "read only to evaluate, after the choice" if labelled else "none (unlabelled target)"
+        ),
+        "a_distance": adapted.distances,
+        "candidates": [
+            {"method": c.method, "scores": c.scores, "seconds": c.seconds, "error": c.error}
+            for c in adapted.candidates
+        ],
+        "label_shift": adapted.priors,
+    }
+
+
+def run_name(job: Job, settings: AdaptationConfig) -> str:
+    source = Path(str(job.config.data.path)).name
+    return f"{source}-to-{Path(str(settings.target)).name}-{job.backbone}"
