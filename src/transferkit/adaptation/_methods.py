@@ -93,8 +93,8 @@ def _subspace(c: float, seed: int, dim: int) -> Any:
 
 
 @register("linear-ot", "optimal-transport map between the domains' Gaussians (Monge)", True)
-def _linear_ot(c: float, seed: int, dim: int) -> Any:
-    return _pipeline(_skada_adapter("LinearOTMappingAdapter"), _classifier(c, seed))
+def _linear_ot_only(c: float, seed: int, dim: int) -> Any:
+    return _pipeline(_linear_ot(), _classifier(c, seed))
 
 
 @register(
@@ -134,6 +134,24 @@ def _self_training(c: float, seed: int, dim: int) -> Any:
     return _pipeline(_SelfTraining(c, seed))
 
 
+@register(
+    "coral+self-training",
+    "CORAL, then self-training on the target's confident pseudo-labels",
+    moves_features=True,
+)
+def _coral_self_training(c: float, seed: int, dim: int) -> Any:
+    return _pipeline(_skada_adapter("CORALAdapter"), _SelfTraining(c, seed))
+
+
+@register(
+    "linear-ot+self-training",
+    "the linear optimal-transport map, then self-training on the target's pseudo-labels",
+    moves_features=True,
+)
+def _linear_ot_self_training(c: float, seed: int, dim: int) -> Any:
+    return _pipeline(_linear_ot(), _SelfTraining(c, seed))
+
+
 def _self_training_class() -> type:
     from sklearn.base import BaseEstimator, ClassifierMixin
 
@@ -171,6 +189,13 @@ def _self_training_class() -> type:
 def _SelfTraining(c: float, seed: int) -> Any:
     # asking for `sample_domain` is what makes skada hand it the target rows too
     return _self_training_class()(c, seed).set_fit_request(sample_domain=True)
+
+
+def _linear_ot() -> Any:
+    # a ridge on the standardised covariances: with 1,280 features and a few thousand
+    # samples they are near-singular, and the map's matrix square roots turn NaN at
+    # skada's default (1e-8); 0.1 is small beside the unit variances
+    return _skada_adapter("LinearOTMappingAdapter", reg=0.1)
 
 
 def _skada_adapter(name: str, **params: Any) -> Any:

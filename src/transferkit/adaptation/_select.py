@@ -3,7 +3,9 @@
 In real use the target has no labels, so the method is chosen by an unsupervised
 criterion, computed by skada's scorers on held-out source data and the unlabelled
 target: `dev` (deep embedded validation, You et al. 2019: the source validation loss
-weighted by a domain classifier's density ratio), `snd` (soft neighbourhood density,
+weighted by a domain classifier's density ratio), `circular` (circular validation,
+Bruzzone and Marconcini 2010: the method refitted on the target's predicted labels must
+predict the source validation labels; balanced accuracy), `snd` (soft neighbourhood density,
 Saito et al. 2021) and `entropy` (mean prediction entropy on the target, lower is
 better). Target labels, when given, are read after the choice, to report each
 method's target score and what the best of them (the oracle) would have scored: never
@@ -22,7 +24,7 @@ import numpy as np
 from transferkit._errors import choice_error
 from transferkit.adaptation._methods import get_method
 
-CRITERIA = ("dev", "snd", "entropy")
+CRITERIA = ("dev", "circular", "snd", "entropy")
 
 
 @dataclass
@@ -78,6 +80,7 @@ def score_candidate(candidate: Candidate, domains: Domains, seed: int) -> dict[s
         metrics = skada().metrics
         scorers = {
             "dev": metrics.DeepEmbeddedValidation(random_state=seed),
+            "circular": metrics.CircularValidation(),
             "snd": metrics.SoftNeighborhoodDensity(),
             "entropy": metrics.PredictionEntropyScorer(),
         }

@@ -20,8 +20,10 @@ ADAPT_METHODS = (
     "kde-reweight",
     "classifier-reweight",
     "self-training",
+    "coral+self-training",
+    "linear-ot+self-training",
 )
-CRITERIA = ("dev", "snd", "entropy")
+CRITERIA = ("dev", "circular", "snd", "entropy")
 LABEL_SHIFT = ("em", "bbse")
 
 
