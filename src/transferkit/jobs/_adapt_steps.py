@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from transferkit._errors import TransferKitError
 from transferkit.config._adapt import AdaptationConfig
 from transferkit.jobs._adapt_data import NEGATIVE, Adapted, Embedded
 from transferkit.jobs._steps import Job
@@ -43,6 +44,12 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
             with _status(job, f"adapting: {name}"):
                 candidate = _fit_scored(name, domains, c, seed, fit_method, score_candidate)
             candidates.append(candidate)
+        failed = [c for c in candidates if c.error and c.method == settings.method]
+        if failed:
+            raise TransferKitError(
+                f"method {settings.method!r} could not run on these features"
+                f" ({failed[0].error}): pick another --method, or --method auto."
+            )
         best = choose(candidates, settings.criterion)
         head = fold_to_head(best.pipeline, f["target"], len(splits.class_names))
     adapted = Adapted(head, best.method, candidates, "")
