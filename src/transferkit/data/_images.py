@@ -257,16 +257,26 @@ def read_class_folders(root: Path, split: str) -> tuple[list[str], list[str], li
             continue
         files, problems = walk_files(class_dir, {**ancestors, ident: str(class_dir)})
         skipped += _link_skips(problems, split)
-        for path in files:
-            if not _visible(path):
-                continue
-            reason = check_image_header(path)
-            if reason is None:
-                paths.append(str(path))
-                labels.append(class_dir.name)
-            else:
-                skipped.append(Skipped(item=str(path), reason=reason, split=split))
+        found, bad = checked_images(files, split)
+        paths += found
+        labels += [class_dir.name] * len(found)
+        skipped += bad
     return paths, labels, skipped
+
+
+def checked_images(files: list[Path], split: str) -> tuple[list[str], list[Skipped]]:
+    """(the visible files whose header reads as an image, the others skipped with why)."""
+    paths: list[str] = []
+    skipped: list[Skipped] = []
+    for path in files:
+        if not _visible(path):
+            continue
+        reason = check_image_header(path)
+        if reason is None:
+            paths.append(str(path))
+        else:
+            skipped.append(Skipped(item=str(path), reason=reason, split=split))
+    return paths, skipped
 
 
 def folder_link_skips(root: Path, split: str = "") -> list[Skipped]:

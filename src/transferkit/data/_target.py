@@ -18,7 +18,7 @@ import numpy as np
 from transferkit._errors import TransferKitError
 from transferkit.data._dataset import Dataset, Skipped
 from transferkit.data._delimited import TEXT_NAMES, read_table
-from transferkit.data._images import _visible, check_image_header
+from transferkit.data._images import checked_images
 from transferkit.data._walk import on_path, walk_files
 
 UNLABELLED = -1
@@ -83,16 +83,8 @@ def _image_files(folder: Path) -> tuple[list[str], list[str], list[Skipped]]:
         )
     files, problems = walk_files(folder, on_path(folder))
     skipped = [Skipped(item=str(p), reason=why, split="target") for p, why in problems]
-    paths: list[str] = []
-    for file in files:
-        if not _visible(file):
-            continue
-        reason = check_image_header(file)
-        if reason is None:
-            paths.append(str(file))
-        else:
-            skipped.append(Skipped(item=str(file), reason=reason, split="target"))
-    return paths, list(paths), skipped
+    paths, bad = checked_images(files, "target")
+    return paths, list(paths), skipped + bad
 
 
 def _texts(
