@@ -89,6 +89,11 @@ def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
     from transferkit.features._extract import extract_features
 
     splits = steps.read(job)
+    if splits.modality == "tabular":
+        raise TransferKitError(
+            "adapt reads images and texts in this version; a table's columns are not adapted"
+            " yet: use `transferkit fit` on the source."
+        )
     assert settings.target is not None  # validated
     with job.timer.phase("read_target"):
         target = read_target(
@@ -98,11 +103,6 @@ def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
             labels=settings.target_labels,
             text_column=settings.target_text_column,
             label_column=settings.target_label_column,
-        )
-    if splits.modality == "tabular":
-        raise TransferKitError(
-            "adapt reads images and texts in this version; a table's columns are not adapted"
-            " yet: use `transferkit fit` on the source."
         )
     model = steps.build_backbone(job, splits, "features", job.cut)
     source_only = steps.embed(job, splits, model)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from transferkit._errors import TransferKitError
+from transferkit._progress import status
 from transferkit.config._adapt import AdaptationConfig
 from transferkit.jobs._adapt_data import NEGATIVE, Adapted, Embedded
 from transferkit.jobs._steps import Job
@@ -23,7 +24,7 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
     the criterion's choice (source-only when nothing beats it), fold it into a head."""
     from transferkit.adaptation._fold import fold_to_head
     from transferkit.adaptation._methods import auto_methods
-    from transferkit.adaptation._select import Domains, choose, fit_method, score_candidate
+    from transferkit.adaptation._select import Domains, choose
 
     splits, f = embedded.splits, embedded.features
     domains = Domains(
@@ -41,8 +42,8 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
     candidates = []
     with job.timer.phase("adapt"):
         for name in names:
-            with _status(job, f"adapting: {name}"):
-                candidate = _fit_scored(name, domains, c, seed, fit_method, score_candidate)
+            with status(f"adapting: {name}", job.show):
+                candidate = _fit_scored(name, domains, c, seed)
             candidates.append(candidate)
         failed = [c for c in candidates if c.error and c.method == settings.method]
         if failed:
@@ -61,23 +62,17 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
     return adapted
 
 
-def _fit_scored(name: str, domains: Any, c: float, seed: int, fit: Any, score: Any) -> Any:
-    from transferkit.adaptation._select import Candidate
+def _fit_scored(name: str, domains: Any, c: float, seed: int) -> Candidate:
+    from transferkit.adaptation._select import Candidate, fit_method, score_candidate
 
     try:
-        candidate = fit(name, domains, c, seed)
-        candidate.scores = score(candidate, domains, seed)
+        candidate = fit_method(name, domains, c, seed)
+        candidate.scores = score_candidate(candidate, domains, seed)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
         # a method that cannot run on these features (a singular covariance, too few
         # samples for its subspace) is left out and said, not fatal
         return Candidate(name, None, error=f"{type(exc).__name__}: {str(exc)[:160]}")
     return candidate
-
-
-def _status(job: Job, text: str) -> Any:
-    from transferkit._progress import status
-
-    return status(text, job.show)
 
 
 def _why(

@@ -116,21 +116,11 @@ def _write_picture(run_dir: Path, adapted: Adapted, seed: int) -> None:
 def _write_config(
     job: Job, settings: AdaptationConfig, embedded: Embedded, head_info: dict[str, Any]
 ) -> None:
-    flat = job.config.options()
-    flat.pop("quiet", None)
-    flat.update(
-        {
-            "data": str(Path(str(job.config.data.path)).resolve()),
-            "target": str(Path(str(settings.target)).resolve()),
-            "workdir": str(Path.cwd()),
-            "backbone": job.backbone,
-            "cut": embedded.model.cut,
-            "strategy": "features",
-            "train": None,
-            "cache_dir": str(job.cache.root),
-            "out": str(job.run_dir),
-        }
-    )
+    from transferkit.jobs._fit import settings as fit_settings
+
+    # fit's resolved settings (a features run: the source-only outcome), and the target
+    flat = fit_settings(job, embedded.model, embedded.source_only)
+    flat["target"] = str(Path(str(settings.target)).resolve())
     resolved = resolved_config(flat, embedded.model, head_info, embedded.splits)
     assert job.run_dir is not None
     write_json(
