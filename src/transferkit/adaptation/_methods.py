@@ -88,7 +88,9 @@ def _coral(c: float, seed: int, dim: int) -> Any:
 
 @register("subspace", "subspace alignment: source PCA basis aligned to the target's", True)
 def _subspace(c: float, seed: int, dim: int) -> Any:
-    adapter = _skada_adapter("SubspaceAlignmentAdapter", n_components=min(64, dim))
+    adapter = _skada_adapter(
+        "SubspaceAlignmentAdapter", n_components=min(64, dim), random_state=seed
+    )
     return _pipeline(adapter, _classifier(c, seed))
 
 
