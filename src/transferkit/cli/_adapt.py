@@ -73,7 +73,7 @@ def adapt_command(
             help=f"How the method is chosen without target labels: {', '.join(CRITERIA)}.",
             rich_help_panel=ADAPT,
         ),
-    ] = "dev",
+    ] = "circular",
     label_shift: Annotated[
         str | None,
         Opt(

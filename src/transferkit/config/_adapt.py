@@ -36,7 +36,7 @@ class AdaptationConfig:
     target_text_column: str | int | None = None
     target_label_column: str | int | None = None
     method: str = "auto"
-    criterion: str = "dev"
+    criterion: str = "circular"
     label_shift: str | None = None
 
     def validate(self) -> AdaptationConfig:

@@ -29,7 +29,7 @@ def adapt(
     *,
     method: str = "auto",
     target_labels: bool = False,
-    criterion: str = "dev",
+    criterion: str = "circular",
     label_shift: str | None = None,
     target_text_column: str | int | None = None,
     target_label_column: str | int | None = None,
@@ -40,8 +40,9 @@ def adapt(
     are read only to evaluate, `target_labels=True`).
 
     `method`: 'auto' (fit every method and keep the one the unsupervised `criterion`
-    prefers: 'dev', 'snd' or 'entropy'), or one of 'source-only', 'coral', 'subspace',
-    'linear-ot', 'ot', 'kde-reweight', 'classifier-reweight', 'self-training'.
+    prefers: 'circular', 'dev', 'snd' or 'entropy'), or one of 'source-only', 'coral',
+    'subspace', 'linear-ot', 'ot', 'kde-reweight', 'classifier-reweight', 'self-training',
+    'coral+self-training', 'linear-ot+self-training'.
     `label_shift`: 'em' or 'bbse' re-estimates the target's class priors and corrects the
     probabilities. The other keyword options are `fit`'s (`backbone`, `cut`, `out`,
     `seed`, `cache_dir`, ...).
