@@ -18,6 +18,8 @@ NumPy, written here (docs/decisions.md).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from transferkit.heads._linear import LinearHead
@@ -56,9 +58,18 @@ def bbse_priors(
     return priors / total if total > 0 else source_priors
 
 
-def corrected_head(
-    head: LinearHead, source_priors: np.ndarray, target_priors: np.ndarray
-) -> LinearHead:
-    """`head` with its bias moved by `log(π_t / π_s)`: the Bayes correction, still linear."""
+def corrected_head(head: Any, source_priors: np.ndarray, target_priors: np.ndarray) -> Any:
+    """`head` with its output bias moved by `log(π_t / π_s)`: the Bayes correction. A
+    LinearHead stays linear; a ClassifierHead (a deep adapter's) is copied, its last layer's
+    bias moved."""
     ratio = np.maximum(target_priors, 1e-12) / np.maximum(source_priors, 1e-12)
-    return LinearHead(head.mean, head.scale, head.weight, head.bias + np.log(ratio))
+    if isinstance(head, LinearHead):
+        return LinearHead(head.mean, head.scale, head.weight, head.bias + np.log(ratio))
+    import copy
+
+    import torch
+
+    corrected = copy.deepcopy(head)
+    with torch.no_grad():
+        corrected.net[-1].bias += torch.as_tensor(np.log(ratio), dtype=torch.float32)
+    return corrected

@@ -18,6 +18,8 @@ from typing import Any
 
 from transferkit._errors import choice_error
 
+Builder = Callable[[float, int, int, int], Any]
+
 
 @dataclass(frozen=True)
 class Method:
@@ -25,24 +27,22 @@ class Method:
 
     name: str
     summary: str
-    build: Callable[[float, int, int], Any]  # (C, seed, feature dim) -> skada pipeline
+    build: Builder  # (C, seed, feature dim, classes) -> skada pipeline
     moves_features: bool  # False: the features stay, only the samples' weights change
     in_auto: bool = True  # tried by --method auto
+    deep: bool = False  # a network trained with a domain loss (random: several seeds)
 
 
 METHODS: dict[str, Method] = {}
 
 
-Builder = Callable[[float, int, int], Any]
-
-
 def register(
-    name: str, summary: str, moves_features: bool, in_auto: bool = True
+    name: str, summary: str, moves_features: bool, in_auto: bool = True, deep: bool = False
 ) -> Callable[[Builder], Builder]:
-    """Register a builder `(C, seed, dim) -> pipeline` under `name`."""
+    """Register a builder `(C, seed, dim, n_classes) -> pipeline` under `name`."""
 
-    def wrap(build: Callable[[float, int, int], Any]) -> Callable[[float, int, int], Any]:
-        METHODS[name] = Method(name, summary, build, moves_features, in_auto)
+    def wrap(build: Builder) -> Builder:
+        METHODS[name] = Method(name, summary, build, moves_features, in_auto, deep)
         return build
 
     return wrap
@@ -77,17 +77,17 @@ def _pipeline(*steps: Any) -> Any:
 
 
 @register("source-only", "the classifier trained on the source alone", moves_features=False)
-def _source_only(c: float, seed: int, dim: int) -> Any:
+def _source_only(c: float, seed: int, dim: int, k: int) -> Any:
     return _pipeline(_classifier(c, seed))
 
 
 @register("coral", "CORAL: source features re-coloured with the target's covariance", True)
-def _coral(c: float, seed: int, dim: int) -> Any:
+def _coral(c: float, seed: int, dim: int, k: int) -> Any:
     return _pipeline(_skada_adapter("CORALAdapter"), _classifier(c, seed))
 
 
 @register("subspace", "subspace alignment: source PCA basis aligned to the target's", True)
-def _subspace(c: float, seed: int, dim: int) -> Any:
+def _subspace(c: float, seed: int, dim: int, k: int) -> Any:
     adapter = _skada_adapter(
         "SubspaceAlignmentAdapter", n_components=min(64, dim), random_state=seed
     )
@@ -95,7 +95,7 @@ def _subspace(c: float, seed: int, dim: int) -> Any:
 
 
 @register("linear-ot", "optimal-transport map between the domains' Gaussians (Monge)", True)
-def _linear_ot_only(c: float, seed: int, dim: int) -> Any:
+def _linear_ot_only(c: float, seed: int, dim: int, k: int) -> Any:
     return _pipeline(_linear_ot(), _classifier(c, seed))
 
 
@@ -105,7 +105,7 @@ def _linear_ot_only(c: float, seed: int, dim: int) -> Any:
     moves_features=True,
     in_auto=False,  # O(n_source x n_target) memory and minutes on a few thousand samples
 )
-def _entropic_ot(c: float, seed: int, dim: int) -> Any:
+def _entropic_ot(c: float, seed: int, dim: int, k: int) -> Any:
     # the squared distances are scaled by their median (POT's norm), so reg_e means the same
     # at any feature dimension
     adapter = _skada_adapter("EntropicOTMappingAdapter", reg_e=0.1, norm="median")
@@ -113,7 +113,7 @@ def _entropic_ot(c: float, seed: int, dim: int) -> Any:
 
 
 @register("kde-reweight", "source samples weighted by the target/source density ratio (KDE)", False)
-def _kde_reweight(c: float, seed: int, dim: int) -> Any:
+def _kde_reweight(c: float, seed: int, dim: int, k: int) -> Any:
     return _pipeline(_skada_adapter("DensityReweightAdapter"), _classifier(c, seed, True))
 
 
@@ -122,7 +122,7 @@ def _kde_reweight(c: float, seed: int, dim: int) -> Any:
     "source samples weighted by a domain classifier's odds of being target",
     moves_features=False,
 )
-def _classifier_reweight(c: float, seed: int, dim: int) -> Any:
+def _classifier_reweight(c: float, seed: int, dim: int, k: int) -> Any:
     adapter = _skada_adapter("DiscriminatorReweightAdapter")
     return _pipeline(adapter, _classifier(c, seed, True))
 
@@ -132,7 +132,7 @@ def _classifier_reweight(c: float, seed: int, dim: int) -> Any:
     "retrained on the target's confident pseudo-labels (probability 0.9 or more)",
     moves_features=False,
 )
-def _self_training(c: float, seed: int, dim: int) -> Any:
+def _self_training(c: float, seed: int, dim: int, k: int) -> Any:
     return _pipeline(_SelfTraining(c, seed))
 
 
@@ -141,7 +141,7 @@ def _self_training(c: float, seed: int, dim: int) -> Any:
     "CORAL, then self-training on the target's confident pseudo-labels",
     moves_features=True,
 )
-def _coral_self_training(c: float, seed: int, dim: int) -> Any:
+def _coral_self_training(c: float, seed: int, dim: int, k: int) -> Any:
     return _pipeline(_skada_adapter("CORALAdapter"), _SelfTraining(c, seed))
 
 
@@ -150,8 +150,33 @@ def _coral_self_training(c: float, seed: int, dim: int) -> Any:
     "the linear optimal-transport map, then self-training on the target's pseudo-labels",
     moves_features=True,
 )
-def _linear_ot_self_training(c: float, seed: int, dim: int) -> Any:
+def _linear_ot_self_training(c: float, seed: int, dim: int, k: int) -> Any:
     return _pipeline(_linear_ot(), _SelfTraining(c, seed))
+
+
+_DEEP = {
+    "dann": "DANN: a domain discriminator behind gradient reversal (Ganin et al. 2016)",
+    "cdan+e": "CDAN+E: the discriminator conditioned on class probabilities, entropy-weighted",
+    "mcc": "MCC: minimum class confusion of the target's predictions (Jin et al. 2020)",
+    "dan": "DAN: multi-kernel MMD between the domains' hidden features (Long et al. 2015)",
+}
+
+
+def _deep_builder(name: str) -> Builder:
+    def build(c: float, seed: int, dim: int, k: int) -> Any:
+        from transferkit.adaptation._deep import deep_adapter_class
+        from transferkit.adaptation._skada import skada
+
+        adapter = deep_adapter_class()(method=name, n_classes=k, seed=seed)
+        # asking for `sample_domain` is what makes skada hand it the target rows too
+        return skada().make_da_pipeline(adapter.set_fit_request(sample_domain=True))
+
+    return build
+
+
+for _name, _summary in _DEEP.items():
+    # an adapter network over the cached features, tens of seconds a seed: asked by name
+    register(_name, _summary, moves_features=True, in_auto=False, deep=True)(_deep_builder(_name))
 
 
 def _self_training_class() -> type:

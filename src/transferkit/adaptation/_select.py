@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,10 +49,22 @@ class Candidate:
     scores: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None  # why it could not be fitted or scored
+    # a deep method is fitted with several seeds: `pipeline` is the first seed's, `replicas`
+    # every seed's (the first included) with its own scores; `scores` are their means
+    replicas: list[Any] = field(default_factory=list)
+    replica_scores: list[dict[str, float]] = field(default_factory=list)
 
 
-def fit_method(name: str, domains: Domains, c: float, seed: int) -> Candidate:
-    """Fit `name` on the labelled source (train split) and the unlabelled target."""
+def fit_method(
+    name: str,
+    domains: Domains,
+    c: float,
+    seed: int,
+    checkpoint: tuple[Path, bool] | None = None,
+) -> Candidate:
+    """Fit `name` on the labelled source (train split) and the unlabelled target. A deep
+    method given `checkpoint` (run folder, resume) checkpoints there every epoch."""
+    from transferkit.adaptation._deep import checkpoint_name, checkpointing
     from transferkit.adaptation._skada import routing
 
     xs, ys, xt = domains.source_train, domains.source_train_labels, domains.target
@@ -61,8 +74,13 @@ def fit_method(name: str, domains: Domains, c: float, seed: int) -> Candidate:
     start = time.perf_counter()
     with routing(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter from inner solvers
-        pipeline = get_method(name).build(c, seed, xs.shape[1])
-        pipeline.fit(x, y, sample_domain=sample_domain)
+        pipeline = get_method(name).build(c, seed, xs.shape[1], domains.n_classes)
+        if checkpoint is not None and get_method(name).deep:
+            run_dir, resume = checkpoint
+            with checkpointing(run_dir, checkpoint_name(name, seed), resume):
+                pipeline.fit(x, y, sample_domain=sample_domain)
+        else:
+            pipeline.fit(x, y, sample_domain=sample_domain)
     return Candidate(name, pipeline, seconds=round(time.perf_counter() - start, 3))
 
 
@@ -88,6 +106,12 @@ def score_candidate(candidate: Candidate, domains: Domains, seed: int) -> dict[s
             value = scorer(candidate.pipeline, x, y, sample_domain=sample_domain)
             scores[name] = float(value) if np.isfinite(value) else float("-inf")
     return scores
+
+
+def mean_scores(replica_scores: list[dict[str, float]]) -> dict[str, float]:
+    """Each criterion's mean over a deep method's seeds."""
+    keys = replica_scores[0]
+    return {k: float(np.mean([s[k] for s in replica_scores])) for k in keys}
 
 
 def choose(candidates: list[Candidate], criterion: str) -> Candidate:

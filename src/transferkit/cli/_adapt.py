@@ -22,20 +22,20 @@ DATA, ADAPT, BACKBONE, OUTPUTS, PERFORMANCE = (
 @app.command("adapt")
 def adapt_command(
     source: Annotated[
-        Path,
+        Path | None,
         Opt(
             help="Labelled source data, in any layout `transferkit fit` reads.",
             rich_help_panel=DATA,
         ),
-    ],
+    ] = None,
     target: Annotated[
-        Path,
+        Path | None,
         Opt(
             help="Unlabelled target: a folder of images, or a text file (one text per line,"
             " or a CSV/TSV with a text column).",
             rich_help_panel=DATA,
         ),
-    ],
+    ] = None,
     target_labels: Annotated[
         bool,
         Opt(
@@ -107,6 +107,14 @@ def adapt_command(
     quiet: Annotated[
         bool, Opt("--quiet", help="No progress bars.", rich_help_panel=OUTPUTS)
     ] = False,
+    resume: Annotated[
+        Path | None,
+        Opt(
+            help="Continue an interrupted run of a deep method from its folder (its"
+            " config.json and checkpoints); give nothing else but --quiet.",
+            rich_help_panel=OUTPUTS,
+        ),
+    ] = None,
     device: Annotated[
         str, Opt(help="cpu, cuda, cuda:N or mps.", rich_help_panel=PERFORMANCE)
     ] = "cpu",
@@ -126,7 +134,22 @@ def adapt_command(
     ] = False,
 ) -> None:
     """Adapt a model trained on a labelled SOURCE to an unlabelled TARGET (domain shift)."""
-    from transferkit.jobs._adapt import adapt
+    from transferkit._errors import TransferKitError
+    from transferkit.jobs._adapt import adapt, resume_adapt
+
+    if resume is not None:
+        if source is not None or target is not None:
+            raise TransferKitError(
+                "--resume continues a run with its own source and target: drop --source"
+                " and --target."
+            )
+        typer.echo(resume_adapt(resume, quiet=quiet).summary)
+        return
+    if source is None or target is None:
+        missing = "--source" if source is None else "--target"
+        raise TransferKitError(
+            f"give {missing} PATH (or --resume RUN to continue an interrupted run)."
+        )
 
     result = adapt(
         source,

@@ -10,7 +10,8 @@ from typing import Any
 
 from transferkit._errors import TransferKitError, choice_error
 
-# the feature-level methods (transferkit.adaptation._methods registers each under this name)
+# the methods (transferkit.adaptation._methods registers each under this name); the last
+# four are deep: an adapter network over the cached features, trained with a domain loss
 ADAPT_METHODS = (
     "source-only",
     "coral",
@@ -22,6 +23,10 @@ ADAPT_METHODS = (
     "self-training",
     "coral+self-training",
     "linear-ot+self-training",
+    "dann",
+    "cdan+e",
+    "mcc",
+    "dan",
 )
 CRITERIA = ("dev", "circular", "snd", "entropy")
 LABEL_SHIFT = ("em", "bbse")

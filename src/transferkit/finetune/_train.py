@@ -31,6 +31,12 @@ from transferkit.runs._files import read_history
 from transferkit.runs._folder import inside, output_path, record, write_text
 
 
+def quiet_lightning() -> None:
+    """No "GPU available: False" chatter from Lightning's loggers."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Write to a temporary file, then rename: a kill during the write leaves the old file.
     Checkpoints stay inside the run folder `root` and are listed in its manifest."""
@@ -137,8 +143,7 @@ def train(
     cache: FeatureCache | None = None,
 ) -> TransferModule:
     """Train `backbone` + a new head with a strategy; returns the module with the best weights."""
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)  # no "GPU available: False" chatter
+    quiet_lightning()
     pl.seed_everything(config.seed, workers=True, verbose=False)
     strategy = make_strategy(strategy_name, config)
     cut = _prefix_cut(backbone, strategy, config)
@@ -328,8 +333,7 @@ def find_lr(
     """Lightning's learning-rate range test: (suggested rate, rates tried, smoothed losses)."""
     from lightning.pytorch.tuner import Tuner
 
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_lightning()
     pl.seed_everything(config.seed, workers=True, verbose=False)
     strategy = make_strategy(strategy_name, config)
     module = TransferModule(backbone, len(splits.class_names), config, strategy, head)

@@ -63,10 +63,44 @@ def adapt(
     return run(config, settings)
 
 
-def run(config: JobConfig, settings: AdaptationConfig) -> AdaptResult:
+def resume_adapt(run_dir: str | Path, *, quiet: bool = False) -> AdaptResult:
+    """Continue an interrupted adaptation with a deep method from its folder alone: the
+    seeds already trained load from their checkpoints, an interrupted one resumes from
+    its last epoch."""
+    from transferkit.runs._files import read_run_json
+    from transferkit.runs._folder import inside
+
+    run_dir = Path(run_dir)
+    name = repr(str(run_dir / "config.json"))
+    if not inside(run_dir, "config.json").is_file():
+        raise TransferKitError(
+            f"cannot resume {str(run_dir)!r}: it has no config.json. Pass a run folder that"
+            " `transferkit adapt --method dann` (or another deep method) wrote."
+        )
+    saved = read_run_json(run_dir, "config.json")
+    if not isinstance(saved.get("adaptation"), dict):
+        raise TransferKitError(
+            f"{name} has no 'adaptation' section: it is not an adapt run. Resume a fit run"
+            " with `transferkit fit --resume`."
+        )
+    resolved = saved.get("resolved") or {}
+    sections = {k: v for k, v in saved.items() if k not in ("adaptation", "resolved")}
+    config = JobConfig.from_dict(sections, source=name).with_options(quiet=quiet)
+    settings = AdaptationConfig.from_dict(saved["adaptation"], source=name)
+    if isinstance(resolved.get("data"), str):  # paths as the run resolved them
+        config = config.with_options(data=resolved["data"])
+    if isinstance(resolved.get("target"), str):
+        settings.target = resolved["target"]
+    return run(config, settings, resume_dir=run_dir)
+
+
+def run(
+    config: JobConfig, settings: AdaptationConfig, resume_dir: Path | None = None
+) -> AdaptResult:
     """The adapt job as its steps."""
+    from transferkit.adaptation._methods import get_method
     from transferkit.jobs._adapt_steps import adapt_features, evaluate
-    from transferkit.jobs._adapt_write import write_files
+    from transferkit.jobs._adapt_write import open_run_folder, write_files
 
     settings.validate()
     if config.strategy.name != "features":
@@ -74,8 +108,16 @@ def run(config: JobConfig, settings: AdaptationConfig) -> AdaptResult:
             f"adapt trains on cached features in this version; strategy"
             f" {config.strategy.name!r} is not available for it: drop --strategy."
         )
-    job = steps.start(config)
+    deep = settings.method != "auto" and get_method(settings.method).deep
+    if resume_dir is not None and not deep:
+        raise TransferKitError(
+            f"{str(resume_dir)!r} adapted with {settings.method!r}, which has no training"
+            " state to resume: run `transferkit adapt` again (its embeddings are cached)."
+        )
+    job = steps.start(config, resume_dir)
     embedded = embed_domains(job, settings)
+    if deep:  # the adapter checkpoints into the run folder as it trains
+        open_run_folder(job, settings)
     adapted = adapt_features(job, settings, embedded)
     metrics = evaluate(job, settings, embedded, adapted)
     result = write_files(job, settings, embedded, adapted, metrics)

@@ -13,7 +13,6 @@ from transferkit.config import JobConfig
 from transferkit.config._adapt import AdaptationConfig
 from transferkit.data import DataSplits, Skipped
 from transferkit.data._target import Target
-from transferkit.heads._linear import LinearHead
 from transferkit.jobs._steps import Job, Outcome
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ class Embedded:
 class Adapted:
     """The chosen method folded into a head, every candidate, and the evidence."""
 
-    head: LinearHead
+    head: Any  # a LinearHead (feature methods folded), or a ClassifierHead (a deep adapter)
     chosen: str
     candidates: list[Candidate]
     why: str

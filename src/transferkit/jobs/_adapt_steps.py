@@ -5,6 +5,7 @@ Target labels, when the user gave them, are read in `evaluate` only, after the c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,12 +19,14 @@ from transferkit.jobs._steps import Job
 if TYPE_CHECKING:
     from transferkit.adaptation._select import Candidate
 
+DEEP_SEEDS = 3  # a deep method is trained with this many seeds (mean ± std reported)
+
 
 def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> Adapted:
     """Fit the methods on source train + target, score them without target labels, keep
     the criterion's choice (source-only when nothing beats it), fold it into a head."""
     from transferkit.adaptation._fold import fold_to_head
-    from transferkit.adaptation._methods import auto_methods
+    from transferkit.adaptation._methods import auto_methods, get_method
     from transferkit.adaptation._select import Domains, choose
 
     splits, f = embedded.splits, embedded.features
@@ -39,11 +42,12 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
     names = auto_methods() if settings.method == "auto" else ["source-only", settings.method]
     names = list(dict.fromkeys(names))
     seed = job.config.data.seed
+    checkpoint = None if job.run_dir is None else (job.run_dir, job.resume_dir is not None)
     candidates = []
     with job.timer.phase("adapt"):
         for name in names:
             with status(f"adapting: {name}", job.show):
-                candidate = _fit_scored(name, domains, c, seed)
+                candidate = _fit_scored(name, domains, c, seed, checkpoint)
             candidates.append(candidate)
         failed = [c for c in candidates if c.error and c.method == settings.method]
         if failed:
@@ -52,7 +56,10 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
                 f" ({failed[0].error}): pick another --method, or --method auto."
             )
         best = choose(candidates, settings.criterion)
-        head = fold_to_head(best.pipeline, f["target"], len(splits.class_names))
+        if get_method(best.method).deep:  # the adapter network is the head (first seed's)
+            head = best.pipeline[-1].base_estimator_.head_
+        else:
+            head = fold_to_head(best.pipeline, f["target"], len(splits.class_names))
     adapted = Adapted(head, best.method, candidates, "")
     adapted.why, adapted.verdict = _why(settings, candidates, best)
     with job.timer.phase("distance"):
@@ -62,17 +69,37 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
     return adapted
 
 
-def _fit_scored(name: str, domains: Any, c: float, seed: int) -> Candidate:
-    from transferkit.adaptation._select import Candidate, fit_method, score_candidate
+def _fit_scored(
+    name: str, domains: Any, c: float, seed: int, checkpoint: tuple[Path, bool] | None
+) -> Candidate:
+    """One method fitted and scored; a deep one (random: adversarial training is unstable
+    across seeds) with DEEP_SEEDS seeds, scored by the mean of its seeds' scores."""
+    from transferkit.adaptation._methods import get_method
+    from transferkit.adaptation._select import (
+        Candidate,
+        fit_method,
+        mean_scores,
+        score_candidate,
+    )
 
+    seeds = [seed + i for i in range(DEEP_SEEDS)] if get_method(name).deep else [seed]
+    fitted = []
     try:
-        candidate = fit_method(name, domains, c, seed)
-        candidate.scores = score_candidate(candidate, domains, seed)
+        for s in seeds:
+            candidate = fit_method(name, domains, c, s, checkpoint)
+            candidate.scores = score_candidate(candidate, domains, s)
+            fitted.append(candidate)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
         # a method that cannot run on these features (a singular covariance, too few
         # samples for its subspace) is left out and said, not fatal
         return Candidate(name, None, error=f"{type(exc).__name__}: {str(exc)[:160]}")
-    return candidate
+    first = fitted[0]
+    if len(fitted) > 1:
+        first.replicas = [f.pipeline for f in fitted]
+        first.replica_scores = [f.scores for f in fitted]
+        first.scores = mean_scores(first.replica_scores)
+        first.seconds = round(sum(f.seconds for f in fitted), 3)
+    return first
 
 
 def _why(
@@ -106,13 +133,20 @@ def _measure_distance(adapted: Adapted, best: Candidate, domains: Any, seed: int
     xs, xt = domains.source_train, domains.target
     adapted.distances["before"] = round(proxy_a_distance(xs, xt, seed), 4)
     adapted.views["before"] = (xs, xt)
-    if not get_method(best.method).moves_features:  # reweighting, pseudo-labels
+    method = get_method(best.method)
+    if not method.moves_features:  # reweighting, pseudo-labels
         adapted.distances["after"] = adapted.distances["before"]
         return
-    steps = best.pipeline[:-1]  # the standardisation and the adapter
-    with routing():
-        after_s = steps.transform(xs, sample_domain=np.ones(len(xs), dtype=int), allow_source=True)
-        after_t = steps.transform(xt, sample_domain=-np.ones(len(xt), dtype=int))
+    if method.deep:  # the adapter's hidden layer, where its domain loss acts
+        network = best.pipeline[-1].base_estimator_
+        after_s, after_t = network.embed(xs), network.embed(xt)
+    else:
+        steps = best.pipeline[:-1]  # the standardisation and the adapter
+        with routing():
+            after_s = steps.transform(
+                xs, sample_domain=np.ones(len(xs), dtype=int), allow_source=True
+            )
+            after_t = steps.transform(xt, sample_domain=-np.ones(len(xt), dtype=int))
     adapted.distances["after"] = round(proxy_a_distance(after_s, after_t, seed), 4)
     adapted.views[f"after {best.method}"] = (after_s, after_t)
 
@@ -171,13 +205,24 @@ def _target_metrics(embedded: Embedded, adapted: Adapted) -> dict[str, Any]:
     proba = adapted.head.predict_proba(f["target"])
     metrics = classification_metrics(y, proba.argmax(1), names, proba)
     metrics["evaluated_on"] = "target"
-    per_method = {}
+    per_method, per_seed = {}, {}
     for c in adapted.candidates:
         if c.error is None:
-            predicted = target_logits(c.pipeline, f["target"], len(names)).argmax(1)
-            per_method[c.method] = round(float(np.mean(predicted == y)), 4)
+            accuracies = [
+                float(np.mean(target_logits(p, f["target"], len(names)).argmax(1) == y))
+                for p in (c.replicas or [c.pipeline])
+            ]
+            per_method[c.method] = round(float(np.mean(accuracies)), 4)
+            if c.replicas:  # mean ± std over the seeds, each seed's accuracy
+                per_seed[c.method] = {
+                    "mean": round(float(np.mean(accuracies)), 4),
+                    "std": round(float(np.std(accuracies)), 4),
+                    "seeds": [round(a, 4) for a in accuracies],
+                }
     oracle = max(per_method, key=lambda m: per_method[m])
     metrics["target_accuracy_by_method"] = per_method
+    if per_seed:
+        metrics["target_accuracy_by_seed"] = per_seed
     metrics["oracle"] = {"method": oracle, "accuracy": per_method[oracle]}
     if adapted.priors is not None:
         true = np.bincount(y, minlength=len(names)) / len(y)

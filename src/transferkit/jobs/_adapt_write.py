@@ -40,13 +40,10 @@ def write_files(
 ) -> AdaptResult:
     splits, target = embedded.splits, embedded.target
     with job.timer.phase("write"):
-        job.run_dir, job.kept = new_run_dir(
-            job.config.outputs.out,
-            run_name(job, settings),
-            job.config.outputs.overwrite,
-            RUN_FILES + ADAPT_FILES,
-        )
+        if job.run_dir is None:
+            _new_folder(job, settings)
         run_dir = job.run_dir
+        assert run_dir is not None
         head_info = {**embedded.source_only.head_info, "adapted": adapted.chosen}
         weights = job.config.backbone.weights
         save_model(run_dir, embedded.model, adapted.head, splits.class_names, weights, head_info)
@@ -66,6 +63,34 @@ def write_files(
     _write_config(job, settings, embedded, head_info)
     text = _summary(metrics, embedded, run_dir, job.kept)
     return AdaptResult(run_dir, metrics, text, skipped, job.config, settings)
+
+
+def open_run_folder(job: Job, settings: AdaptationConfig) -> None:
+    """The run folder before training (a deep adapter checkpoints into it), with the
+    config `adapt --resume` reads; a resumed run keeps its own folder."""
+    if job.resume_dir is not None:
+        job.run_dir, job.kept = job.resume_dir, []
+        return
+    _new_folder(job, settings)
+    assert job.run_dir is not None
+    paths = {
+        "data": str(Path(str(job.config.data.path)).resolve()),
+        "target": str(Path(str(settings.target)).resolve()),
+    }
+    write_json(
+        job.run_dir,
+        "config.json",
+        {**job.config.to_dict(), "adaptation": settings.to_dict(), "resolved": paths},
+    )
+
+
+def _new_folder(job: Job, settings: AdaptationConfig) -> None:
+    job.run_dir, job.kept = new_run_dir(
+        job.config.outputs.out,
+        run_name(job, settings),
+        job.config.outputs.overwrite,
+        RUN_FILES + ADAPT_FILES,
+    )
 
 
 def _write_predictions(run_dir: Path, embedded: Embedded, adapted: Adapted) -> None:
