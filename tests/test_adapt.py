@@ -279,3 +279,35 @@ def test_cli_errors_are_one_line(text_file, tmp_path, colour_folder):
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2, proc.stderr
         assert len(lines) == 1 and expected in lines[0], lines
+
+
+def test_several_sources_are_domains_of_their_own(text_file, tmp_path, colour_folder):
+    import transferkit
+
+    second = tmp_path / "second.tsv"
+    second.write_text(
+        "text\tlabel\n"
+        + "".join(f"{t}\t{label}\n" for label, texts in TARGET_TEXTS.items() for t in texts)
+    )
+    target = tmp_path / "target.txt"
+    target.write_text("\n".join(t for texts in TEXTS.values() for t in texts) + "\n")
+    result = transferkit.adapt(
+        [text_file, second], target, method="coral", out=tmp_path / "run", quiet=True
+    )
+    metrics = result.metrics
+    assert metrics["n_train"] + metrics["n_val"] == 24 + 12
+    assert "2 sources" in result.summary
+    saved = (result.run_dir / "config.json").read_text()
+    assert str(second.resolve()) in saved
+    with pytest.raises(TransferKitError, match="give sources of one modality"):
+        transferkit.adapt([text_file, colour_folder], target, out=tmp_path / "bad", quiet=True)
+
+
+def test_a_method_reads_each_source_as_its_own_domain(shifted):
+    domains, yt = shifted
+    n = len(domains.source_train)
+    two = Domains(*[getattr(domains, k) for k in (
+        "source_train", "source_train_labels", "source_val", "source_val_labels", "target",
+        "n_classes")], source_ids=np.where(np.arange(n) < n // 2, 1, 2))  # fmt: skip
+    pipeline = fit_method("coral", two, 1.0, 0).pipeline
+    assert float(np.mean(target_logits(pipeline, two.target, 2).argmax(1) == yt)) > 0.9

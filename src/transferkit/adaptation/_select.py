@@ -38,6 +38,7 @@ class Domains:
     source_val_labels: np.ndarray
     target: np.ndarray
     n_classes: int
+    source_ids: np.ndarray | None = None  # each training row's source, 1, 2, ... (several)
 
 
 @dataclass
@@ -70,7 +71,8 @@ def fit_method(
     xs, ys, xt = domains.source_train, domains.source_train_labels, domains.target
     x = np.vstack([xs, xt]).astype(np.float64)
     y = np.r_[ys, -np.ones(len(xt), dtype=int)]
-    sample_domain = np.r_[np.ones(len(xs), dtype=int), -np.ones(len(xt), dtype=int)]
+    ids = np.ones(len(xs), dtype=int) if domains.source_ids is None else domains.source_ids
+    sample_domain = np.r_[ids.astype(int), -np.ones(len(xt), dtype=int)]
     start = time.perf_counter()
     with routing(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter from inner solvers

@@ -22,9 +22,10 @@ DATA, ADAPT, BACKBONE, OUTPUTS, PERFORMANCE = (
 @app.command("adapt")
 def adapt_command(
     source: Annotated[
-        Path | None,
+        list[Path] | None,
         Opt(
-            help="Labelled source data, in any layout `transferkit fit` reads.",
+            help="Labelled source data, in any layout `transferkit fit` reads; give it"
+            " several times for several sources (each a domain of its own).",
             rich_help_panel=DATA,
         ),
     ] = None,
@@ -138,21 +139,21 @@ def adapt_command(
     from transferkit.jobs._adapt import adapt, resume_adapt
 
     if resume is not None:
-        if source is not None or target is not None:
+        if source or target is not None:
             raise TransferKitError(
                 "--resume continues a run with its own source and target: drop --source"
                 " and --target."
             )
         typer.echo(resume_adapt(resume, quiet=quiet).summary)
         return
-    if source is None or target is None:
-        missing = "--source" if source is None else "--target"
+    if not source or target is None:
+        missing = "--source" if not source else "--target"
         raise TransferKitError(
             f"give {missing} PATH (or --resume RUN to continue an interrupted run)."
         )
 
     result = adapt(
-        source,
+        list(source),
         target,
         method=method,
         target_labels=target_labels,

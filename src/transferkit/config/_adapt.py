@@ -5,7 +5,7 @@ sections mean what they mean for `fit`."""
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from transferkit._errors import TransferKitError, choice_error
@@ -43,6 +43,7 @@ class AdaptationConfig:
     method: str = "auto"
     criterion: str = "circular"
     label_shift: str | None = None
+    more_sources: list[str] = field(default_factory=list)  # labelled sources past the first
 
     def validate(self) -> AdaptationConfig:
         if not isinstance(self.target, str) or not self.target:
@@ -50,6 +51,12 @@ class AdaptationConfig:
         if not isinstance(self.target_labels, bool):
             raise TransferKitError(
                 f"`target_labels` must be true or false. Got {self.target_labels!r}."
+            )
+        if not isinstance(self.more_sources, list) or not all(
+            isinstance(p, str) and p for p in self.more_sources
+        ):
+            raise TransferKitError(
+                f"`more_sources` must be a list of paths. Got {self.more_sources!r}."
             )
         if self.method not in (*ADAPT_METHODS, "auto"):
             raise choice_error("method", self.method, [*ADAPT_METHODS, "auto"])

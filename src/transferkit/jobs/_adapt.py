@@ -13,18 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from transferkit._errors import TransferKitError
 from transferkit.config import JobConfig
 from transferkit.config._adapt import AdaptationConfig
-from transferkit.data import Skipped
+from transferkit.data import DataSplits, Skipped
 from transferkit.data._target import Target, read_target
 from transferkit.jobs import _steps as steps
-from transferkit.jobs._adapt_data import AdaptResult, Embedded
+from transferkit.jobs._adapt_data import AdaptResult, Embedded, merged_splits
 from transferkit.jobs._steps import Job
 
 
 def adapt(
-    source: str | Path | JobConfig | None = None,
+    source: str | Path | JobConfig | list[str | Path] | None = None,
     target: str | Path | None = None,
     *,
     method: str = "auto",
@@ -35,19 +37,28 @@ def adapt(
     target_label_column: str | int | None = None,
     **options: Any,
 ) -> AdaptResult:
-    """Adapt a model trained on `source` (labelled data in any layout `fit` reads) to
-    `target` (unlabelled: a folder of images, a text file; or labelled data whose labels
-    are read only to evaluate, `target_labels=True`).
+    """Adapt a model trained on `source` (labelled data in any layout `fit` reads, or a
+    list of such sources, each a domain of its own) to `target` (unlabelled: a folder of
+    images, a text file; or labelled data whose labels are read only to evaluate,
+    `target_labels=True`).
 
     `method`: 'auto' (fit every method and keep the one the unsupervised `criterion`
     prefers: 'circular', 'dev', 'snd' or 'entropy'), or one of 'source-only', 'coral',
     'subspace', 'linear-ot', 'ot', 'kde-reweight', 'classifier-reweight', 'self-training',
-    'coral+self-training', 'linear-ot+self-training'.
+    'coral+self-training', 'linear-ot+self-training' on the cached features; or a deep
+    method, an adapter network trained over them with a domain loss, three seeds: 'dann',
+    'cdan+e', 'mcc', 'dan' (asked by name; `adapt --resume RUN` continues one).
     `label_shift`: 'em' or 'bbse' re-estimates the target's class priors and corrects the
     probabilities. The other keyword options are `fit`'s (`backbone`, `cut`, `out`,
     `seed`, `cache_dir`, ...).
     """
     base = source if isinstance(source, JobConfig) else JobConfig()
+    more: list[str] = []
+    if isinstance(source, list):
+        if not source:
+            raise TransferKitError("give at least one SOURCE to adapt from.")
+        sources: list[str | Path] = source
+        source, more = sources[0], [str(Path(p).resolve()) for p in sources[1:]]
     if source is not None and not isinstance(source, JobConfig):
         options = {**options, "data": source}
     config = base.with_options(**options)
@@ -59,6 +70,7 @@ def adapt(
         method=method,
         criterion=criterion,
         label_shift=label_shift,
+        more_sources=more,
     )
     return run(config, settings)
 
@@ -131,7 +143,7 @@ def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
     """Read both domains, build the backbone, embed every input once (cached)."""
     from transferkit.features._extract import extract_features
 
-    splits = steps.read(job)
+    splits, source_ids = read_sources(job, settings)
     if splits.modality == "tabular":
         raise TransferKitError(
             "adapt reads images and texts in this version; a table's columns are not adapted"
@@ -162,7 +174,27 @@ def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
         )
     target = _drop_unreadable(target, errors)
     features = {**source_only.features, "target": x[[i not in errors for i in range(len(x))]]}
-    return Embedded(splits, target, model, features, source_only)
+    return Embedded(splits, target, model, features, source_only, source_ids)
+
+
+def read_sources(job: Job, settings: AdaptationConfig) -> tuple[DataSplits, np.ndarray]:
+    """The labelled source, or several merged into one (their classes united), with the
+    domain of each training row (1, 2, ...: skada's source domains)."""
+    first = steps.read(job)
+    parts = [first]
+    for path in settings.more_sources:
+        other = steps.read(Job(job.config.with_options(data=path)))
+        if other.modality != first.modality:
+            raise TransferKitError(
+                f"source {path!r} holds {other.modality} data but the first source"
+                f" {str(job.config.data.path)!r} holds {first.modality}: give sources of"
+                " one modality."
+            )
+        parts.append(other)
+    ids = np.concatenate([np.full(len(p.train), i + 1) for i, p in enumerate(parts)])
+    if len(parts) == 1:
+        return first, ids
+    return merged_splits(parts), ids
 
 
 def _drop_unreadable(target: Target, errors: dict[int, str]) -> Target:

@@ -42,6 +42,7 @@ class Embedded:
     model: Any  # the backbone
     features: dict[str, np.ndarray]  # train, val, (test), target
     source_only: Outcome
+    source_ids: np.ndarray | None = None  # each training row's source (1, 2, ...)
 
 
 @dataclass
@@ -83,3 +84,33 @@ def adaptation_facts(
 def run_name(job: Job, settings: AdaptationConfig) -> str:
     source = Path(str(job.config.data.path)).name
     return f"{source}-to-{Path(str(settings.target)).name}-{job.backbone}"
+
+
+def merged_splits(parts: list[DataSplits]) -> DataSplits:
+    """Several sources' splits as one: their classes united (sorted), labels re-indexed."""
+    from transferkit.data._dataset import Dataset
+
+    names = sorted({c for p in parts for c in p.class_names})
+
+    def joined(sets: list[Dataset]) -> Dataset:
+        labels = [
+            np.array([names.index(d.class_names[i]) for i in d.labels], dtype=int) for d in sets
+        ]
+        return Dataset(
+            inputs=[x for d in sets for x in d.inputs],
+            labels=np.concatenate(labels),
+            class_names=names,
+            modality=sets[0].modality,
+            refs=[r for d in sets for r in d.refs],
+        )
+
+    tests = [p.test for p in parts if p.test is not None]
+    return DataSplits(
+        train=joined([p.train for p in parts]),
+        val=joined([p.val for p in parts]),
+        test=joined(tests) if len(tests) == len(parts) else None,
+        skipped=[s for p in parts for s in p.skipped],
+        split_source=parts[0].split_source,
+        layout=parts[0].layout,
+        detected=f"{len(parts)} sources: " + "; ".join(p.detected for p in parts),
+    )

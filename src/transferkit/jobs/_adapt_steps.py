@@ -37,6 +37,7 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
         splits.val.labels,
         f["target"],
         len(splits.class_names),
+        embedded.source_ids,
     )
     c = float(embedded.source_only.head_info.get("C", 1.0))
     names = auto_methods() if settings.method == "auto" else ["source-only", settings.method]
