@@ -311,3 +311,36 @@ def test_a_method_reads_each_source_as_its_own_domain(shifted):
         "n_classes")], source_ids=np.where(np.arange(n) < n // 2, 1, 2))  # fmt: skip
     pipeline = fit_method("coral", two, 1.0, 0).pipeline
     assert float(np.mean(target_logits(pipeline, two.target, 2).argmax(1) == yt)) > 0.9
+
+
+def _shifted_table(path: Path, n: int, shift: float, label: bool, seed: int) -> Path:
+    """Two numeric columns and a categorical one; the target's first column is shifted."""
+    rng = np.random.default_rng(seed)
+    head = ["Amount", "Score", "Colour"] + (["Class"] if label else [])
+    lines = [",".join(head)]
+    for i in range(n):
+        y = i % 3 == 0
+        cells = [f"{rng.normal(3 if y else 0, 1) + shift:.4f}", f"{rng.normal():.4f}"]
+        cells.append(["red", "green"][int(y)] if rng.random() < 0.8 else "blue")
+        lines.append(",".join(cells + ([str(int(y))] if label else [])))
+    lines.append("1.0,2.0")  # malformed: too few fields
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_table_adapts_to_an_unlabelled_table_with_its_columns(tmp_path):
+    import transferkit
+
+    source = _shifted_table(tmp_path / "source.csv", 150, 0.0, True, 0)
+    target = _shifted_table(tmp_path / "target.csv", 90, 1.5, False, 1)
+    result = transferkit.adapt(
+        source, target, method="coral", label_column="Class", out=tmp_path / "run", quiet=True
+    )
+    assert result.metrics["n_target"] == 90
+    assert result.metrics["adaptation"]["method"] in ("coral", "source-only")
+    assert any("fields" in s.reason for s in result.skipped if s.split == "target")
+    assert (result.run_dir / "model" / "head.safetensors").is_file()
+    lacking = tmp_path / "lacking.csv"
+    lacking.write_text("Amount,Colour\n1.0,red\n")
+    with pytest.raises(TransferKitError, match=r"lacks 1 of the 3 columns.*'Score'"):
+        transferkit.adapt(source, lacking, label_column="Class", out=tmp_path / "x", quiet=True)

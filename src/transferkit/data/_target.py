@@ -42,11 +42,15 @@ def read_target(
     labels: bool = False,
     text_column: str | int | None = None,
     label_column: str | int | None = None,
+    columns: dict[str, list[str]] | None = None,
 ) -> Target:
-    """Read the target for a source of `modality` with `class_names`."""
+    """Read the target for a source of `modality` with `class_names`; a table's target is
+    read with the source's feature `columns` (a file lacking one is refused)."""
     path = Path(path)
     if not path.exists():
         raise TransferKitError(f"target {str(path)!r} does not exist.")
+    if modality == "tabular":
+        return _table(path, class_names, labels, label_column, columns or {"features": []})
     if labels:
         return _labelled(path, modality, class_names, text_column, label_column)
     if modality == "image":
@@ -184,3 +188,48 @@ def _labelled(
     data = Dataset(inputs, labels, class_names, modality, refs).subset(order)
     detected = f"{splits.detected}; labels read only to evaluate"
     return Target(data, True, list(splits.skipped), detected)
+
+
+def _table(
+    path: Path,
+    class_names: list[str],
+    labels: bool,
+    label_column: str | int | None,
+    columns: dict[str, list[str]],
+) -> Target:
+    """A table target: its rows as the source's feature columns (other columns, the label's
+    among them, are not read unless `labels`); malformed rows are skipped and counted."""
+    from transferkit.data._dataset import canonical_label
+    from transferkit.data._tabular import read_rows, read_tabular
+
+    if not path.is_file():
+        raise TransferKitError(
+            f"target {str(path)!r} is a folder; the source is a table: give a CSV/TSV or"
+            " Parquet file with the source's feature columns."
+        )
+    if labels:
+        rows, raw, refs, skipped, _ = read_tabular(path, "target", label_column, plan=columns)
+        names = [canonical_label(v) for v in raw]
+        unknown = sorted(set(names) - set(class_names))
+        if unknown:
+            raise TransferKitError(
+                f"target {str(path)!r} has class(es) {', '.join(map(repr, unknown[:5]))} that"
+                f" the source does not ({', '.join(map(repr, class_names[:10]))}): a model"
+                " trained on the source cannot predict them. Drop those target rows."
+            )
+        y = np.array([class_names.index(n) for n in names], dtype=int)
+        data = Dataset(rows, y, class_names, "tabular", refs)
+        return Target(data, True, skipped, "tabular: the source's columns; labels read only"
+                      " to evaluate")  # fmt: skip
+    every, refs_all = read_rows(path, required=columns["features"])
+    rows, refs, skipped = [], [], []
+    for row, ref in zip(every, refs_all, strict=True):
+        if row.startswith("{"):  # read_rows gives a malformed row's reason instead
+            rows.append(row)
+            refs.append(ref)
+        else:
+            skipped.append(Skipped(item=ref, reason=row, split="target"))
+    if not rows:
+        raise TransferKitError(f"no readable rows in target {str(path)!r}: check the file.")
+    data = Dataset(rows, np.full(len(rows), UNLABELLED, dtype=int), class_names, "tabular", refs)
+    return Target(data, False, skipped, "tabular: the source's feature columns, unlabelled")

@@ -144,11 +144,6 @@ def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
     from transferkit.features._extract import extract_features
 
     splits, source_ids = read_sources(job, settings)
-    if splits.modality == "tabular":
-        raise TransferKitError(
-            "adapt reads images and texts in this version; a table's columns are not adapted"
-            " yet: use `transferkit fit` on the source."
-        )
     assert settings.target is not None  # validated
     with job.timer.phase("read_target"):
         target = read_target(
@@ -158,6 +153,7 @@ def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
             labels=settings.target_labels,
             text_column=settings.target_text_column,
             label_column=settings.target_label_column,
+            columns=splits.columns,
         )
     model = steps.build_backbone(job, splits, "features", job.cut)
     source_only = steps.embed(job, splits, model)
@@ -189,6 +185,15 @@ def read_sources(job: Job, settings: AdaptationConfig) -> tuple[DataSplits, np.n
                 f"source {path!r} holds {other.modality} data but the first source"
                 f" {str(job.config.data.path)!r} holds {first.modality}: give sources of"
                 " one modality."
+            )
+        if (
+            other.columns
+            and first.columns
+            and other.columns["features"] != first.columns["features"]
+        ):
+            raise TransferKitError(
+                f"source {path!r} has other feature columns than the first source: give"
+                " tables with the same columns."
             )
         parts.append(other)
     ids = np.concatenate([np.full(len(p.train), i + 1) for i, p in enumerate(parts)])

@@ -112,5 +112,6 @@ def merged_splits(parts: list[DataSplits]) -> DataSplits:
         skipped=[s for p in parts for s in p.skipped],
         split_source=parts[0].split_source,
         layout=parts[0].layout,
+        columns=parts[0].columns,
         detected=f"{len(parts)} sources: " + "; ".join(p.detected for p in parts),
     )

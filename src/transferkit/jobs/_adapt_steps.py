@@ -119,7 +119,8 @@ def _why(
     if settings.method in ("auto", "source-only"):
         return text + " No method beats source-only by this criterion: source-only is kept.", None
     return (
-        text + f" {settings.method!r} scores below source-only: adapting would hurt here, so"
+        text
+        + f" {settings.method!r} does not score above source-only: adapting would not help here, so"
         " the source-only model is kept.",
         NEGATIVE,
     )
