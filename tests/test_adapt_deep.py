@@ -3,6 +3,7 @@ adapter as a scikit-learn classifier, several seeds, checkpoints and resume."""
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import itertools
 import json
@@ -125,6 +126,10 @@ def test_a_deep_run_reports_its_seeds_and_resumes_after_a_kill(text_file, tmp_pa
     assert seeds["std"] == pytest.approx(np.std(seeds["seeds"]), abs=1e-4)
     for seed in (0, 1, 2):
         assert (whole.run_dir / f"checkpoints/dan-seed{seed}-last.ckpt").is_file()
+    with open(whole.run_dir / "adaptation.csv", newline="") as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    assert rows["dan"]["seeds"] == "3" and rows["source-only"]["seeds"] == "1"
+    assert float(rows["dan"]["target_accuracy_std"]) == pytest.approx(seeds["std"])
     texts = [line.split("\t")[0] for line in target.read_text().splitlines()[1:]]
     expected = transferkit.load(whole.run_dir).predict_proba(texts)
 

@@ -115,7 +115,19 @@ def _write_candidates(run_dir: Path, adapted: Adapted, metrics: dict[str, Any]) 
     the target's labels were given to evaluate)."""
     criteria = sorted({k for c in adapted.candidates for k in c.scores})
     accuracy = metrics.get("target_accuracy_by_method", {})
-    rows: list[list[Any]] = [["method", "chosen", *criteria, "target_accuracy", "seconds", "error"]]
+    spread = metrics.get("target_accuracy_by_seed", {})  # deep methods: over their seeds
+    rows: list[list[Any]] = [
+        [
+            "method",
+            "chosen",
+            *criteria,
+            "target_accuracy",
+            "target_accuracy_std",
+            "seeds",
+            "seconds",
+            "error",
+        ]
+    ]
     for c in adapted.candidates:
         rows.append(
             [
@@ -123,6 +135,8 @@ def _write_candidates(run_dir: Path, adapted: Adapted, metrics: dict[str, Any]) 
                 "yes" if c.method == adapted.chosen else "",
                 *[f"{c.scores[k]:.6g}" if k in c.scores else "" for k in criteria],
                 accuracy.get(c.method, ""),
+                spread.get(c.method, {}).get("std", ""),
+                max(1, len(c.replicas)) if c.error is None else "",
                 c.seconds,
                 c.error or "",
             ]
