@@ -1,7 +1,9 @@
 """Deep domain adaptation over cached features (DANN, CDAN+E, MCC, DAN): each method's
 target accuracy as mean ± std over its three seeds, against source-only (the logistic
-head `fit` trains) on the same features, what the unsupervised criterion (circular
-validation) makes of it, and its seconds against one embedding pass.
+head `fit` trains) on the same features and against the same adapter network trained
+with its domain loss off (`no-loss`: how much of the gain is the network's), what the
+unsupervised criterion (circular validation) makes of it, and its seconds against one
+embedding pass.
 
 Pairs: the six ordered pairs of `uci_sentiment` with `minilm-l6`, and MNIST <-> USPS
 from `mnist_usps` through `efficientnet_lite0` cut after `blocks.5` (as in
@@ -53,39 +55,80 @@ def one(source: Path, target: Path, label: str, method: str, **options) -> dict:
     return row
 
 
+def without_domain_loss(source: Path, target: Path, label: str, **options) -> dict:
+    """The same adapter network and budget with the domain loss off (tradeoff 0), on the
+    run's own features and split: how much of a deep method's gain is the network's."""
+    from transferkit.adaptation._deep import deep_adapter_class
+    from transferkit.config import JobConfig
+    from transferkit.config._adapt import AdaptationConfig
+    from transferkit.jobs import _steps as steps
+    from transferkit.jobs._adapt import embed_domains
+
+    config = JobConfig().with_options(data=source, quiet=True, cache_dir=str(CACHE), **options)
+    settings = AdaptationConfig(target=str(target), target_labels=True).validate()
+    embedded = embed_domains(steps.start(config), settings)
+    f, splits = embedded.features, embedded.splits
+    xs, ys, xt = f["train"], splits.train.labels, f["target"]
+    yt = embedded.target.data.labels
+    x = np.vstack([xs, xt])
+    domain = np.r_[np.ones(len(xs), dtype=int), -np.ones(len(xt), dtype=int)]
+    labels = np.r_[ys, -np.ones(len(xt), dtype=int)]
+    k = len(splits.class_names)
+    accuracies = []
+    for seed in (0, 1, 2):
+        network = deep_adapter_class()(method="dann", n_classes=k, seed=seed, tradeoff=0.0)
+        network.fit(x, labels, sample_domain=domain)
+        accuracies.append(float(np.mean(network.predict(xt) == yt)))
+    row = {
+        "pair": label,
+        "method": "no-loss",
+        "source_only": np.nan,
+        "mean": round(float(np.mean(accuracies)), 4),
+        "std": round(float(np.std(accuracies)), 4),
+        "seeds": accuracies,
+        "kept": "",
+        "adapt_seconds": 0.0,
+    }
+    print(row, flush=True)
+    return row
+
+
 def uci(methods: list[str]) -> list[dict]:
     root = dataset("uci_sentiment")
     files = {"amazon": "amazon_cells.txt", "yelp": "yelp.txt", "imdb": "imdb.txt"}
-    return [
-        one(root / files[a], root / files[b], f"{a}>{b}", m)
-        for a in files
-        for b in files
-        if a != b
-        for m in methods
-    ]
+    rows = []
+    for a in files:
+        for b in files:
+            if a != b:
+                rows += [one(root / files[a], root / files[b], f"{a}>{b}", m) for m in methods]
+                rows.append(without_domain_loss(root / files[a], root / files[b], f"{a}>{b}"))
+    return rows
 
 
 def mnist_usps(methods: list[str]) -> list[dict]:
     from bench_adapt import digits_folders
 
     folders = digits_folders()
-    return [
-        one(folders[a], folders[b], f"{a}>{b} @blocks.5", m, cut="blocks.5")
-        for a, b in (("mnist", "usps"), ("usps", "mnist"))
-        for m in methods
-    ]
+    rows = []
+    for a, b in (("mnist", "usps"), ("usps", "mnist")):
+        label = f"{a}>{b} @blocks.5"
+        rows += [one(folders[a], folders[b], label, m, cut="blocks.5") for m in methods]
+        rows.append(without_domain_loss(folders[a], folders[b], label, cut="blocks.5"))
+    return rows
 
 
 def report(rows: list[dict], name: str, methods: list[str]) -> None:
     print(f"\n{name}: {'pair':22s} {'method':8s} {'source-only':>11s} {'mean ± std':>14s}"
           f" {'gain':>6s} {'kept':>12s} {'adapt s':>8s}")  # fmt: skip
+    source_only = {r["pair"]: r["source_only"] for r in rows if r["method"] != "no-loss"}
     for r in rows:
+        r["source_only"] = source_only.get(r["pair"], r["source_only"])
         print(
             f"{'':{len(name) + 2}s}{r['pair']:22s} {r['method']:8s} {r['source_only']:11.3f}"
             f" {r['mean']:8.3f} ± {r['std']:.3f} {100 * (r['mean'] - r['source_only']):+6.1f}"
             f" {r['kept']:>12s} {r['adapt_seconds']:8.1f}"
         )
-    for m in methods:
+    for m in [*methods, "no-loss"]:
         mine = [r for r in rows if r["method"] == m]
         gains = np.array([r["mean"] - r["source_only"] for r in mine])
         stds = np.array([r["std"] for r in mine])
