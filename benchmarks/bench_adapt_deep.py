@@ -10,7 +10,7 @@ from `mnist_usps` through `efficientnet_lite0` cut after `blocks.5` (as in
 bench_adapt.py). Every run is `transferkit.adapt(source, target, method=M,
 target_labels=True)`: the labels are read only to evaluate.
 
-Run: python benchmarks/bench_adapt_deep.py [uci|mnist_usps ...] [--methods dann,mcc]
+Run: python benchmarks/bench_adapt_deep.py [uci|mnist_usps|cost ...] [--methods dann,mcc]
 """
 
 from __future__ import annotations
@@ -117,6 +117,58 @@ def mnist_usps(methods: list[str]) -> list[dict]:
     return rows
 
 
+def cost() -> None:
+    """Seconds per DANN training step (64 source + 64 target) on `efficientnet_lite0`: the
+    adapter over cached output features, against the top layer group (`top:1`) trained
+    over its cached prefix outputs and without the cache (the frozen groups run every
+    step). DANN on the top group is not offered: these figures say why it waits for a GPU."""
+    import torch
+
+    from transferkit.adaptation._deep import module_class
+    from transferkit.heads._heads import ClassifierHead
+
+    backbone = transferkit.create_backbone("efficientnet_lite0")
+    cut = len(backbone.layer_groups()) - 1
+    images = torch.randn(128, 3, 224, 224)
+    with torch.no_grad():
+        prefix = backbone.forward_prefix(images, cut)
+        features = backbone.forward_suffix(prefix, cut)
+    head = ClassifierHead(features.shape[1], 10, 256, dropout=0.2)
+    module = module_class()(head, "dann", 1.0, 1e-3, 600, 0)
+    labels = torch.randint(0, 10, (64,))
+
+    def adapter_step() -> None:
+        batch = {"source": (features[:64], labels), "target": (features[64:],)}
+        module.training_step(batch, 0).backward()
+        module.zero_grad()
+
+    def suffix_step(cached: bool) -> None:
+        hidden = prefix if cached else backbone.forward_prefix(images, cut).detach()
+        out = backbone.forward_suffix(hidden, cut)
+        batch = {"source": (out[:64], labels), "target": (out[64:],)}
+        module.training_step(batch, 0).backward()
+        backbone.model.zero_grad()
+
+    def seconds(step, repeats: int) -> float:
+        step()  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        return (time.perf_counter() - start) / repeats
+
+    module.log = lambda *a, **k: None  # outside a Trainer
+    backbone.model.train()
+    a = seconds(adapter_step, 20)
+    b = seconds(lambda: suffix_step(True), 3)
+    c = seconds(lambda: suffix_step(False), 2)
+    print(
+        f"cost: seconds per DANN step of 128 images: adapter over cached features {a:.4f};"
+        f" top:1 over cached prefixes {b:.2f} ({b / a:.0f}x); top:1 without the cache {c:.2f}"
+        f" ({c / a:.0f}x). A 600-step fit: {600 * a:.0f} s / {600 * b / 60:.0f} min /"
+        f" {600 * c / 60:.0f} min"
+    )
+
+
 def report(rows: list[dict], name: str, methods: list[str]) -> None:
     print(f"\n{name}: {'pair':22s} {'method':8s} {'source-only':>11s} {'mean ± std':>14s}"
           f" {'gain':>6s} {'kept':>12s} {'adapt s':>8s}")  # fmt: skip
@@ -147,5 +199,8 @@ if __name__ == "__main__":
         i = args.index("--methods")
         methods = args[i + 1].split(",")
         args = args[:i] + args[i + 2 :]
-    for name in args or ["uci", "mnist_usps"]:
-        report({"uci": uci, "mnist_usps": mnist_usps}[name](methods), name, methods)
+    for name in args or ["uci", "mnist_usps", "cost"]:
+        if name == "cost":
+            cost()
+        else:
+            report({"uci": uci, "mnist_usps": mnist_usps}[name](methods), name, methods)

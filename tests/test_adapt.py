@@ -344,3 +344,59 @@ def test_a_table_adapts_to_an_unlabelled_table_with_its_columns(tmp_path):
     lacking.write_text("Amount,Colour\n1.0,red\n")
     with pytest.raises(TransferKitError, match=r"lacks 1 of the 3 columns.*'Score'"):
         transferkit.adapt(source, lacking, label_column="Class", out=tmp_path / "x", quiet=True)
+
+
+def test_a_precision_rule_is_retuned_for_the_targets_class_mix():
+    from transferkit.adaptation._label_shift import shifted_scores, target_mix_weights
+    from transferkit.heads._threshold import choose_threshold, parse_rule
+
+    rng = np.random.default_rng(3)
+
+    def sample(n: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+        y = (rng.random(n) < share).astype(int)
+        x = rng.normal(np.where(y == 1, 1.5, -1.5), 1.0)
+        return x, y
+
+    source_share, target_share = 0.05, 0.4
+    x_s, y_s = sample(20000, source_share)
+    prior_odds = source_share / (1 - source_share)
+    score = 1 / (1 + np.exp(-(3.0 * x_s + np.log(prior_odds))))  # the calibrated P(1 | x)
+    source, target = np.array([0.95, 0.05]), np.array([0.6, 0.4])
+    rule = parse_rule("precision=0.9")
+    plain = choose_threshold(y_s, score, rule, "1")
+    shifted = shifted_scores(score, source, target)
+    retuned = choose_threshold(
+        y_s, shifted, rule, "1", sample_weight=target_mix_weights(y_s, source, target)
+    )
+    x_t, y_t = sample(20000, target_share)
+    score_t = 1 / (1 + np.exp(-(3.0 * x_t + np.log(prior_odds))))
+    shifted_t = shifted_scores(score_t, source, target)
+
+    def precision_recall(flags: np.ndarray) -> tuple[float, float]:
+        return float(y_t[flags].mean()), float(flags[y_t == 1].mean())
+
+    p_plain, r_plain = precision_recall(score_t >= plain.value)
+    p_new, r_new = precision_recall(shifted_t >= retuned.value)
+    assert p_new >= 0.88  # the precision asked for, on the target's mix
+    assert r_new > r_plain + 0.1  # the recall the source-tuned threshold gave away
+    assert p_plain > 0.97  # ... for a precision far above what was asked
+
+
+def test_adapt_applies_the_threshold_it_tunes(text_file, tmp_path):
+    import transferkit
+
+    target = _target_file(tmp_path)
+    result = transferkit.adapt(
+        text_file, target, method="source-only", label_shift="em", threshold="f1",
+        target_labels=True, out=tmp_path / "run", quiet=True,
+    )  # fmt: skip
+    t = result.metrics["threshold"]
+    assert t["rule"] == "f1" and 0 < t["value"] < 1
+    assert "for the target's estimated class mix" in result.summary
+    with open(result.run_dir / "predictions_target.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    positive = t["positive_class"]
+    for r in rows:
+        assert (r["predicted"] == positive) == (float(r[f"p_{positive}"]) >= t["value"])
+    model = transferkit.load(result.run_dir)
+    assert list(model.predict([r["text"] for r in rows])) == [r["predicted"] for r in rows]

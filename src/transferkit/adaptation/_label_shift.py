@@ -73,3 +73,22 @@ def corrected_head(head: Any, source_priors: np.ndarray, target_priors: np.ndarr
     with torch.no_grad():
         corrected.net[-1].bias += torch.as_tensor(np.log(ratio), dtype=torch.float32)
     return corrected
+
+
+def shifted_scores(
+    score: np.ndarray, source_priors: np.ndarray, target_priors: np.ndarray
+) -> np.ndarray:
+    """P(positive) of a binary model after the Bayes correction to `target_priors`."""
+    ratio = np.maximum(target_priors, 1e-12) / np.maximum(source_priors, 1e-12)
+    positive, negative = score * ratio[1], (1.0 - score) * ratio[0]
+    return np.asarray(positive / np.maximum(positive + negative, 1e-300))
+
+
+def target_mix_weights(
+    labels: np.ndarray, source_priors: np.ndarray, target_priors: np.ndarray
+) -> np.ndarray:
+    """Row weights that give labelled source rows the target's class mix: π_t(y) / π_s(y).
+    With them a threshold rule on precision (or F1) means precision on the target; recall
+    is the same under any mix, since label shift leaves each class's look unchanged."""
+    ratio = np.maximum(target_priors, 1e-12) / np.maximum(source_priors, 1e-12)
+    return np.asarray(ratio[labels], dtype=float)

@@ -82,6 +82,15 @@ def adapt_command(
             rich_help_panel=ADAPT,
         ),
     ] = None,
+    threshold: Annotated[
+        str | None,
+        Opt(
+            help="Binary tasks: a decision rule, 'f1', 'recall=R' or 'precision=P', tuned on"
+            " the source's out-of-fold predictions; with --label-shift, for the target's"
+            " estimated class mix.",
+            rich_help_panel=ADAPT,
+        ),
+    ] = None,
     backbone: Annotated[
         str | None, Opt(help="Backbone (default: the modality's).", rich_help_panel=BACKBONE)
     ] = None,
@@ -159,6 +168,7 @@ def adapt_command(
         target_labels=target_labels,
         criterion=criterion,
         label_shift=label_shift,
+        threshold=threshold,
         target_text_column=target_text,
         target_label_column=target_label,
         text_column=text,

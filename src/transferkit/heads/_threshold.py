@@ -65,12 +65,20 @@ class Threshold:
 
 
 def choose_threshold(
-    y_true: np.ndarray, score: np.ndarray, rule: ThresholdRule, positive_class: str
+    y_true: np.ndarray,
+    score: np.ndarray,
+    rule: ThresholdRule,
+    positive_class: str,
+    sample_weight: np.ndarray | None = None,
 ) -> Threshold:
-    """The threshold on P(positive) that `rule` asks for, from scores it was not fitted on."""
+    """The threshold on P(positive) that `rule` asks for, from scores it was not fitted on.
+    `sample_weight` re-weights the rows (e.g. to another class mix: precision changes with
+    it, recall does not)."""
     from sklearn.metrics import precision_recall_curve
 
-    precision, recall, thresholds = precision_recall_curve(y_true, score)
+    precision, recall, thresholds = precision_recall_curve(
+        y_true, score, sample_weight=sample_weight
+    )
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
     if rule.kind == "f1":
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0)

@@ -13,6 +13,7 @@ from transferkit.config import JobConfig
 from transferkit.config._adapt import AdaptationConfig
 from transferkit.data import DataSplits, Skipped
 from transferkit.data._target import Target
+from transferkit.heads._threshold import Threshold
 from transferkit.jobs._steps import Job, Outcome
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Adapted:
     distances: dict[str, float] = field(default_factory=dict)
     priors: dict[str, Any] | None = None
     views: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    threshold: Threshold | None = None  # a binary decision rule's threshold (`--threshold`)
 
 
 def adaptation_facts(

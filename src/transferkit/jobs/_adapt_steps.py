@@ -13,6 +13,7 @@ import numpy as np
 from transferkit._errors import TransferKitError
 from transferkit._progress import status
 from transferkit.config._adapt import AdaptationConfig
+from transferkit.heads._threshold import Threshold, decide
 from transferkit.jobs._adapt_data import NEGATIVE, Adapted, Embedded
 from transferkit.jobs._steps import Job
 
@@ -65,8 +66,9 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
     adapted.why, adapted.verdict = _why(settings, candidates, best)
     with job.timer.phase("distance"):
         _measure_distance(adapted, best, domains, seed)
+    adapted.threshold = embedded.source_only.tuned  # tuned on the source, as `fit` tunes it
     if settings.label_shift is not None:
-        _correct_label_shift(adapted, settings.label_shift, embedded)
+        _correct_label_shift(job, adapted, settings.label_shift, embedded)
     return adapted
 
 
@@ -153,8 +155,9 @@ def _measure_distance(adapted: Adapted, best: Candidate, domains: Any, seed: int
     adapted.views[f"after {best.method}"] = (after_s, after_t)
 
 
-def _correct_label_shift(adapted: Adapted, how: str, embedded: Embedded) -> None:
-    """Re-estimate the target's class priors without its labels; correct the head's bias."""
+def _correct_label_shift(job: Job, adapted: Adapted, how: str, embedded: Embedded) -> None:
+    """Re-estimate the target's class priors without its labels; correct the head's bias;
+    re-tune a `--threshold` rule for the target's estimated class mix."""
     from transferkit.adaptation._label_shift import bbse_priors, corrected_head, em_priors
 
     splits, f = embedded.splits, embedded.features
@@ -167,12 +170,39 @@ def _correct_label_shift(adapted: Adapted, how: str, embedded: Embedded) -> None
         predicted_val = adapted.head.predict_proba(f["val"]).argmax(axis=1)
         priors = bbse_priors(splits.val.labels, predicted_val, proba_t.argmax(axis=1), k)
     adapted.head = corrected_head(adapted.head, source, priors)
+    if job.rule is not None:
+        adapted.threshold = _threshold_for_target(job, embedded, source, priors)
     names = splits.class_names
     adapted.priors = {
         "method": how,
         "source": dict(zip(names, np.round(source, 4).tolist(), strict=True)),
         "estimated_target": dict(zip(names, np.round(priors, 4).tolist(), strict=True)),
     }
+
+
+def _threshold_for_target(
+    job: Job, embedded: Embedded, source: np.ndarray, priors: np.ndarray
+) -> Threshold:
+    """The rule's threshold on the source's out-of-fold scores, corrected to the target's
+    estimated priors and weighted to its class mix: the precision a rule asks for is then
+    the target's, not the source's (recall is the same under either mix)."""
+    from transferkit.adaptation._label_shift import shifted_scores, target_mix_weights
+    from transferkit.evaluation._cv import oof_scores
+    from transferkit.heads._threshold import choose_threshold
+    from transferkit.jobs._steps import head_fitter
+
+    splits, x = embedded.splits, embedded.features["train"]
+    labels = splits.train.labels
+    assert job.rule is not None
+    with job.timer.phase("threshold"):
+        scores = oof_scores(head_fitter(job, splits), x, labels, job.config.data.seed)
+        return choose_threshold(
+            labels,
+            shifted_scores(scores, source, priors),
+            job.rule,
+            splits.class_names[1],
+            sample_weight=target_mix_weights(labels, source, priors),
+        )
 
 
 def evaluate(
@@ -187,7 +217,7 @@ def evaluate(
     with job.timer.phase("evaluate"):
         proba_val = adapted.head.predict_proba(f["val"])
         source_val = classification_metrics(
-            splits.val.labels, proba_val.argmax(1), names, proba_val
+            splits.val.labels, decide(proba_val, adapted.threshold), names, proba_val
         )
         metrics: dict[str, Any] = {"source_val": _headline(source_val)}
         if embedded.target.labelled:
@@ -205,7 +235,7 @@ def _target_metrics(embedded: Embedded, adapted: Adapted) -> dict[str, Any]:
     f, names = embedded.features, embedded.splits.class_names
     y = embedded.target.data.labels
     proba = adapted.head.predict_proba(f["target"])
-    metrics = classification_metrics(y, proba.argmax(1), names, proba)
+    metrics = classification_metrics(y, decide(proba, adapted.threshold), names, proba)
     metrics["evaluated_on"] = "target"
     per_method, per_seed = {}, {}
     for c in adapted.candidates:

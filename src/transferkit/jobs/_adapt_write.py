@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from transferkit.config._adapt import AdaptationConfig
+from transferkit.heads._threshold import decide
 from transferkit.jobs._adapt_data import (
     Adapted,
     AdaptResult,
@@ -46,7 +47,15 @@ def write_files(
         assert run_dir is not None
         head_info = {**embedded.source_only.head_info, "adapted": adapted.chosen}
         weights = job.config.backbone.weights
-        save_model(run_dir, embedded.model, adapted.head, splits.class_names, weights, head_info)
+        save_model(
+            run_dir,
+            embedded.model,
+            adapted.head,
+            splits.class_names,
+            weights,
+            head_info,
+            threshold=adapted.threshold,
+        )
         _write_predictions(run_dir, embedded, adapted)
         _write_candidates(run_dir, adapted, metrics)
         _write_picture(run_dir, adapted, job.config.data.seed)
@@ -59,6 +68,7 @@ def write_files(
     metrics["n_target"] = len(target.data)
     metrics["n_skipped"] = len(skipped)
     metrics["adaptation"] = adaptation_facts(settings, adapted, target.labelled)
+    metrics["threshold"] = adapted.threshold.to_dict() if adapted.threshold else None
     write_json(run_dir, "metrics.json", metrics)
     _write_config(job, settings, embedded, head_info)
     text = _summary(metrics, embedded, run_dir, job.kept)
@@ -97,15 +107,17 @@ def _write_predictions(run_dir: Path, embedded: Embedded, adapted: Adapted) -> N
     splits, target, f = embedded.splits, embedded.target, embedded.features
     text = splits.modality == "text"
     for name, data, x in (("val", splits.val, f["val"]), ("target", target.data, f["target"])):
+        proba = adapted.head.predict_proba(x)
         write_predictions(
             run_dir,
             f"predictions_{name}.csv",
             data.refs,
             name,
             data.labels,
-            adapted.head.predict_proba(x),
+            proba,
             splits.class_names,
             data.inputs if text else None,
+            predicted=decide(proba, adapted.threshold),
         )
     write_skipped(run_dir, "skipped.csv", [*splits.skipped, *target.skipped])
 
@@ -194,6 +206,13 @@ def _summary(metrics: dict[str, Any], embedded: Embedded, run_dir: Path, kept: l
     lines.append(
         f"proxy A-distance source/target: {d['before']:.3f} before, {d['after']:.3f} after"
     )
+    if metrics["threshold"]:
+        t = metrics["threshold"]
+        how = "for the target's estimated class mix" if facts["label_shift"] else "on the source"
+        lines.append(
+            f"threshold {t['rule']}: P({t['positive_class']}) >= {t['value']:.4f}, tuned {how}"
+            f" (out-of-fold precision {t['oof_precision']:.3f}, recall {t['oof_recall']:.3f})"
+        )
     if facts["label_shift"]:
         lines.append(
             f"label shift ({facts['label_shift']['method']}): estimated target priors"
