@@ -26,6 +26,7 @@ def adapt_command(
         Opt(
             help="Labelled source data, in any layout `transferkit fit` reads; give it"
             " several times for several sources (each a domain of its own).",
+            metavar="PATH",
             rich_help_panel=DATA,
         ),
     ] = None,

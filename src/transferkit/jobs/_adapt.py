@@ -1,11 +1,13 @@
 """`adapt`: a labelled source, an unlabelled target, one model for the target.
 
-The job as its steps: read the source (as `fit` reads data) and the target -> build the
-backbone -> embed both (cached) -> fit the feature-level methods and choose one by an
-unsupervised criterion (`transferkit.adapt`) -> correct for label shift when asked ->
-evaluate (on the target when its labels were given, only to evaluate) -> write the run
-folder -> report. The model is the backbone and a linear head, as `fit` saves it, so
-`predict`, `load`, `export`, `compare`, `track` and `run:` backbones take it as it is.
+The job as its steps: read the source(s) (as `fit` reads data) and the target -> build
+the backbone -> embed both (cached) -> fit the methods on the features (a deep one,
+checkpointing into the run folder, with three seeds) and choose by an unsupervised
+criterion (`transferkit.adaptation`) -> correct for label shift, and re-tune a threshold
+rule, when asked -> evaluate (on the target when its labels were given, only to
+evaluate) -> write the run folder -> report. The model is the backbone and a head (linear,
+or a deep method's MLP), as `fit` saves it, so `predict`, `load`, `export`, `compare`,
+`track` and `run:` backbones take it as it is.
 """
 
 from __future__ import annotations
