@@ -400,3 +400,13 @@ def test_adapt_applies_the_threshold_it_tunes(text_file, tmp_path):
         assert (r["predicted"] == positive) == (float(r[f"p_{positive}"]) >= t["value"])
     model = transferkit.load(result.run_dir)
     assert list(model.predict([r["text"] for r in rows])) == [r["predicted"] for r in rows]
+
+
+def test_a_target_of_three_texts_is_adapted_to(text_file, tmp_path):
+    import transferkit
+
+    target = tmp_path / "three.txt"
+    target.write_text("the hotel was lovely\nthe room was dirty\nan awful flight\n")
+    result = transferkit.adapt(text_file, target, method="coral", out=tmp_path / "r", quiet=True)
+    assert result.metrics["n_target"] == 3
+    assert 0.0 <= result.metrics["adaptation"]["a_distance"]["before"] <= 2.0

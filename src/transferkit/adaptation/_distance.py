@@ -14,7 +14,8 @@ import numpy as np
 
 
 def proxy_a_distance(source: np.ndarray, target: np.ndarray, seed: int = 0) -> float:
-    """`2 (1 - 2 ε)` from a linear domain classifier's 5-fold error, on equal-sized domains."""
+    """`2 (1 - 2 ε)` from a linear domain classifier's 5-fold error (fewer folds for fewer
+    than 5 inputs a domain), on equal-sized domains."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
@@ -22,12 +23,14 @@ def proxy_a_distance(source: np.ndarray, target: np.ndarray, seed: int = 0) -> f
 
     rng = np.random.default_rng(seed)
     n = min(len(source), len(target), 2000)
+    if n < 2:
+        return float("nan")  # too few inputs in one domain to cross-validate
     xs = source[rng.choice(len(source), n, replace=False)]
     xt = target[rng.choice(len(target), n, replace=False)]
     x = np.vstack([xs, xt]).astype(np.float64)
     y = np.r_[np.zeros(n), np.ones(n)]
     classifier = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    folds = StratifiedKFold(min(5, n), shuffle=True, random_state=seed)
     error = 1.0 - float(np.mean(cross_val_score(classifier, x, y, cv=folds)))
     return float(np.clip(2.0 * (1.0 - 2.0 * error), 0.0, 2.0))
 
