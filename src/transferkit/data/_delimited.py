@@ -144,7 +144,16 @@ def _lenient(line: str, delimiter: str) -> tuple[list[str], bool]:
     return row, bool(row) and row[-1].endswith(("\n", "\r"))
 
 
-def _delimiter(path: Path, text: str) -> str:
+def is_delimited(path: Path) -> bool:
+    """True when a file reads as columns: a .csv/.tsv, or one delimiter on every one of its
+    first 200 non-blank lines. A texts file whose lines only sometimes hold a comma is not."""
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return True
+    return _consistent(path, decode_file(path)) is not None
+
+
+def _consistent(path: Path, text: str) -> str | None:
+    """The delimiter on every one of the first 200 non-blank lines, if there is one."""
     suffix = path.suffix.lower()
     if suffix == ".tsv":
         return "\t"
@@ -153,6 +162,14 @@ def _delimiter(path: Path, text: str) -> str:
     for delimiter in order:
         if sample and all(delimiter in line for line in sample):
             return delimiter
+    return None
+
+
+def _delimiter(path: Path, text: str) -> str:
+    found = _consistent(path, text)
+    if found is not None:
+        return found
+    sample = [line for line in _physical_lines(text)[:200] if line.strip()]
     counts = {d: sum(line.count(d) for line in sample) for d in _DELIMITERS}
     best = max(counts, key=counts.get)
     if counts[best] == 0:

@@ -10,6 +10,7 @@ the source.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from transferkit._errors import TransferKitError
 from transferkit.data._dataset import Dataset, Skipped
-from transferkit.data._delimited import TEXT_NAMES, read_table
+from transferkit.data._delimited import TEXT_NAMES, decode_file, is_delimited, read_table
 from transferkit.data._images import checked_images
 from transferkit.data._walk import on_path, walk_files
 
@@ -99,6 +100,11 @@ def _texts(
             f"target {str(path)!r} is a folder; the source holds texts: give a text file"
             " (one text per line) or a CSV/TSV with a text column."
         )
+    if not is_delimited(path):  # one text per line, commas and all
+        lines = [line.rstrip("\r\n") for line in io.StringIO(decode_file(path), newline="")]
+        kept = [(i, line) for i, line in enumerate(lines) if line.strip()]
+        texts, refs = [t for _, t in kept], [f"{path}:{i + 1}" for i, _ in kept]
+        return texts, refs, [], "text: one text per line, unlabelled"
     table = read_table(path)
     width = max((len(r) for i, r in enumerate(table.rows) if i not in table.malformed), default=0)
     column, header = _text_column(table.rows, width, text_column, path)
