@@ -130,6 +130,7 @@ def test_a_deep_run_reports_its_seeds_and_resumes_after_a_kill(text_file, tmp_pa
         rows = {r["method"]: r for r in csv.DictReader(f)}
     assert rows["dan"]["seeds"] == "3" and rows["source-only"]["seeds"] == "1"
     assert float(rows["dan"]["target_accuracy_std"]) == pytest.approx(seeds["std"])
+    assert f"dan on the target over 3 seeds: accuracy {seeds['mean']:.4f} ±" in whole.summary
     texts = [line.split("\t")[0] for line in target.read_text().splitlines()[1:]]
     expected = transferkit.load(whole.run_dir).predict_proba(texts)
 

@@ -202,6 +202,11 @@ def _summary(metrics: dict[str, Any], embedded: Embedded, run_dir: Path, kept: l
             f" {metrics['source_val']['accuracy']:.4f}; the best method by target labels (the"
             f" oracle) was {oracle['method']!r} at {oracle['accuracy']:.4f}"
         )
+    for method, spread in metrics.get("target_accuracy_by_seed", {}).items():
+        lines.append(
+            f"{method} on the target over {len(spread['seeds'])} seeds: accuracy"
+            f" {spread['mean']:.4f} ± {spread['std']:.4f} ({', '.join(map(str, spread['seeds']))})"
+        )
     d = facts["a_distance"]
     lines.append(
         f"proxy A-distance source/target: {d['before']:.3f} before, {d['after']:.3f} after"
