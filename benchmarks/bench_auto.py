@@ -57,7 +57,7 @@ def _mnist() -> Path:
     x, y = mat["X_src"].T, mat["Y_src"].ravel()
     folder = WORK / "mnist"
     for i, (row, label) in enumerate(zip(x, y, strict=True)):
-        pixels = row.reshape(16, 16).T  # the .mat holds each image column-major
+        pixels = row.reshape(16, 16)  # row-major: a 7 prints upright
         scaled = (255 * (pixels - pixels.min()) / max(np.ptp(pixels), 1e-9)).astype(np.uint8)
         target = folder / str(int(label) - 1) / f"{i:04d}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
