@@ -177,13 +177,7 @@ def _labelled(
         )
     parts = [d for d in (splits.train, splits.val, splits.test) if d is not None]
     names = splits.class_names
-    unknown = sorted(set(names) - set(class_names))
-    if unknown:
-        raise TransferKitError(
-            f"target {str(path)!r} has class(es) {', '.join(map(repr, unknown[:5]))} that the"
-            f" source does not ({', '.join(map(repr, class_names[:10]))}): a model trained on the"
-            " source cannot predict them. Drop those target rows, or add them to the source."
-        )
+    _check_known(path, names, class_names)
     index = np.array([class_names.index(n) for n in names])
     inputs = [x for d in parts for x in d.inputs]
     refs = [r for d in parts for r in d.refs]
@@ -194,6 +188,17 @@ def _labelled(
     data = Dataset(inputs, labels, class_names, modality, refs).subset(order)
     detected = f"{splits.detected}; labels read only to evaluate"
     return Target(data, True, list(splits.skipped), detected)
+
+
+def _check_known(path: Path, names: list[str], class_names: list[str]) -> None:
+    """A one-line error for target classes the source lacks (the model cannot predict them)."""
+    unknown = sorted(set(names) - set(class_names))
+    if unknown:
+        raise TransferKitError(
+            f"target {str(path)!r} has class(es) {', '.join(map(repr, unknown[:5]))} that the"
+            f" source does not ({', '.join(map(repr, class_names[:10]))}): a model trained on the"
+            " source cannot predict them. Drop those target rows, or add them to the source."
+        )
 
 
 def _table(
@@ -216,13 +221,7 @@ def _table(
     if labels:
         rows, raw, refs, skipped, _ = read_tabular(path, "target", label_column, plan=columns)
         names = [canonical_label(v) for v in raw]
-        unknown = sorted(set(names) - set(class_names))
-        if unknown:
-            raise TransferKitError(
-                f"target {str(path)!r} has class(es) {', '.join(map(repr, unknown[:5]))} that"
-                f" the source does not ({', '.join(map(repr, class_names[:10]))}): a model"
-                " trained on the source cannot predict them. Drop those target rows."
-            )
+        _check_known(path, names, class_names)
         y = np.array([class_names.index(n) for n in names], dtype=int)
         data = Dataset(rows, y, class_names, "tabular", refs)
         return Target(data, True, skipped, "tabular: the source's columns; labels read only"

@@ -187,22 +187,18 @@ def _threshold_for_target(
     estimated priors and weighted to its class mix: the precision a rule asks for is then
     the target's, not the source's (recall is the same under either mix)."""
     from transferkit.adaptation._label_shift import shifted_scores, target_mix_weights
-    from transferkit.evaluation._cv import oof_scores
     from transferkit.heads._threshold import choose_threshold
-    from transferkit.jobs._steps import head_fitter
 
-    splits, x = embedded.splits, embedded.features["train"]
+    splits, scores = embedded.splits, embedded.source_only.oof
     labels = splits.train.labels
-    assert job.rule is not None
-    with job.timer.phase("threshold"):
-        scores = oof_scores(head_fitter(job, splits), x, labels, job.config.data.seed)
-        return choose_threshold(
-            labels,
-            shifted_scores(scores, source, priors),
-            job.rule,
-            splits.class_names[1],
-            sample_weight=target_mix_weights(labels, source, priors),
-        )
+    assert job.rule is not None and scores is not None  # the embed step tuned the rule
+    return choose_threshold(
+        labels,
+        shifted_scores(scores, source, priors),
+        job.rule,
+        splits.class_names[1],
+        sample_weight=target_mix_weights(labels, source, priors),
+    )
 
 
 def evaluate(

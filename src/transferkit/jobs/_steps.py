@@ -107,6 +107,7 @@ class Outcome:
     head_info: dict[str, Any]
     features: dict[str, np.ndarray]
     tuned: Threshold | None = None
+    oof: np.ndarray | None = None  # the out-of-fold P(positive) on train `tuned` came from
     cv: dict[str, Any] | None = None
     train: dict[str, Any] | None = None  # the training settings of a trained strategy
 
@@ -264,9 +265,9 @@ def embed(job: Job, splits: DataSplits, model: Backbone, devices: int = 1) -> Ou
     seed, rule = job.config.data.seed, job.rule
     if rule is not None:
         with job.timer.phase("threshold"), status(f"tuning the threshold ({rule})", job.show):
-            scores = oof_scores(fit_head, features["train"], splits.train.labels, seed)
+            outcome.oof = oof_scores(fit_head, features["train"], splits.train.labels, seed)
             positive = splits.class_names[1]
-            outcome.tuned = choose_threshold(splits.train.labels, scores, rule, positive)
+            outcome.tuned = choose_threshold(splits.train.labels, outcome.oof, rule, positive)
     k = job.config.evaluation.cv
     if k:
         with job.timer.phase("cross_validate"), status(f"{k}-fold cross-validation", job.show):
