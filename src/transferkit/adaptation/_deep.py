@@ -33,10 +33,11 @@ from typing import Any
 import numpy as np
 
 DEEP_METHODS = ("dann", "cdan+e", "mcc", "dan")
-CDAN_MAX_DIM = 4096  # past this, CDAN's outer product becomes a random multilinear map
 
 # where the adapter being fitted checkpoints: (run folder, name, resume) or None
 _CHECKPOINT: ContextVar[tuple[Path, str, bool] | None] = ContextVar("checkpoint", default=None)
+# a network already trained (on the backbone's top groups), for the adapter to take as is
+_PREFIT: ContextVar[Any] = ContextVar("prefit", default=None)
 
 
 @contextmanager
@@ -49,6 +50,17 @@ def checkpointing(run_dir: Path, name: str, resume: bool) -> Iterator[None]:
         yield
     finally:
         _CHECKPOINT.reset(token)
+
+
+@contextmanager
+def prefitted(head: Any) -> Iterator[None]:
+    """The adapter fitted inside takes `head` (trained with the backbone's top layer
+    groups) instead of training one; a later refit (circular validation's) trains."""
+    token = _PREFIT.set(head)
+    try:
+        yield
+    finally:
+        _PREFIT.reset(token)
 
 
 def checkpoint_name(method: str, seed: int) -> str:
@@ -93,6 +105,11 @@ def deep_adapter_class() -> type:
             if sample_domain is None:
                 raise ValueError("the deep adapters need sample_domain (source >= 0, target < 0)")
             source = np.asarray(sample_domain) >= 0
+            self.classes_ = np.arange(self.n_classes)
+            if _PREFIT.get() is not None:
+                self.head_ = _PREFIT.get()
+                _PREFIT.set(None)
+                return self
             self.head_ = train_adapter(
                 self,
                 x[source],
@@ -135,136 +152,51 @@ def deep_adapter_class() -> type:
 
 def hidden_features(head: Any, x: Any) -> Any:
     """The head's hidden layer: standardisation, dropout, linear, ReLU."""
-    return head.net[:3]((x - head.mean) / head.scale)
+    from transferkit.adaptation._domain_loss import hidden_features as hidden
+
+    return hidden(head, x)
 
 
 def ganin_lambda(progress: float) -> float:
     """The gradient-reversal weight of Ganin et al. (2016): 0 at the start, towards 1."""
-    return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+    from transferkit.adaptation._domain_loss import ganin_lambda as weight
+
+    return weight(progress)
 
 
 def gradient_reversal(x: Any, weight: float) -> Any:
     """Identity forward; the gradient times -weight backward (skada's layer)."""
-    from skada.deep.modules import GradientReversalLayer
+    from transferkit.adaptation._domain_loss import gradient_reversal as reversal
 
-    return GradientReversalLayer.apply(x, weight)
-
-
-def entropy_weights(logits: Any, n_source: int) -> Any:
-    """CDAN+E's sample weights, 1 + exp(-entropy) of each prediction (confident samples
-    count more), normalised within each domain so both weigh the same in total."""
-    import torch
-
-    p = torch.softmax(logits, dim=1).detach()
-    entropy = -(p * torch.log(p + 1e-7)).sum(1)
-    w = 1.0 + torch.exp(-entropy)
-    ws, wt = w[:n_source], w[n_source:]
-    return torch.cat([ws / ws.sum(), wt / wt.sum()]) * len(w) / 2
-
-
-def statistical_loss(method: str, fs: Any, ft: Any, logits_t: Any) -> Any:
-    """The non-adversarial domain losses, skada's: MCC on the target's logits (the paper's
-    temperature 2.5), or DAN's multi-kernel MMD between the hidden features."""
-    from skada.deep.losses import dan_loss, mcc_loss
-
-    return mcc_loss(logits_t, T=2.5) if method == "mcc" else dan_loss(fs, ft)
-
-
-def discriminator(width: int) -> Any:
-    """The domain discriminator: two hidden layers of 256 with dropout, one logit."""
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Linear(width, 256),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(256, 256),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(256, 1),
-    )
+    return reversal(x, weight)
 
 
 def module_class() -> type:
     import lightning.pytorch as pl
     import torch
-    from torch import nn
+
+    from transferkit.adaptation._domain_loss import DomainLoss, annealed_rate
 
     class AdapterModule(pl.LightningModule):
-        """The adapter head, a domain discriminator when the method has one, the losses."""
+        """The adapter head, and the method's domain loss (with its discriminator)."""
 
         def __init__(
             self, head: Any, method: str, tradeoff: float, lr: float, total_steps: int, seed: int
         ) -> None:
             super().__init__()
-            self.head, self.method, self.tradeoff = head, method, tradeoff
-            self.lr, self.total_steps = lr, max(1, total_steps)
-            width = head.hidden
-            self.random_maps: list[torch.Tensor] | None = None
-            if method == "cdan+e":
-                k = head.n_classes
-                if width * k > CDAN_MAX_DIM:
-                    g = torch.Generator().manual_seed(seed)
-                    self.register_buffer("map_f", torch.randn(width, CDAN_MAX_DIM, generator=g))
-                    self.register_buffer("map_g", torch.randn(k, CDAN_MAX_DIM, generator=g))
-                    width = CDAN_MAX_DIM
-                else:
-                    width = width * k
-            adversarial = method in ("dann", "cdan+e")
-            self.discriminator = discriminator(width) if adversarial else None
-
-        def progress(self) -> float:
-            return min(1.0, self.global_step / self.total_steps)
-
-        def conditioned(self, f: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-            """CDAN's input to the discriminator: features (x) class probabilities."""
-            g = torch.softmax(logits, dim=1).detach()
-            if hasattr(self, "map_f"):
-                mapped = (f @ self.get_buffer("map_f")) * (g @ self.get_buffer("map_g"))
-                return mapped / math.sqrt(CDAN_MAX_DIM)
-            return torch.bmm(g.unsqueeze(2), f.unsqueeze(1)).flatten(1)
-
-        def domain_loss(
-            self,
-            fs: torch.Tensor,
-            ft: torch.Tensor,
-            logits_s: torch.Tensor,
-            logits_t: torch.Tensor,
-        ) -> torch.Tensor:
-            if self.method in ("mcc", "dan"):
-                loss: torch.Tensor = self.tradeoff * statistical_loss(self.method, fs, ft, logits_t)
-                return loss
-            weight = self.tradeoff * ganin_lambda(self.progress())
-            f = torch.cat([fs, ft])
-            logits = torch.cat([logits_s, logits_t])
-            inputs = self.conditioned(f, logits) if self.method == "cdan+e" else f
-            assert self.discriminator is not None
-            d = self.discriminator(gradient_reversal(inputs, weight))[:, 0]
-            is_source = torch.cat([torch.ones(len(fs)), torch.zeros(len(ft))]).to(d)
-            sample_weight = entropy_weights(logits, len(fs)) if self.method == "cdan+e" else None
-            return nn.functional.binary_cross_entropy_with_logits(d, is_source, sample_weight)
+            self.head, self.lr, self.total_steps = head, lr, max(1, total_steps)
+            self.domain = DomainLoss(method, head.hidden, head.n_classes, tradeoff, seed)
 
         def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
             xs, ys = batch["source"]
-            (xt,) = batch["target"]
-            fs, ft = hidden_features(self.head, xs), hidden_features(self.head, xt)
-            classify = self.head.net[3:]
-            logits_s, logits_t = classify(fs), classify(ft)
-            task = nn.functional.cross_entropy(logits_s, ys)
-            domain = self.domain_loss(fs, ft, logits_s, logits_t)
-            n = len(ys)
-            self.log("train_loss", task, on_step=False, on_epoch=True, batch_size=n)
-            self.log("domain_loss", domain, on_step=False, on_epoch=True, batch_size=n)
-            return task + domain
+            progress = min(1.0, self.global_step / self.total_steps)
+            return self.domain.step(self, xs, batch["target"][0], ys, progress)
 
         def configure_optimizers(self) -> Any:
             optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=1e-2)
-            total = self.total_steps
-
-            def annealed(step: int) -> float:  # Ganin et al.'s rate schedule
-                return float((1.0 + 10.0 * min(1.0, step / total)) ** -0.75)
-
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, annealed)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, annealed_rate(self.total_steps)
+            )
             return {
                 "optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
@@ -282,20 +214,10 @@ def train_adapter(
 ) -> Any:
     """Train the adapter head of `settings` (a DeepAdapter) on source (xs, ys) and target
     xt; with `checkpoint` (run folder, name, resume), checkpoint every epoch and resume."""
-    import lightning.pytorch as pl
     import torch
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from torch.utils.data import TensorDataset
 
-    from transferkit.finetune._train import (
-        AtomicCheckpointIO,
-        SeededEpochs,
-        balanced_sample_weights,
-        check_checkpoint,
-        quiet_lightning,
-    )
-    from transferkit.heads._heads import ClassifierHead
-    from transferkit.runs._folder import inside
+    from transferkit.finetune._train import balanced_sample_weights, quiet_lightning
 
     if settings.method not in DEEP_METHODS:
         raise ValueError(f"unknown deep method {settings.method!r}")
@@ -303,13 +225,9 @@ def train_adapter(
     batch = int(min(settings.batch_size, len(xs), len(xt)))
     steps_per_epoch = max(math.ceil(len(xs) / batch), math.ceil(len(xt) / batch))
     epochs = settings.epochs or int(np.clip(math.ceil(600 / steps_per_epoch), 20, 100))
+    head = adapter_head(np.vstack([xs, xt]), settings.n_classes, settings.hidden, settings.seed)
     with torch.random.fork_rng():
         torch.manual_seed(settings.seed)
-        head = ClassifierHead(xs.shape[1], settings.n_classes, settings.hidden, dropout=0.2)
-        pooled = np.vstack([xs, xt])
-        with torch.no_grad():
-            head.get_buffer("mean").copy_(torch.from_numpy(pooled.mean(0)))
-            head.get_buffer("scale").copy_(torch.from_numpy(np.maximum(pooled.std(0), 1e-6)))
         module = module_class()(
             head,
             settings.method,
@@ -322,18 +240,59 @@ def train_adapter(
     draws = steps_per_epoch * batch
     loaders = {
         # mixed batches: every step one batch of each domain, as many steps for both
-        "source": _loader(
+        "source": domain_loader(
             TensorDataset(torch.from_numpy(xs), torch.from_numpy(ys)),
             DomainSampler(len(xs), draws, settings.seed, weights),
             batch,
         ),
-        "target": _loader(
+        "target": domain_loader(
             TensorDataset(torch.from_numpy(xt)),
             DomainSampler(len(xt), draws, settings.seed + 7919),
             batch,
         ),
     }
-    callbacks: list[Any] = [SeededEpochs(settings.seed)]
+    trainer, ckpt_path = adaptation_trainer(epochs, settings.seed, checkpoint)
+    fit_quietly(trainer, module, loaders, ckpt_path)
+    head.eval()
+    return head
+
+
+def adapter_head(pooled: np.ndarray, n_classes: int, hidden: int, seed: int) -> Any:
+    """A new adapter head (`fit`'s MLP head, dropout 0.2) standardising its input with the
+    mean and spread of `pooled`, both domains' features together."""
+    import torch
+
+    from transferkit.heads._heads import ClassifierHead
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        head = ClassifierHead(pooled.shape[1], n_classes, hidden, dropout=0.2)
+    with torch.no_grad():
+        head.get_buffer("mean").copy_(torch.from_numpy(pooled.mean(0)))
+        head.get_buffer("scale").copy_(torch.from_numpy(np.maximum(pooled.std(0), 1e-6)))
+    return head
+
+
+def adaptation_trainer(
+    epochs: int,
+    seed: int,
+    checkpoint: tuple[Path, str, bool] | None,
+    callbacks: list[Any] | None = None,
+    accelerator: str = "cpu",
+    devices: Any = 1,
+    precision: Any = "32-true",
+    grad_clip: float | None = None,
+) -> tuple[Any, Path | None]:
+    """A Trainer for `epochs` of mixed batches, seeded per epoch; with `checkpoint` (run
+    folder, name, resume) it saves `checkpoints/NAME-last.ckpt` every epoch (atomically,
+    inside the run folder) and gives that file to resume from when asked and present."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from transferkit.finetune._train import AtomicCheckpointIO, SeededEpochs, check_checkpoint
+    from transferkit.runs._folder import inside
+
+    callbacks = [*(callbacks or []), SeededEpochs(seed)]
     plugins: list[Any] = []
     ckpt_path = None
     if checkpoint is not None:
@@ -353,8 +312,10 @@ def train_adapter(
             ckpt_path = check_checkpoint(last)
     trainer = pl.Trainer(
         max_epochs=epochs,
-        accelerator="cpu",
-        devices=1,
+        accelerator=accelerator,
+        devices=devices,
+        precision=precision,
+        gradient_clip_val=grad_clip,
         callbacks=callbacks,
         plugins=plugins,
         logger=False,
@@ -365,14 +326,19 @@ def train_adapter(
         limit_val_batches=0,
         deterministic=False,
     )
+    return trainer, ckpt_path
+
+
+def fit_quietly(trainer: Any, module: Any, loaders: Any, ckpt_path: Path | None) -> None:
+    """`trainer.fit` without the warnings small mixed-batch runs raise by design."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
         warnings.filterwarnings("ignore", message=".*Implicit dimension choice.*")
+        warnings.filterwarnings("ignore", message=".*`validation_step` but have no.*")
+        # weights_only: a checkpoint is tensors and plain values, never code to unpickle
         trainer.fit(module, loaders, ckpt_path=ckpt_path, weights_only=True)
-    head.eval()
-    return head
 
 
 class DomainSampler:
@@ -399,7 +365,9 @@ class DomainSampler:
         return self.draws
 
 
-def _loader(dataset: Any, sampler: DomainSampler, batch: int) -> Any:
+def domain_loader(dataset: Any, sampler: DomainSampler, batch: int, collate: Any = None) -> Any:
     from torch.utils.data import DataLoader
 
-    return DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True)
+    return DataLoader(
+        dataset, batch_size=batch, sampler=sampler, drop_last=True, collate_fn=collate
+    )

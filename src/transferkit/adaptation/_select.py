@@ -54,6 +54,11 @@ class Candidate:
     # every seed's (the first included) with its own scores; `scores` are their means
     replicas: list[Any] = field(default_factory=list)
     replica_scores: list[dict[str, float]] = field(default_factory=list)
+    # trained on the backbone's top groups (`top:K`): the first seed's backbone and the
+    # features it gives (train, val, target, ...), and each seed's target features
+    backbone: Any = None
+    features: dict[str, np.ndarray] | None = None
+    replica_targets: list[np.ndarray] = field(default_factory=list)
 
 
 def fit_method(

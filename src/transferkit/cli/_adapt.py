@@ -83,6 +83,26 @@ def adapt_command(
             rich_help_panel=ADAPT,
         ),
     ] = None,
+    strategy: Annotated[
+        str,
+        Opt(
+            help="'features' (the methods on cached features), or 'top:K' with a deep"
+            " --method: its domain loss trains the backbone's last K layer groups too.",
+            rich_help_panel=ADAPT,
+        ),
+    ] = "features",
+    epochs: Annotated[
+        int | None,
+        Opt(help="top:K: training epochs (default 8).", rich_help_panel=ADAPT),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        Opt(
+            help="top:K: the head's rate (default 0.01; each group below at 0.3 times the"
+            " one above).",
+            rich_help_panel=ADAPT,
+        ),
+    ] = None,
     threshold: Annotated[
         str | None,
         Opt(
@@ -162,6 +182,9 @@ def adapt_command(
             f"give {missing} PATH (or --resume RUN to continue an interrupted run)."
         )
 
+    train = {k: v for k, v in (("epochs", epochs), ("lr", lr)) if v is not None}
+    if train and strategy == "features":
+        raise TransferKitError("--epochs and --lr set how top:K trains: add --strategy top:K.")
     result = adapt(
         list(source),
         target,
@@ -170,6 +193,8 @@ def adapt_command(
         criterion=criterion,
         label_shift=label_shift,
         threshold=threshold,
+        strategy=strategy,
+        **({"train": train} if train else {}),
         target_text_column=target_text,
         target_label_column=target_label,
         text_column=text,

@@ -45,7 +45,7 @@ class EpochSampler(Sampler[int]):
         return self.n
 
 
-class _Images(TorchDataset):
+class ImageItems(TorchDataset):
     def __init__(self, data: Dataset, transform: Any, draft: int, seed: int) -> None:
         self.data, self.transform, self.draft, self.seed = data, transform, draft, seed
 
@@ -64,7 +64,7 @@ class _Images(TorchDataset):
         return self.transform(image), int(self.data.labels[i])
 
 
-class _Texts(TorchDataset):
+class TextItems(TorchDataset):
     def __init__(self, data: Dataset) -> None:
         self.data = data
 
@@ -76,7 +76,7 @@ class _Texts(TorchDataset):
         return self.data.inputs[i], int(self.data.labels[i])
 
 
-class _TokenCollate:
+class TokenCollate:
     def __init__(self, backbone: Backbone) -> None:
         self.tokenizer = backbone.tokenizer
         self.max_length = backbone.config.max_length
@@ -119,10 +119,10 @@ def make_loader(
             )
         else:
             transform = backbone.transform()
-        dataset: TorchDataset = _Images(data, transform, draft, seed)
+        dataset: TorchDataset = ImageItems(data, transform, draft, seed)
         collate = None
     else:
-        dataset, collate = _Texts(data), _TokenCollate(backbone)
+        dataset, collate = TextItems(data), TokenCollate(backbone)
     sampler = EpochSampler(len(dataset), seed, sample_weights) if train else None
     return DataLoader(
         dataset,

@@ -146,7 +146,7 @@ def train(
     quiet_lightning()
     pl.seed_everything(config.seed, workers=True, verbose=False)
     strategy = make_strategy(strategy_name, config)
-    cut = _prefix_cut(backbone, strategy, config)
+    cut = prefix_cut(backbone, strategy, config)
     n_classes = len(splits.class_names)
     if cut is not None and cache is not None:
         from transferkit.finetune._prefix import PrefixModule, prefix_loaders
@@ -176,7 +176,7 @@ def train(
     return _fit_module(module, strategy, loaders, config, run_dir, show_progress, resume)
 
 
-def _prefix_cut(backbone: Backbone, strategy: Any, config: TrainConfig) -> int | None:
+def prefix_cut(backbone: Backbone, strategy: Any, config: TrainConfig) -> int | None:
     """Where the frozen prefix ends, when it can be cached (top:K on a sequential network)."""
     if not config.prefix_cache or config.ddp or not isinstance(strategy, TopK):
         return None
@@ -260,7 +260,7 @@ def _fit_module(
     trainer = pl.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
-        devices=_devices(config),
+        devices=trainer_devices(config),
         strategy="ddp" if config.ddp else "auto",
         precision=config.precision,
         gradient_clip_val=config.grad_clip,
@@ -304,7 +304,7 @@ def check_checkpoint(path: Path) -> Path:
     return path
 
 
-def _devices(config: TrainConfig) -> int | list[int]:
+def trainer_devices(config: TrainConfig) -> int | list[int]:
     """Lightning's `devices`: a count, or the one GPU a "cuda:N" device names."""
     if config.device_index is not None and config.devices == 1 and config.accelerator == "gpu":
         return [config.device_index]

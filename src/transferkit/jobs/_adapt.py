@@ -117,12 +117,14 @@ def run(
     from transferkit.jobs._adapt_write import open_run_folder, write_files
 
     settings.validate()
-    if config.strategy.name != "features":
-        raise TransferKitError(
-            f"adapt trains on cached features in this version; strategy"
-            f" {config.strategy.name!r} is not available for it: drop --strategy."
-        )
     deep = settings.method != "auto" and get_method(settings.method).deep
+    strategy = config.strategy.name
+    if strategy != "features" and not (strategy.startswith("top:") and deep):
+        raise TransferKitError(
+            f"adapt trains backbone layers only with --strategy top:K and a deep method"
+            f" (dann, cdan+e, mcc, dan); got strategy {strategy!r} with method"
+            f" {settings.method!r}: drop --strategy, or name a deep --method."
+        )
     if resume_dir is not None and not deep:
         raise TransferKitError(
             f"{str(resume_dir)!r} adapted with {settings.method!r}, which has no training"

@@ -59,6 +59,13 @@ class Adapted:
     priors: dict[str, Any] | None = None
     views: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     threshold: Threshold | None = None  # a binary decision rule's threshold (`--threshold`)
+    # a method trained on the backbone's top groups: that backbone and its features
+    backbone: Any = None
+    features: dict[str, np.ndarray] | None = None
+
+    def inputs(self, embedded: Embedded) -> dict[str, np.ndarray]:
+        """The features the kept head reads: the trained backbone's, else the embedded ones."""
+        return self.features if self.features is not None else embedded.features
 
 
 def adaptation_facts(

@@ -45,11 +45,18 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
     names = list(dict.fromkeys(names))
     seed = job.config.data.seed
     checkpoint = None if job.run_dir is None else (job.run_dir, job.resume_dir is not None)
+    top = job.strategy if job.strategy.startswith("top:") else None
     candidates = []
     with job.timer.phase("adapt"):
         for name in names:
-            with status(f"adapting: {name}", job.show):
-                candidate = _fit_scored(name, domains, c, seed, checkpoint)
+            with status(f"adapting: {name}" + (f" ({top})" if top else ""), job.show):
+                if top and get_method(name).deep:
+                    from transferkit.jobs._adapt_top import fit_top_groups
+
+                    seeds = [seed + i for i in range(DEEP_SEEDS)]
+                    candidate = fit_top_groups(job, embedded, name, seeds, checkpoint)
+                else:
+                    candidate = _fit_scored(name, domains, c, seed, checkpoint)
             candidates.append(candidate)
         failed = [c for c in candidates if c.error and c.method == settings.method]
         if failed:
@@ -62,7 +69,8 @@ def adapt_features(job: Job, settings: AdaptationConfig, embedded: Embedded) -> 
             head = best.pipeline[-1].base_estimator_.head_
         else:
             head = fold_to_head(best.pipeline, f["target"], len(splits.class_names))
-    adapted = Adapted(head, best.method, candidates, "")
+    adapted = Adapted(head, best.method, candidates, "", backbone=best.backbone)
+    adapted.features = best.features
     adapted.why, adapted.verdict = _why(settings, candidates, best)
     with job.timer.phase("distance"):
         _measure_distance(adapted, best, domains, seed)
@@ -137,6 +145,8 @@ def _measure_distance(adapted: Adapted, best: Candidate, domains: Any, seed: int
     xs, xt = domains.source_train, domains.target
     adapted.distances["before"] = round(proxy_a_distance(xs, xt, seed), 4)
     adapted.views["before"] = (xs, xt)
+    if best.features is not None:  # the top groups trained: the new backbone's features
+        xs, xt = best.features["train"], best.features["target"]
     method = get_method(best.method)
     if not method.moves_features:  # reweighting, pseudo-labels
         adapted.distances["after"] = adapted.distances["before"]
@@ -160,7 +170,7 @@ def _correct_label_shift(job: Job, adapted: Adapted, how: str, embedded: Embedde
     re-tune a `--threshold` rule for the target's estimated class mix."""
     from transferkit.adaptation._label_shift import bbse_priors, corrected_head, em_priors
 
-    splits, f = embedded.splits, embedded.features
+    splits, f = embedded.splits, adapted.inputs(embedded)
     k = len(splits.class_names)
     source = np.bincount(splits.train.labels, minlength=k) / len(splits.train.labels)
     proba_t = adapted.head.predict_proba(f["target"])
@@ -208,7 +218,7 @@ def evaluate(
     and the oracle's) when the target's labels were given to evaluate."""
     from transferkit.evaluation._metrics import classification_metrics
 
-    splits, f = embedded.splits, embedded.features
+    splits, f = embedded.splits, adapted.inputs(embedded)
     names = splits.class_names
     with job.timer.phase("evaluate"):
         proba_val = adapted.head.predict_proba(f["val"])
@@ -230,15 +240,17 @@ def _target_metrics(embedded: Embedded, adapted: Adapted) -> dict[str, Any]:
 
     f, names = embedded.features, embedded.splits.class_names
     y = embedded.target.data.labels
-    proba = adapted.head.predict_proba(f["target"])
+    proba = adapted.head.predict_proba(adapted.inputs(embedded)["target"])
     metrics = classification_metrics(y, decide(proba, adapted.threshold), names, proba)
     metrics["evaluated_on"] = "target"
     per_method, per_seed = {}, {}
     for c in adapted.candidates:
         if c.error is None:
+            # each seed on its own features when it trained the backbone's top groups
+            targets = c.replica_targets or [f["target"]] * max(1, len(c.replicas))
             accuracies = [
-                float(np.mean(target_logits(p, f["target"], len(names)).argmax(1) == y))
-                for p in (c.replicas or [c.pipeline])
+                float(np.mean(target_logits(p, x, len(names)).argmax(1) == y))
+                for p, x in zip(c.replicas or [c.pipeline], targets, strict=True)
             ]
             per_method[c.method] = round(float(np.mean(accuracies)), 4)
             if c.replicas:  # mean ± std over the seeds, each seed's accuracy

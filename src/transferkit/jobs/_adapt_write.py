@@ -47,13 +47,20 @@ def write_files(
         assert run_dir is not None
         head_info = {**embedded.source_only.head_info, "adapted": adapted.chosen}
         weights = job.config.backbone.weights
+        model, strategy = embedded.model, "features"
+        if adapted.backbone is not None:  # trained top groups: saved beside the head
+            model, strategy = adapted.backbone, job.strategy
+            model.save_trained(output_path(run_dir, "model/backbone.safetensors"))
+            record(run_dir, "model/backbone.safetensors")
+            head_info["trained_with"] = strategy
         save_model(
             run_dir,
-            embedded.model,
+            model,
             adapted.head,
             splits.class_names,
             weights,
             head_info,
+            strategy=strategy,
             threshold=adapted.threshold,
         )
         _write_predictions(run_dir, embedded, adapted)
@@ -62,7 +69,12 @@ def write_files(
     skipped = [*splits.skipped, *target.skipped]
     metrics.update(
         run_facts(
-            splits, job.backbone, "features", metrics["evaluated_on"], job.timer.seconds, job.cache
+            splits,
+            job.backbone,
+            "features" if adapted.backbone is None else job.strategy,
+            metrics["evaluated_on"],
+            job.timer.seconds,
+            job.cache,
         )
     )
     metrics["n_target"] = len(target.data)
@@ -104,7 +116,7 @@ def _new_folder(job: Job, settings: AdaptationConfig) -> None:
 
 
 def _write_predictions(run_dir: Path, embedded: Embedded, adapted: Adapted) -> None:
-    splits, target, f = embedded.splits, embedded.target, embedded.features
+    splits, target, f = embedded.splits, embedded.target, adapted.inputs(embedded)
     text = splits.modality == "text"
     for name, data, x in (("val", splits.val, f["val"]), ("target", target.data, f["target"])):
         proba = adapted.head.predict_proba(x)
