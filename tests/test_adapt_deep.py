@@ -170,3 +170,131 @@ def test_resume_refuses_what_it_cannot_continue(text_file, tmp_path):
     )  # fmt: skip
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "drop --source" in lines[0], lines
+
+
+# -- on the backbone's top layer groups (`--strategy top:K`) ---------------------------
+
+
+def _top_group_data(modality: str, root: Path):
+    """(source, target) Datasets: short reviews -> travel texts, or colour images -> the
+    same colours darker (a target folder without class folders)."""
+    from test_adapt import TARGET_TEXTS
+    from transferkit.data import Dataset
+
+    from conftest import TEXTS, write_image
+
+    if modality == "text":
+        source = [(t, i) for i, texts in enumerate(TEXTS.values()) for t in texts]
+        target = [(t, i) for i, texts in enumerate(TARGET_TEXTS.values()) for t in texts]
+    else:
+        source, target = [], []
+        for i, colour in enumerate([(200, 30, 30), (30, 30, 200)]):
+            for j in range(8):
+                for rows, scale, name in ((source, 1.0, "s"), (target, 0.6, "t")):
+                    path = root / f"{name}{i}-{j}.jpg"
+                    write_image(path, tuple(int(c * scale) for c in colour), seed=10 * i + j)
+                    rows.append((str(path), i))
+
+    def dataset(rows: list) -> Dataset:
+        return Dataset(
+            inputs=[x for x, _ in rows],
+            labels=np.array([y for _, y in rows]),
+            class_names=["a", "b"],
+            modality=modality,
+            refs=[str(x)[:40] for x, _ in rows],
+        )
+
+    return dataset(source), dataset(target)
+
+
+@pytest.mark.parametrize("modality", ["text", "image"])
+def test_the_top_group_alone_trains_and_the_target_labels_are_never_read(modality, tmp_path):
+    import dataclasses
+
+    import torch
+
+    from transferkit.adaptation._deep_backbone import state_digest, train_top_groups
+    from transferkit.backbones import create_backbone
+    from transferkit.features._cache import FeatureCache
+    from transferkit.features._extract import extract_features
+    from transferkit.finetune._config import TrainConfig
+    from transferkit.finetune._strategies import make_strategy
+    from transferkit.finetune._train import prefix_cut
+
+    source, target = _top_group_data(modality, tmp_path)
+    name = "minilm-l6" if modality == "text" else "efficientnet_lite0"
+    cache = FeatureCache(tmp_path / "cache")
+    pretrained = create_backbone(name)
+    pooled, _ = extract_features(pretrained, [*source.inputs, *target.inputs], cache)
+    config = TrainConfig(epochs=2, batch_size=8, augment=False).validate()
+    # an image backbone trains its top group over cached outputs of the frozen ones
+    cut = prefix_cut(pretrained, make_strategy("top:1", config), config)
+    assert (cut is not None) == (modality == "image")
+
+    def trained(target_labels: np.ndarray):
+        model = create_backbone(name)
+        relabelled = dataclasses.replace(target, labels=target_labels)
+        head = train_top_groups(
+            model, source, relabelled, "dann", "top:1", config, pooled, cache, None
+        )
+        return model, head
+
+    model, head = trained(target.labels)
+    before = dict(pretrained.model.named_parameters())
+    top = {id(p) for m in model.layer_groups()[-1][1] for p in m.parameters()}
+    moved = {id(p) for n, p in model.model.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and moved <= top  # the top group learned; nothing below it moved
+    # other target labels, the same network: training never reads them
+    other, _ = trained(1 - target.labels)
+    assert state_digest(other.model) == state_digest(model.model)
+    assert state_digest(model.model) != state_digest(pretrained.model)
+    x, errors = extract_features(model, target.inputs, cache)
+    assert not errors and head.predict_proba(x).shape == (len(target), 2)
+
+
+def test_adapt_on_the_top_group_keeps_its_backbone_with_the_head_and_resumes(text_file, tmp_path):
+    import transferkit
+    from transferkit.jobs._adapt import resume_adapt
+
+    target = _target_file(tmp_path)
+    run = transferkit.adapt(
+        text_file, target, method="mcc", criterion="entropy", strategy="top:1",
+        train={"epochs": 4, "batch_size": 8}, target_labels=True, out=tmp_path / "run",
+        quiet=True, seed=0, cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    d = run.run_dir
+    for seed in (0, 1, 2):
+        assert (d / f"checkpoints/mcc-seed{seed}-top1-last.ckpt").is_file()
+    seeds = run.metrics["target_accuracy_by_seed"]["mcc"]
+    assert len(seeds["seeds"]) == 3
+    model_json = json.loads((d / "model/model.json").read_text())
+    kept = run.metrics["adaptation"]["method"] == "mcc"
+    # the adapted backbone is saved beside the head only when the method is kept
+    assert (d / "model/backbone.safetensors").is_file() == kept
+    assert model_json["strategy"] == ("top:1" if kept else "features")
+    assert run.metrics["strategy"] == model_json["strategy"]
+    # the saved model gives the run's own target predictions
+    texts = [line.split("\t")[0] for line in target.read_text().splitlines()[1:]]
+    proba = transferkit.load(d).predict_proba(texts)
+    with open(d / "predictions_target.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    saved = np.array([[float(r["p_neg"]), float(r["p_pos"])] for r in rows])
+    assert np.abs(proba - saved).max() < 1e-4
+    # resumed from its folder: every seed loads from its checkpoint, the same results
+    again = resume_adapt(d, quiet=True)
+    assert again.metrics["target_accuracy_by_seed"] == run.metrics["target_accuracy_by_seed"]
+    assert again.metrics["adaptation"]["method"] == run.metrics["adaptation"]["method"]
+
+
+def test_top_groups_need_a_deep_method(text_file, tmp_path):
+    import transferkit
+    from test_adapt import _cli
+
+    target = _target_file(tmp_path)
+    with pytest.raises(TransferKitError, match=r"--strategy top:K and a deep method"):
+        transferkit.adapt(text_file, target, method="coral", strategy="top:1", quiet=True)
+    with pytest.raises(TransferKitError, match=r"only with --strategy top:K"):
+        transferkit.adapt(text_file, target, method="dann", strategy="finetune", quiet=True)
+    proc = _cli("--source", str(text_file), "--target", str(target), "--epochs", "2")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "--strategy top:K" in lines[0], lines

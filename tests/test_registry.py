@@ -22,6 +22,10 @@ def _inputs_for(backbone, tmp_path):
         from conftest import write_image
 
         return [str(write_image(tmp_path / f"x{i}.jpg", (100, 50 * i, 20), i)) for i in range(3)]
+    if backbone.modality == "audio":
+        from test_audio import tone
+
+        return [str(tone(tmp_path / f"x{i}.wav", 200.0 * (i + 1), seed=i)) for i in range(3)]
     return SAMPLE_TEXTS
 
 
@@ -47,6 +51,8 @@ def test_every_backbone_embeds_and_declares_groups(name, tmp_path):
     assert set(backbone.preprocessing()) >= (
         {"input_size", "mean", "std", "interpolation"}
         if backbone.modality == "image"
+        else {"sample_rate", "seconds", "decoder"}
+        if backbone.modality == "audio"
         else {"max_length", "pooling"}
     )
 

@@ -120,7 +120,7 @@ def train_top_groups(
     strategy.initial_groups(len(backbone.layer_groups()))  # top:K too large fails here
     n_classes = len(source.class_names)
     head = adapter_head(pooled, n_classes, hidden, seed)
-    cut = prefix_cut(backbone, strategy, config) if backbone.modality == "image" else None
+    cut = prefix_cut(backbone, strategy, config) if backbone.modality != "text" else None
     batch = int(min(config.batch_size, len(source), len(target)))
     steps_per_epoch = max(math.ceil(len(source) / batch), math.ceil(len(target) / batch))
     total = config.epochs * steps_per_epoch
@@ -190,13 +190,13 @@ def _datasets(
             TensorDataset(outputs(source), torch.from_numpy(source.labels.astype(np.int64))),
             TensorDataset(outputs(target)),
         ), None
-    if backbone.modality == "image":
+    if backbone.modality in ("image", "audio"):
         cfg = backbone.config
-        draft = int(cfg.input_size / (cfg.crop_pct or 1.0))
-        transform = backbone.transform()
+        draft = int((cfg.input_size or 0) / (cfg.crop_pct or 1.0))
+        transform, opener = backbone.transform(), backbone.open_input
         return (
-            ImageItems(source, transform, draft, config.seed),
-            ImageItems(target, transform, draft, config.seed),
+            ImageItems(source, transform, draft, config.seed, opener),
+            ImageItems(target, transform, draft, config.seed, opener),
         ), None
     return (TextItems(source), TextItems(target)), TokenCollate(backbone)
 

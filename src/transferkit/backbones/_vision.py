@@ -260,6 +260,10 @@ class TimmBackbone(Backbone):
     def sample_digest(self, item: Any) -> str:
         return sample_digest("image", item)  # the lazy backbone's digest, shared
 
+    def open_input(self, path: str, draft: int | None = None) -> Any:
+        """What the transform takes: the decoded picture (audio backbones: the path)."""
+        return open_image(path, draft)
+
     def batches(
         self, items: Sequence[str], batch_size: int, num_workers: int = 0
     ) -> Iterator[Batch]:

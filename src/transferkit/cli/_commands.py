@@ -35,6 +35,9 @@ def rank_command(
     ] = False,
     text: Annotated[str | None, Opt(help="Text column.")] = None,
     label: Annotated[str | None, Opt(help="Label column.")] = None,
+    label_pattern: Annotated[
+        str | None, Opt(help="Image or audio files: labels from their names, as for fit.")
+    ] = None,
     out: Annotated[Path | None, Opt(help="Run folder to write; default runs/NAME-rank-...")] = None,
     overwrite: Annotated[bool, Opt("--overwrite", help="Replace the run files in --out.")] = False,
     max_samples: Annotated[int, Opt(help="Score at most this many training samples.")] = 2000,
@@ -54,6 +57,7 @@ def rank_command(
             overwrite=overwrite,
             text_column=text,
             label_column=label,
+            label_pattern=label_pattern,
             seed=seed,
             cache_dir=cache_dir,
             max_samples=max_samples,

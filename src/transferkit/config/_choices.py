@@ -5,6 +5,6 @@ STRATEGIES = ("features", "finetune", "top:K", "gradual", "lora", "scratch", "au
 AVAILABLE_STRATEGIES = ("features", "finetune", "top:K", "gradual", "scratch", "auto")
 HEADS = ("logistic", "linear", "mlp")
 BASELINES = ("scratch", "raw")
-MODALITIES = ("image", "text", "tabular")
+MODALITIES = ("image", "text", "tabular", "audio")
 ENCODINGS = ("onehot", "ordinal")
 TRACKERS = ("mlflow", "tensorboard")

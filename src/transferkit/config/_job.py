@@ -56,6 +56,7 @@ class DataConfig:
     val_size: float = 0.2
     seed: int = 0
     modality: str | None = None
+    label_pattern: str | None = None  # labels from file names: '{digit}_{speaker}.wav'
     encoding: str = "onehot"
     max_image_pixels: int | None = None
 
@@ -136,6 +137,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "val_size": ("data", "val_size"),
     "seed": ("data", "seed"),
     "modality": ("data", "modality"),
+    "label_pattern": ("data", "label_pattern"),
     "encoding": ("data", "encoding"),
     "max_image_pixels": ("data", "max_image_pixels"),
     "backbone": ("backbone", "name"),
@@ -290,6 +292,7 @@ def _validate_data(data: DataConfig) -> None:
     _check_type("data", data.path, (str,), "a path")
     _check_type("text_column", data.text_column, (str, int), "a column name or number")
     _check_type("label_column", data.label_column, (str, int), "a column name or number")
+    _check_type("label_pattern", data.label_pattern, (str,), "a file-name pattern")
     _check_type("val_size", data.val_size, (int, float), "a number")
     if not 0 < data.val_size < 1:
         raise TransferKitError(f"`val_size` must be in (0, 1). Got {data.val_size}.")

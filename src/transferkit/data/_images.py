@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -241,11 +241,14 @@ def check_image_header(path: Path) -> str | None:
     return _too_large(size, limit)
 
 
-def read_class_folders(root: Path, split: str) -> tuple[list[str], list[str], list[Skipped]]:
+def read_class_folders(
+    root: Path, split: str, check: Callable[[Path], str | None] | None = None
+) -> tuple[list[str], list[str], list[Skipped]]:
     """(paths, labels, skipped) for `root/CLASS/FILE`, recursing into nested folders.
 
     Linked class folders, sub-folders and files are read like real ones; a link back to a
-    folder on its own path (a loop) and a link to nothing are skipped, with why.
+    folder on its own path (a loop) and a link to nothing are skipped, with why. `check`
+    gives a reason to skip a file (default: `check_image_header`).
     """
     paths: list[str] = []
     labels: list[str] = []
@@ -257,21 +260,25 @@ def read_class_folders(root: Path, split: str) -> tuple[list[str], list[str], li
             continue
         files, problems = walk_files(class_dir, {**ancestors, ident: str(class_dir)})
         skipped += _link_skips(problems, split)
-        found, bad = checked_images(files, split)
+        found, bad = checked_images(files, split, check)
         paths += found
         labels += [class_dir.name] * len(found)
         skipped += bad
     return paths, labels, skipped
 
 
-def checked_images(files: list[Path], split: str) -> tuple[list[str], list[Skipped]]:
-    """(the visible files whose header reads as an image, the others skipped with why)."""
+def checked_images(
+    files: list[Path], split: str, check: Callable[[Path], str | None] | None = None
+) -> tuple[list[str], list[Skipped]]:
+    """(the visible files whose header reads as an image (or passes `check`), the others
+    skipped with why)."""
+    check = check or check_image_header
     paths: list[str] = []
     skipped: list[Skipped] = []
     for path in files:
         if not _visible(path):
             continue
-        reason = check_image_header(path)
+        reason = check(path)
         if reason is None:
             paths.append(str(path))
         else:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from transferkit._errors import TransferKitError, choice_error
+from transferkit.data._audio import AUDIO_SUFFIXES, check_audio_header, is_audio_file
 from transferkit.data._dataset import DataSplits, Skipped, encode_labels, stratified_split
 from transferkit.data._delimited import Table, read_delimited
 from transferkit.data._images import (
     SPLIT_NAMES,
+    check_image_header,
     find_split_dirs,
     folder_link_skips,
     looks_like_image_folder,
     read_class_folders,
 )
+from transferkit.data._pattern import read_pattern_files
 from transferkit.data._tabular import (
     describe_columns,
     has_free_text,
@@ -22,10 +26,10 @@ from transferkit.data._tabular import (
     read_any_table,
     read_tabular,
 )
-from transferkit.data._walk import BROKEN_LINK, list_folder, on_path
+from transferkit.data._walk import BROKEN_LINK, list_folder, on_path, walk_files
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", "")
-MODALITIES = ("text", "tabular", "image")
+MODALITIES = ("text", "tabular", "image", "audio")
 
 
 def read_data(
@@ -36,15 +40,18 @@ def read_data(
     val_size: float = 0.2,
     seed: int = 0,
     modality: str | None = None,
+    label_pattern: str | None = None,
 ) -> DataSplits:
-    """Read an image folder or delimited text into splits.
+    """Read an image or audio folder, or delimited text, into splits.
 
-    - a folder of class sub-folders, with or without `train/ val/ test/` inside;
+    - a folder of class sub-folders, with or without `train/ val/ test/` inside; or of
+      files whose names hold the label (`label_pattern`, e.g. '{digit}_{speaker}.wav'
+      with `label_column='digit'`);
     - a CSV/TSV file (split with a fixed seed), or a folder with `train.*`,
       `val.*` and optionally `test.*` files: text and label columns, or a table of
       numeric and categorical columns with a label column (modality `tabular`).
     Without a validation split, one is drawn stratified with `seed`. `modality`
-    ('text', 'tabular' or 'image') overrides the detection; `DataSplits.detected` says
+    ('text', 'tabular', 'image' or 'audio') overrides the detection; `DataSplits.detected` says
     in one line what was detected and used.
     """
     path = Path(path)
@@ -58,8 +65,17 @@ def read_data(
         raise TransferKitError(f"data path {str(path)!r} does not exist.")
     if path.is_dir():
         _check_split_links(path)
-    if modality == "image":
-        return _read_images(path, val_size, seed)
+    if modality == "audio" or (
+        modality is None and path.is_dir() and looks_like_audio_folder(path)
+    ):
+        return _read_audio(path, val_size, seed, label_pattern, label_column)
+    if label_pattern is not None and modality != "image" and not _image_files(path):
+        raise TransferKitError(
+            f"--label-pattern reads labels from the names of image or audio files, and"
+            f" {str(path)!r} holds neither: drop --label-pattern."
+        )
+    if modality == "image" or label_pattern is not None:
+        return _read_images(path, val_size, seed, label_pattern, label_column)
     tables = None if path.is_file() else _split_tables(path)
     if tables is None and not path.is_file():
         if modality is not None:
@@ -77,29 +93,80 @@ def read_data(
     return splits
 
 
-def _read_images(path: Path, val_size: float, seed: int) -> DataSplits:
+def _read_images(
+    path: Path,
+    val_size: float,
+    seed: int,
+    label_pattern: str | None = None,
+    label: str | int | None = None,
+) -> DataSplits:
     if path.is_file():
         raise TransferKitError(
             f"modality 'image' reads a folder of class sub-folders, and {str(path)!r} is a"
             " file: give the folder, or drop --modality."
         )
-    if not looks_like_image_folder(path):
+    if label_pattern is None and not looks_like_image_folder(path):
         raise TransferKitError(
             f"{str(path)!r} holds neither class sub-folders of images nor train/val CSV or TSV"
             " files: see `transferkit fit --help` for the layouts it reads."
         )
+    return _read_folder(path, "image", val_size, seed, label_pattern, label, check_image_header)
+
+
+def _read_audio(
+    path: Path, val_size: float, seed: int, label_pattern: str | None, label: str | int | None
+) -> DataSplits:
+    if path.is_file():
+        raise TransferKitError(
+            f"modality 'audio' reads a folder of audio files (class sub-folders, or"
+            f" --label-pattern), and {str(path)!r} is a file: give the folder."
+        )
+    if not looks_like_audio_folder(path):
+        raise TransferKitError(
+            f"{str(path)!r} holds no audio files ({', '.join(AUDIO_SUFFIXES)}): give a folder"
+            " of them, in class sub-folders or named by --label-pattern."
+        )
+    return _read_folder(path, "audio", val_size, seed, label_pattern, label, check_audio_header)
+
+
+def _read_folder(
+    path: Path,
+    modality: str,
+    val_size: float,
+    seed: int,
+    label_pattern: str | None,
+    label: str | int | None,
+    check: Callable[[Path], str | None],
+) -> DataSplits:
+    """Class sub-folders (or files named by `label_pattern`), in split folders or not."""
     dirs = find_split_dirs(path) or {"train": path}
     raw = {}
     for split, folder in dirs.items():
-        paths, labels, skipped = read_class_folders(folder, split)
+        if label_pattern is None:
+            paths, labels, skipped = read_class_folders(folder, split, check)
+        else:
+            paths, labels, skipped = read_pattern_files(folder, split, label_pattern, label, check)
         raw[split] = (paths, labels, list(paths), skipped)
     split_folders = len(dirs) > 1 or dirs.get("train") != path
-    if split_folders:  # links beside the split folders are in no split, but still reported
+    if split_folders and label_pattern is None:
+        # links beside the split folders are in no split, but still reported
         raw["train"][3][:0] = folder_link_skips(path)
-    layout = "image split folders" if split_folders else "image folder"
-    splits = _assemble(raw, "image", layout, val_size, seed, path)
-    splits.detected = "image: class folders" + (f" in {', '.join(dirs)}/" if split_folders else "")
+    layout = f"{modality} split folders" if split_folders else f"{modality} folder"
+    splits = _assemble(raw, modality, layout, val_size, seed, path)
+    how = "class folders" if label_pattern is None else f"labels from file names {label_pattern!r}"
+    splits.detected = f"{modality}: {how}" + (f" in {', '.join(dirs)}/" if split_folders else "")
     return splits
+
+
+def looks_like_audio_folder(root: Path) -> bool:
+    """True when most visible files anywhere under `root` are audio files."""
+    files, _ = walk_files(root, on_path(root))
+    visible = [p for p in files if not p.name.startswith(".")]
+    return bool(visible) and 2 * sum(map(is_audio_file, visible)) > len(visible)
+
+
+def _image_files(path: Path) -> bool:
+    return path.is_dir() and looks_like_image_folder(path)
 
 
 def _detect(table: Table, parquet: bool, text_column: str | int | None) -> str:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def default_batch_size(backbone: Backbone) -> int:
-    return 32 if backbone.modality == "image" else 64
+    return 32 if backbone.modality in ("image", "audio") else 64
 
 
 def extract_features(

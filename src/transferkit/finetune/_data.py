@@ -46,8 +46,14 @@ class EpochSampler(Sampler[int]):
 
 
 class ImageItems(TorchDataset):
-    def __init__(self, data: Dataset, transform: Any, draft: int, seed: int) -> None:
+    """Image (or audio) files through the backbone's transform, each sample's randomness
+    seeded by (seed, epoch, sample); `opener` reads the file for the transform."""
+
+    def __init__(
+        self, data: Dataset, transform: Any, draft: int, seed: int, opener: Any = open_image
+    ) -> None:
         self.data, self.transform, self.draft, self.seed = data, transform, draft, seed
+        self.opener = opener
 
     def __len__(self) -> int:
         return len(self.data)
@@ -60,7 +66,7 @@ class ImageItems(TorchDataset):
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
-        image = open_image(self.data.inputs[i], self.draft)
+        image = self.opener(self.data.inputs[i], self.draft)
         return self.transform(image), int(self.data.labels[i])
 
 
@@ -107,9 +113,9 @@ def make_loader(
     sample_weights: np.ndarray | None = None,
 ) -> DataLoader:
     """A DataLoader for training (seeded epoch shuffle, augmentation) or evaluation."""
-    if backbone.modality == "image":
+    if backbone.modality in ("image", "audio"):
         cfg = backbone.config
-        draft = int(cfg.input_size / (cfg.crop_pct or 1.0))
+        draft = int((cfg.input_size or 0) / (cfg.crop_pct or 1.0))
         if train and augment is not None:
             transform = backbone.transform(
                 train=True,
@@ -119,7 +125,8 @@ def make_loader(
             )
         else:
             transform = backbone.transform()
-        dataset: TorchDataset = ImageItems(data, transform, draft, seed)
+        opener = getattr(backbone, "open_input", open_image)
+        dataset: TorchDataset = ImageItems(data, transform, draft, seed, opener)
         collate = None
     else:
         dataset, collate = TextItems(data), TokenCollate(backbone)

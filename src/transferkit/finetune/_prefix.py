@@ -72,9 +72,17 @@ class _SeededImages(TorchDataset):
     """Each image's augmentation is seeded by (its content, the view): a cached view is
     the same whichever run computed it."""
 
-    def __init__(self, paths: list[str], digests: list[str], transform: Any, draft: int, view: str):
+    def __init__(
+        self,
+        paths: list[str],
+        digests: list[str],
+        transform: Any,
+        draft: int,
+        view: str,
+        opener: Any = open_image,
+    ):
         self.paths, self.digests, self.transform = paths, digests, transform
-        self.draft, self.view = draft, view
+        self.draft, self.view, self.opener = draft, view, opener
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -84,7 +92,7 @@ class _SeededImages(TorchDataset):
         random.seed(seed)
         np.random.seed(seed)  # timm's RandAugment draws from numpy
         torch.manual_seed(seed)
-        return self.transform(open_image(self.paths[i], self.draft))
+        return self.transform(self.opener(self.paths[i], self.draft))
 
 
 def prefix_outputs(
@@ -110,7 +118,12 @@ def prefix_outputs(
     if len(todo):
         draft = int(size / (cfg.crop_pct or 1.0))
         images = _SeededImages(
-            [data.inputs[i] for i in todo], [digests[i] for i in todo], transform, draft, view
+            [data.inputs[i] for i in todo],
+            [digests[i] for i in todo],
+            transform,
+            draft,
+            view,
+            getattr(backbone, "open_input", open_image),
         )
         rows = []
         state = random.getstate(), np.random.get_state()

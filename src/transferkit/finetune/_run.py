@@ -53,7 +53,7 @@ def train_backbone(
     """Train backbone layers and a head (Lightning), then give the backbone its new identity."""
     from transferkit.finetune._train import train as run_training
 
-    if splits.modality == "image":
+    if splits.modality in ("image", "audio"):
         drop_undecodable(splits)
     check_trainable(splits.train, n_skipped=len(splits.skipped))
     from transferkit.finetune._strategies import Gradual, make_strategy
@@ -92,8 +92,16 @@ def train_backbone(
 
 
 def drop_undecodable(splits: DataSplits) -> None:
-    """Decode every image once before training: a bad file must not stop an epoch."""
+    """Decode every image (or sound) once before training: a bad file must not stop an
+    epoch."""
     from transferkit.backbones._vision import open_image
+    from transferkit.data._audio import decode_audio
+
+    def check(path: str) -> None:
+        if splits.modality == "audio":
+            decode_audio(path, 16000)
+        else:
+            open_image(path, 256)
 
     for name in ("train", "val", "test"):
         ds = getattr(splits, name)
@@ -102,11 +110,11 @@ def drop_undecodable(splits: DataSplits) -> None:
         keep = []
         for i, path in enumerate(ds.inputs):
             try:
-                open_image(path, 256)
+                check(path)
                 keep.append(i)
             except Exception as exc:  # any decoding failure is reported, not fatal
                 reason = getattr(exc, "reason", None) or (
-                    f"unreadable image ({type(exc).__name__}: {str(exc)[:100]})"
+                    f"unreadable {splits.modality} ({type(exc).__name__}: {str(exc)[:100]})"
                 )
                 splits.skipped.append(Skipped(item=ds.refs[i], reason=reason, split=name))
         if len(keep) < len(ds):

@@ -145,6 +145,7 @@ def read(job: Job) -> DataSplits:
             val_size=data.val_size,
             seed=data.seed,
             modality=data.modality,
+            label_pattern=data.label_pattern,
         )
     check_trainable(splits.train)  # before any embedding: fail in seconds, not minutes
     if job.rule is not None and len(splits.class_names) != 2:

