@@ -184,15 +184,12 @@ class AudioInputs:
             yield Batch(positions=positions, inputs=tensor, errors=errors)
 
 
-def spectrogram_backbone(image_spec: str, weights: str | Path | None, pretrained: bool) -> Any:
-    """`spectrogram:IMAGE_SPEC`: the front end before the image backbone `image_spec`."""
-    from transferkit.backbones._registry import create_backbone
-
-    image = create_backbone(image_spec, weights=weights, pretrained=pretrained)
+def spectrogram_of(image: Backbone, spec: str) -> SpectrogramBackbone:
+    """The front end before the image backbone `image`, as backbone `spec`."""
     if image.modality != "image" or not isinstance(image, TimmBackbone):
         raise TransferKitError(
-            f"spectrogram:{image_spec} needs an image backbone after the colon (e.g."
-            f" spectrogram:efficientnet_lite0); it is a {image.modality} backbone."
+            f"{spec} needs an image backbone after the colon (e.g."
+            f" spectrogram:efficientnet_lite0); it names a {image.modality} backbone."
         )
     cfg = image.config
     config = BackboneConfig(
@@ -204,7 +201,6 @@ def spectrogram_backbone(image_spec: str, weights: str | Path | None, pretrained
         input_size=cfg.input_size,
         extra={**cfg.extra, "audio": dict(FRONT_END), "image_backbone": cfg.name},
     )
-    spec = f"spectrogram:{image_spec}"
     model = image._model if image._model is not None else image._build
     assert model is not None
     return SpectrogramBackbone(config, image.weights_digest, spec, model)
@@ -290,7 +286,10 @@ def _lite0_offline() -> bool:
 @register_backbone(SPECTROGRAM_LITE0, offline_available=_lite0_offline)
 def spectrogram_lite0(weights: str | Path | None = None, pretrained: bool = True) -> Any:
     """EfficientNet-Lite0 (ImageNet) on log-mel spectrograms: works with no network."""
-    return spectrogram_backbone("efficientnet_lite0", weights, pretrained)
+    from transferkit.backbones._vision import efficientnet_lite0
+
+    image = efficientnet_lite0(weights=weights, pretrained=pretrained)
+    return spectrogram_of(image, "spectrogram:efficientnet_lite0")
 
 
 # -- CREPE ------------------------------------------------------------------------------

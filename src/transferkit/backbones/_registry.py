@@ -28,7 +28,8 @@ def create_backbone(
     if spec.startswith("timm:"):
         backbone = _vision.create_timm(spec[5:], weights=weights, pretrained=pretrained)
     elif spec.startswith("spectrogram:") and spec not in _REGISTRY:
-        backbone = _audio.spectrogram_backbone(spec[12:], weights, pretrained)
+        image = create_backbone(spec[12:], weights=weights, pretrained=pretrained)
+        backbone = _audio.spectrogram_of(image, spec)
     elif spec.startswith("hf:"):
         backbone = _text.create_hf(spec[3:], weights=weights, pretrained=pretrained)
     elif spec in _REGISTRY:

@@ -49,6 +49,14 @@ def adapt_command(
     ] = False,
     text: Annotated[str | None, Opt(help="Source text column.", rich_help_panel=DATA)] = None,
     label: Annotated[str | None, Opt(help="Source label column.", rich_help_panel=DATA)] = None,
+    label_pattern: Annotated[
+        str | None,
+        Opt(
+            help="Image or audio files: labels from their names, e.g."
+            " '{digit}_{speaker}_{take}.wav' with --label digit (the target's too).",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
     target_text: Annotated[
         str | None, Opt(help="Target text column (name or number).", rich_help_panel=DATA)
     ] = None,
@@ -199,6 +207,7 @@ def adapt_command(
         target_label_column=target_label,
         text_column=text,
         label_column=label,
+        label_pattern=label_pattern,
         val_size=val_size,
         seed=seed,
         backbone=backbone,

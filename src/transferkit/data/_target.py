@@ -44,19 +44,21 @@ def read_target(
     text_column: str | int | None = None,
     label_column: str | int | None = None,
     columns: dict[str, list[str]] | None = None,
+    label_pattern: str | None = None,
 ) -> Target:
     """Read the target for a source of `modality` with `class_names`; a table's target is
-    read with the source's feature `columns` (a file lacking one is refused)."""
+    read with the source's feature `columns` (a file lacking one is refused); a labelled
+    folder of files named by `label_pattern` is read with it, as the source was."""
     path = Path(path)
     if not path.exists():
         raise TransferKitError(f"target {str(path)!r} does not exist.")
     if modality == "tabular":
         return _table(path, class_names, labels, label_column, columns or {"features": []})
     if labels:
-        return _labelled(path, modality, class_names, text_column, label_column)
-    if modality == "image":
-        inputs, refs, skipped = _image_files(path)
-        detected = "image: every image file under the folder, unlabelled"
+        return _labelled(path, modality, class_names, text_column, label_column, label_pattern)
+    if modality in ("image", "audio"):
+        inputs, refs, skipped = _media_files(path, modality)
+        detected = f"{modality}: every {modality} file under the folder, unlabelled"
     elif modality == "text":
         inputs, refs, skipped, detected = _texts(path, text_column)
     else:
@@ -75,20 +77,24 @@ def read_target(
 
 
 def _expected(modality: str) -> str:
-    if modality == "image":
-        return "a folder of image files"
+    if modality in ("image", "audio"):
+        return f"a folder of {modality} files"
     return "a text file (one text per line) or a CSV/TSV with a text column"
 
 
-def _image_files(folder: Path) -> tuple[list[str], list[str], list[Skipped]]:
+def _media_files(folder: Path, modality: str) -> tuple[list[str], list[str], list[Skipped]]:
+    """Every image (or audio) file under `folder`; the others skipped with why."""
+    from transferkit.data._audio import check_audio_header
+
     if not folder.is_dir():
         raise TransferKitError(
-            f"target {str(folder)!r} is a file; the source holds images: give a folder of"
-            " image files."
+            f"target {str(folder)!r} is a file; the source holds {modality} files: give a"
+            f" folder of {modality} files."
         )
     files, problems = walk_files(folder, on_path(folder))
     skipped = [Skipped(item=str(p), reason=why, split="target") for p, why in problems]
-    paths, bad = checked_images(files, "target")
+    check = check_audio_header if modality == "audio" else None
+    paths, bad = checked_images(files, "target", check)
     return paths, list(paths), skipped + bad
 
 
@@ -161,6 +167,7 @@ def _labelled(
     class_names: list[str],
     text_column: str | int | None,
     label_column: str | int | None,
+    label_pattern: str | None = None,
 ) -> Target:
     from transferkit.data._read import read_data
 
@@ -169,6 +176,7 @@ def _labelled(
         text_column=text_column,
         label_column=label_column,
         modality=modality,
+        label_pattern=label_pattern,
     )
     if splits.modality != modality:
         raise TransferKitError(

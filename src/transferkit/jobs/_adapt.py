@@ -149,6 +149,10 @@ def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
 
     splits, source_ids = read_sources(job, settings)
     assert settings.target is not None  # validated
+    data = job.config.data
+    label = settings.target_label_column
+    if label is None and data.label_pattern is not None:  # the source's field of the names
+        label = data.label_column
     with job.timer.phase("read_target"):
         target = read_target(
             settings.target,
@@ -156,8 +160,9 @@ def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
             splits.class_names,
             labels=settings.target_labels,
             text_column=settings.target_text_column,
-            label_column=settings.target_label_column,
+            label_column=label,
             columns=splits.columns,
+            label_pattern=data.label_pattern,
         )
     model = steps.build_backbone(job, splits, "features", job.cut)
     source_only = steps.embed(job, splits, model)
