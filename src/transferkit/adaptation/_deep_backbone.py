@@ -105,7 +105,8 @@ def train_top_groups(
 ) -> Any:
     """Train `backbone`'s top groups (in place) and an adapter head with `method`'s domain
     loss on labelled `source` and `target` (its labels unread); return the head. `pooled`
-    (both domains' features before training) sets the head's standardisation; with
+    (both domains' features before training) sets the head's centring and its one scale;
+    with
     `checkpoint` (run folder, name, resume) it checkpoints every epoch and resumes."""
     from transferkit.finetune._train import (
         balanced_sample_weights,
@@ -120,6 +121,12 @@ def train_top_groups(
     strategy.initial_groups(len(backbone.layer_groups()))  # top:K too large fails here
     n_classes = len(source.class_names)
     head = adapter_head(pooled, n_classes, hidden, seed)
+    with torch.no_grad():
+        # one scale for every feature, not one each: the backbone's features move as it
+        # trains, and a dimension that barely varied before (scaled up a thousandfold)
+        # would turn its small moves into large ones (DANN on minilm's top layer fell to
+        # chance on amazon -> yelp with per-feature scales; 0.879 with one)
+        head.get_buffer("scale").fill_(float(np.std(pooled)))
     cut = prefix_cut(backbone, strategy, config) if backbone.modality != "text" else None
     batch = int(min(config.batch_size, len(source), len(target)))
     steps_per_epoch = max(math.ceil(len(source) / batch), math.ceil(len(target) / batch))
