@@ -127,9 +127,10 @@ def loso() -> None:
         source_only = m["target_accuracy_by_method"]["source-only"]
         plain.append(source_only)
         adapted.append(m["accuracy"])
+        oracle = m["oracle"]
         print(f"loso: {held:10s} features {source_only:.4f}  adapt"
               f" ({m['adaptation']['method']}) {m['accuracy']:.4f}"
-              f"  oracle {m['oracle']['method']} {m['oracle']['accuracy']:.4f}", flush=True)  # fmt: skip
+              f"  oracle {oracle['method']} {oracle['accuracy']:.4f}", flush=True)  # fmt: skip
     p, a = np.array(plain), np.array(adapted)
     print(f"loso: features mean {p.mean():.4f}, worst {p.min():.4f}; adapt mean {a.mean():.4f},"
           f" worst {a.min():.4f}; gain {100 * (a - p).mean():+.2f} points")  # fmt: skip
