@@ -80,7 +80,7 @@ def digits() -> None:
     }
     ranked = rank(
         data, ["spectrogram:efficientnet_lite0", "crepe-tiny"], layers=True,
-        label_column="digit", label_pattern=PATTERN, cache_dir=CACHE,
+        label_column="digit", label_pattern=PATTERN, cache_dir=CACHE, out=WORK / "rank",
     )  # fmt: skip
     logme = {c.name: c.scores["logme"] for c in ranked.ranked if c.name in accuracy}
     names = sorted(logme)
