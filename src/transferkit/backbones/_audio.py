@@ -33,7 +33,7 @@ from torch.utils.data import Dataset as TorchDataset
 from transferkit._errors import TransferKitError
 from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
 from transferkit.backbones._lazy import sample_digest
-from transferkit.backbones._vision import TimmBackbone
+from transferkit.backbones._vision import TimmBackbone, _collate
 from transferkit.data._audio import AudioDecodeError, decode_audio, fixed_length
 
 FRONT_END = {
@@ -141,13 +141,6 @@ class _AudioFiles(TorchDataset):  # type: ignore[type-arg]
             return i, None, exc.reason
         except Exception as exc:  # any decoding failure is reported, not fatal
             return i, None, f"unreadable audio ({type(exc).__name__}: {str(exc)[:100]})"
-
-
-def _collate(items: list[Any]) -> tuple[list[int], torch.Tensor | None, dict[int, str]]:
-    ok = [(i, x) for i, x, err in items if err is None]
-    errors = {i: err for i, _, err in items if err is not None}
-    tensor = torch.stack([x for _, x in ok]) if ok else None
-    return [i for i, _ in ok], tensor, errors
 
 
 class AudioInputs:
@@ -406,8 +399,3 @@ def crepe(weights: str | Path | None = None, pretrained: bool = True) -> CrepeBa
 def crepe_tiny(weights: str | Path | None = None, pretrained: bool = True) -> CrepeBackbone:
     """CREPE tiny: the same network, 8 times narrower."""
     return _crepe("tiny", weights, pretrained)
-
-
-def frames_of(settings: dict[str, Any]) -> int:
-    """How many CREPE frames a clip gives."""
-    return 1 + clip_samples(settings) // int(settings["frame_hop"])

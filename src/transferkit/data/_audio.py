@@ -105,12 +105,3 @@ def fixed_length(wave: np.ndarray, n: int) -> np.ndarray:
     if len(wave) >= n:
         return wave[:n]
     return np.pad(wave, (0, n - len(wave)))
-
-
-def windows(wave: np.ndarray, n: int, max_windows: int) -> list[np.ndarray]:
-    """A long clip as consecutive windows of `n` samples (at most `max_windows`, the last
-    one padded); a clip of at most `n` samples is one window."""
-    if len(wave) <= n or max_windows <= 1:
-        return [fixed_length(wave, n)]
-    count = min(max_windows, -(-len(wave) // n))
-    return [fixed_length(wave[i * n :], n) for i in range(count)]
