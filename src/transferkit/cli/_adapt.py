@@ -60,6 +60,14 @@ def adapt_command(
     target_text: Annotated[
         str | None, Opt(help="Target text column (name or number).", rich_help_panel=DATA)
     ] = None,
+    group: Annotated[
+        str | None,
+        Opt(
+            help="Per-group audit on the target (with --target-labels; else on the source's"
+            " validation split): a column, a file-name field or 'folder:K'.",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
     target_label: Annotated[
         str | None,
         Opt(help="Target label column, with --target-labels.", rich_help_panel=DATA),
@@ -208,6 +216,7 @@ def adapt_command(
         text_column=text,
         label_column=label,
         label_pattern=label_pattern,
+        group=group,
         val_size=val_size,
         seed=seed,
         backbone=backbone,

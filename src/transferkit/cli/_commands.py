@@ -163,6 +163,8 @@ def _engine(model: Any, run: Path, engine: str) -> Any:
     """The function that predicts a batch: the run's torch model, or its ONNX export."""
     if engine == "torch":
         return model.predict_rows
+    if model.tasks:
+        raise TransferKitError("a multi-task run has no ONNX export: use --engine torch.")
     if model.config["backbone"]["modality"] == "tabular":
         raise TransferKitError(
             "a tabular run has no ONNX export (its column encoding runs in Python):"
@@ -206,22 +208,41 @@ def _stream_predictions(
     from transferkit._progress import progress_bar, progress_enabled
 
     writer = csv.writer(handle)
+    others = model.tasks[1:]  # a multi-task run: a prediction and confidence per other task
     writer.writerow(
-        ["input", "predicted", "confidence", *[f"p_{c}" for c in model.class_names], "error"]
+        [
+            "input",
+            "predicted",
+            "confidence",
+            *[f"p_{c}" for c in model.class_names],
+            *[f"{what}_{t['name']}" for t in others for what in ("predicted", "confidence")],
+            "error",
+        ]
     )
     n_errors = 0
     with progress_bar("predicting", len(items), progress_enabled(False)) as advance:
         for start in range(0, len(items), batch_size):
-            proba, errors = predict_rows(items[start : start + batch_size])
+            batch = items[start : start + batch_size]
+            if others:
+                task_probas, errors = model.predict_task_rows(batch)
+                proba = task_probas[0]
+            else:
+                proba, errors = predict_rows(batch)
             n_errors += len(errors)
             for i, p in enumerate(proba):
                 row = [shown[start + i]]
                 if i in errors:
-                    writer.writerow([*row, "", "", *[""] * len(p), errors[i]])
+                    writer.writerow([*row, "", "", *[""] * (len(p) + 2 * len(others)), errors[i]])
                     continue
                 k = int(model.decide(p[None])[0])  # the run's tuned threshold, when it has one
                 probabilities = [f"{v:.6f}" for v in p]
-                writer.writerow([*row, model.class_names[k], f"{p[k]:.6f}", *probabilities, ""])
+                extra = []
+                for task, q in zip(others, task_probas[1:] if others else [], strict=True):
+                    j = int(q[i].argmax())
+                    extra += [task["class_names"][j], f"{q[i][j]:.6f}"]
+                writer.writerow(
+                    [*row, model.class_names[k], f"{p[k]:.6f}", *probabilities, *extra, ""]
+                )
             handle.flush()
             advance(len(proba))
     return n_errors

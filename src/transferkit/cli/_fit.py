@@ -41,7 +41,7 @@ class Flag:
 
 FLAGS = [
     Flag("text", "text_column", str | None, None, "Text column (name or 0-based number).", DATA),
-    Flag("label", "label_column", str | None, None, "Label column (name or number).", DATA),
+    Flag("label", "label_column", str | None, None, "Label column (name or number); several, comma-separated, for several tasks on one backbone ('digit,speaker').", DATA),
     Flag("val_size", "val_size", float, 0.2, "Validation fraction when there is no val split.", DATA),
     Flag("seed", "seed", int, 0, "Seed for the split, the head and training.", DATA),
     Flag("modality", "modality", str | None, None, "'image', 'text', 'tabular' or 'audio' instead of what is detected.", DATA),
@@ -68,6 +68,7 @@ FLAGS = [
     Flag("weight_decay", "train.weight_decay", float, _D.weight_decay, "Weight decay.", TRAINING),
     Flag("dropout", "train.dropout", float, _D.dropout, "Dropout before the head.", TRAINING),
     Flag("label_smoothing", "train.label_smoothing", float, _D.label_smoothing, "Label smoothing of the loss.", TRAINING),
+    Flag("task_weights", "train.task_weights", str, _D.task_weights, "Several tasks (--label a,b): 'equal' loss weights, or 'uncertainty' (learned, Kendall et al. 2018).", TRAINING),
     Flag("grad_clip", "train.grad_clip", float | None, _D.grad_clip, "Clip gradients to this norm.", TRAINING),
     Flag("patience", "train.patience", int | None, None, "Early stopping after this many epochs without improvement.", TRAINING),
     Flag("monitor", "train.monitor", str, _D.monitor, "Best epoch and early stopping by val_accuracy or val_loss.", TRAINING),
@@ -86,6 +87,7 @@ FLAGS = [
     Flag("class_weight", "class_weight", str | None, None, "Class weights by name, e.g. 'spam=5,ham=1' (default: balanced).", IMBALANCE),
     Flag("cv", "cv", int | None, None, "features: also report stratified K-fold CV over train + val.", EVALUATION),
     Flag("baseline", "baseline", str | None, None, "'raw': logistic regression on the raw inputs (seconds); 'scratch': the network from random weights, same budget.", EVALUATION),
+    Flag("group", "group", str | None, None, "Per-group audit: every metric per group of this column, file-name field (--label-pattern) or folder level ('folder', 'folder:2'), the worst group and the largest gap.", EVALUATION),
     Flag("out", "out", Path | None, None, "Run folder. Default: a new folder under runs/.", OUTPUTS),
     Flag("overwrite", "overwrite", bool, False, "Allow writing into an existing non-empty --out.", OUTPUTS, ("--overwrite",)),
     Flag("track", "track", str | None, None, "Log the run to 'mlflow' or 'tensorboard' when it ends.", OUTPUTS),

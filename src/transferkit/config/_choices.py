@@ -4,7 +4,7 @@
 STRATEGIES = ("features", "finetune", "top:K", "gradual", "lora", "scratch", "auto")
 AVAILABLE_STRATEGIES = ("features", "finetune", "top:K", "gradual", "scratch", "auto")
 HEADS = ("logistic", "linear", "mlp")
-BASELINES = ("scratch", "raw")
+BASELINES = ("scratch", "raw", "single-task")
 MODALITIES = ("image", "text", "tabular", "audio")
 ENCODINGS = ("onehot", "ordinal")
 TRACKERS = ("mlflow", "tensorboard")

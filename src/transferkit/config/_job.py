@@ -95,6 +95,7 @@ class EvaluationConfig:
 
     cv: int | None = None
     baseline: str | None = None
+    group: str | None = None  # the per-group audit: a column, pattern field or folder level
 
 
 @dataclass
@@ -152,6 +153,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "threshold": ("imbalance", "threshold"),
     "cv": ("evaluation", "cv"),
     "baseline": ("evaluation", "baseline"),
+    "group": ("evaluation", "group"),
     "out": ("outputs", "out"),
     "overwrite": ("outputs", "overwrite"),
     "track": ("outputs", "track"),
@@ -383,6 +385,9 @@ def _validate_evaluation(evaluation: EvaluationConfig) -> None:
         raise TransferKitError(f"`cv` must be at least 2 folds. Got {evaluation.cv}.")
     if evaluation.baseline not in (None, *BASELINES):
         raise choice_error("baseline", str(evaluation.baseline), list(BASELINES))
+    _check_type("group", evaluation.group, (str,), "a column, file-name field or 'folder:K'")
+    if evaluation.group is not None and not evaluation.group.strip():
+        raise TransferKitError("`group` is empty: name a column, file-name field or 'folder:K'.")
 
 
 def _validate_outputs(outputs: OutputConfig) -> None:

@@ -6,6 +6,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,8 @@ class Dataset:
     class_names: list[str]
     modality: str
     refs: list[str]  # what names each sample for a person: a path, or "file:line"
+    # other facts of each sample by name (a group, another task's label): `data._fields`
+    fields: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -42,6 +45,7 @@ class Dataset:
             class_names=self.class_names,
             modality=self.modality,
             refs=[self.refs[i] for i in index],
+            fields={k: [v[i] for i in index] for k, v in self.fields.items()},
         )
 
     def class_counts(self) -> dict[str, int]:
@@ -62,6 +66,7 @@ class DataSplits:
     columns: dict[str, list[str]] | None = None  # tabular: feature and dropped columns
     imputed: list[Skipped] = field(default_factory=list)  # tabular: cells filled in, and how
     detected: str = ""  # one line for the summary: what was detected in the data and used
+    tasks: list[Any] = field(default_factory=list)  # a multi-task run's `data._tasks.Task`s
 
     @property
     def class_names(self) -> list[str]:

@@ -166,7 +166,14 @@ def looks_like_audio_folder(root: Path) -> bool:
 
 
 def _image_files(path: Path) -> bool:
-    return path.is_dir() and looks_like_image_folder(path)
+    """A folder of image files: in class sub-folders, or side by side (named by a pattern)."""
+    if not path.is_dir():
+        return False
+    if looks_like_image_folder(path):
+        return True
+    tables = {".csv", ".tsv", ".txt", ".parquet"}
+    files, _ = walk_files(path, on_path(path))
+    return any(not p.name.startswith(".") and p.suffix.lower() not in tables for p in files)
 
 
 def _detect(table: Table, parquet: bool, text_column: str | int | None) -> str:

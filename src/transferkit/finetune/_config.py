@@ -60,6 +60,7 @@ class TrainConfig:
     cached_views: int = 4
     batchnorm: str = "frozen"
     head_init: str = "probe"
+    task_weights: str = "equal"  # several tasks: 'equal', or 'uncertainty' (learned)
     head_epochs: int = 1
     unfreeze_every: int = 1
     num_workers: int = 0
@@ -78,10 +79,6 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise a one-line error naming the first bad setting."""
-        if self.optimizer not in OPTIMIZERS:
-            raise choice_error("optimizer", self.optimizer, list(OPTIMIZERS))
-        if self.schedule not in SCHEDULES:
-            raise choice_error("schedule", self.schedule, list(SCHEDULES))
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
         for name, value in positive.items():
             if not value > 0:
@@ -93,10 +90,16 @@ class TrainConfig:
             raise TransferKitError(f"`lr_low` must be in (0, lr={self.lr}]; got {self.lr_low}.")
         if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
             raise TransferKitError("`dropout` and `label_smoothing` must be in [0, 1).")
-        if self.batchnorm not in BATCHNORM:
-            raise choice_error("batchnorm", self.batchnorm, list(BATCHNORM))
-        if self.head_init not in ("probe", "random"):
-            raise choice_error("head_init", self.head_init, ["probe", "random"])
+        choices = {
+            "optimizer": list(OPTIMIZERS),
+            "schedule": list(SCHEDULES),
+            "batchnorm": list(BATCHNORM),
+            "task_weights": ["equal", "uncertainty"],
+            "head_init": ["probe", "random"],
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise choice_error(name, getattr(self, name), allowed)
         if self.balance not in ("none", "class-weight", "sampler", "focal"):
             raise choice_error(
                 "balance", self.balance, ["none", "class-weight", "sampler", "focal"]

@@ -67,7 +67,12 @@ class ImageItems(TorchDataset):
         np.random.seed(seed)
         torch.manual_seed(seed)
         image = self.opener(self.data.inputs[i], self.draft)
-        return self.transform(image), int(self.data.labels[i])
+        return self.transform(image), item_label(self.data.labels, i)
+
+
+def item_label(labels: np.ndarray, i: int) -> Any:
+    """A sample's class index, or its row of task labels in a multi-task run."""
+    return int(labels[i]) if labels.ndim == 1 else labels[i].astype(np.int64)
 
 
 class TextItems(TorchDataset):
@@ -79,7 +84,7 @@ class TextItems(TorchDataset):
 
     def __getitem__(self, j: int) -> tuple[str, int]:
         i = j % len(self.data)
-        return self.data.inputs[i], int(self.data.labels[i])
+        return self.data.inputs[i], item_label(self.data.labels, i)
 
 
 class TokenCollate:
@@ -98,7 +103,7 @@ class TokenCollate:
             max_length=self.max_length,
             return_tensors="pt",
         )
-        return dict(encoded), torch.tensor(labels)
+        return dict(encoded), torch.as_tensor(np.asarray(labels, dtype=np.int64))
 
 
 def make_loader(

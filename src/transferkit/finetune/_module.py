@@ -58,7 +58,11 @@ class TransferModule(pl.LightningModule):
 
     def training_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, labels = batch
-        loss = self.loss(self(inputs), labels)
+        if labels.ndim == 2:  # several tasks: masked losses, combined by the task weights
+            head = self.head
+            loss = head.combined(head.task_losses(self(inputs), labels, self.loss))
+        else:
+            loss = self.loss(self(inputs), labels)
         self.log(
             "train_loss", loss, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True
         )
@@ -67,14 +71,34 @@ class TransferModule(pl.LightningModule):
     def validation_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int) -> None:
         inputs, labels = batch
         logits = self(inputs)
+        n = len(labels)
+        if labels.ndim == 2:
+            self._validate_tasks(logits, labels)
+            return
         # plain cross-entropy for validation: smoothing would blur the comparison
         loss = nn.functional.cross_entropy(logits, labels)
         accuracy = (logits.argmax(1) == labels).float().mean()
-        n = len(labels)
         self.log("val_loss", loss, on_epoch=True, batch_size=n, sync_dist=True, prog_bar=True)
         self.log(
             "val_accuracy", accuracy, on_epoch=True, batch_size=n, sync_dist=True, prog_bar=True
         )
+
+    def _validate_tasks(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Several tasks: the summed loss, each task's accuracy on the samples labelled for
+        it, and their mean as `val_accuracy` (what the best epoch is chosen by)."""
+        head = self.head
+        losses = [x for x in head.task_losses(logits, labels) if x is not None]
+        n = len(labels)
+        self.log("val_loss", torch.stack(losses).sum(), on_epoch=True, batch_size=n, sync_dist=True)
+        accuracies = []
+        for t, (name, part) in enumerate(zip(head.tasks, head.split(logits), strict=True)):
+            known = labels[:, t] != -1
+            if bool(known.any()):
+                acc = (part[known].argmax(1) == labels[known, t]).float().mean()
+                accuracies.append(acc)
+                self.log(f"val_accuracy_{name}", acc, on_epoch=True, batch_size=int(known.sum()))
+        accuracy = torch.stack(accuracies).mean()
+        self.log("val_accuracy", accuracy, on_epoch=True, batch_size=n, sync_dist=True)
 
     def configure_optimizers(self) -> dict[str, Any]:
         return self.optimization(max(1, int(self.trainer.estimated_stepping_batches)))

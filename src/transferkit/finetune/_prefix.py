@@ -182,7 +182,8 @@ def prefix_loaders(
     )
     n = len(splits.train)
     x = torch.from_numpy(np.concatenate(train_views))
-    y = torch.from_numpy(np.tile(splits.train.labels, len(train_views)))
+    # one row per view of each sample (a multi-task run's labels are a matrix)
+    y = torch.from_numpy(np.concatenate([splits.train.labels] * len(train_views)))
     train = DataLoader(
         TensorDataset(x, y),
         batch_size=config.batch_size,

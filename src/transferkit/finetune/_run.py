@@ -13,6 +13,7 @@ from transferkit.features._cache import FeatureCache
 from transferkit.features._extract import extract_features
 from transferkit.finetune._config import TrainConfig
 from transferkit.heads._heads import ClassifierHead, as_module
+from transferkit.heads._multitask import MultiTaskHead
 from transferkit.heads._train import train_head
 from transferkit.runs._folder import output_path, record
 
@@ -66,7 +67,9 @@ def train_backbone(
             " synchronised across processes): use 'finetune' or 'top:K' with --ddp."
         )
     head = None
-    if config.head_init == "probe" and strategy != "scratch":
+    if splits.tasks:
+        head, splits = multitask_start(model, splits, strategy, config, cache, show)
+    elif config.head_init == "probe" and strategy != "scratch":
         # the features strategy's head, from cached embeddings, is where fine-tuning starts
         x, _ = extract_features(model, splits.train.inputs, cache, show_progress=show)
         n_classes = len(splits.class_names)
@@ -88,7 +91,37 @@ def train_backbone(
     record(run_dir, "model/backbone.safetensors")
     head = module.head.eval()
     info = {"kind": "linear", "trained_with": strategy, "epochs": config.epochs, "lr": config.lr}
+    if isinstance(head, MultiTaskHead):
+        info.update(kind="multi-task", weighting=config.task_weights, weights=head.loss_weights())
     return backbone, head, info
+
+
+def multitask_start(
+    model: Backbone,
+    splits: DataSplits,
+    strategy: str,
+    config: TrainConfig,
+    cache: FeatureCache,
+    show: bool,
+) -> tuple[Any, DataSplits]:
+    """A multi-task run's head (one per task; each from its task's logistic probe on the
+    cached embeddings, as a single task's is) and the splits with a label per task."""
+    from transferkit.data._tasks import MISSING, task_matrix, with_task_labels
+
+    n_classes = [len(t.class_names) for t in splits.tasks]
+    if config.head_init == "probe" and strategy != "scratch":
+        x, _ = extract_features(model, splits.train.inputs, cache, show_progress=show)
+        labels = task_matrix(splits.train, splits.tasks)
+        heads = []
+        for t, n in enumerate(n_classes):
+            known = labels[:, t] != MISSING
+            probe, _ = train_head("logistic", x[known], labels[known, t], n, config.seed)
+            heads.append(as_module(probe))
+    else:
+        heads = [ClassifierHead(model.feature_dim, n) for n in n_classes]
+    names = [t.name for t in splits.tasks]
+    head = MultiTaskHead(heads, names, [t.class_names for t in splits.tasks], config.task_weights)
+    return head, with_task_labels(splits, splits.tasks)
 
 
 def drop_undecodable(splits: DataSplits) -> None:

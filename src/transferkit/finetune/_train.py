@@ -109,7 +109,8 @@ class History(Callback):
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         row: dict[str, Any] = {"epoch": trainer.current_epoch}
-        for key in ("train_loss", "val_loss", "val_accuracy"):
+        tasks = sorted(k for k in metrics if k.startswith("val_accuracy_"))
+        for key in ("train_loss", "val_loss", "val_accuracy", *tasks):
             row[key] = round(metrics[key], 6) if key in metrics else ""
         row["seconds"] = round(time.perf_counter() - self._start, 3)  # training + validation
         row.update(getattr(self, "_rates", {}))

@@ -145,6 +145,7 @@ def run(
 
 def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
     """Read both domains, build the backbone, embed every input once (cached)."""
+    from transferkit.data._fields import field_values
     from transferkit.features._extract import extract_features
 
     splits, source_ids = read_sources(job, settings)
@@ -164,6 +165,9 @@ def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
             columns=splits.columns,
             label_pattern=data.label_pattern,
         )
+    group = job.config.evaluation.group
+    if group is not None and settings.target_labels:
+        target.data.fields[group] = field_values(target.data, group, "--group", data.label_pattern)
     model = steps.build_backbone(job, splits, "features", job.cut)
     source_only = steps.embed(job, splits, model)
     perf = job.config.performance
@@ -185,10 +189,11 @@ def embed_domains(job: Job, settings: AdaptationConfig) -> Embedded:
 def read_sources(job: Job, settings: AdaptationConfig) -> tuple[DataSplits, np.ndarray]:
     """The labelled source, or several merged into one (their classes united), with the
     domain of each training row (1, 2, ...: skada's source domains)."""
-    first = steps.read(job)
+    groups = not settings.target_labels  # the audit is of the target when it has labels
+    first = steps.read(job, groups)
     parts = [first]
     for path in settings.more_sources:
-        other = steps.read(Job(job.config.with_options(data=path)))
+        other = steps.read(Job(job.config.with_options(data=path)), groups)
         if other.modality != first.modality:
             raise TransferKitError(
                 f"source {path!r} holds {other.modality} data but the first source"

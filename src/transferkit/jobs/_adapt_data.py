@@ -111,6 +111,11 @@ def merged_splits(parts: list[DataSplits]) -> DataSplits:
             class_names=names,
             modality=sets[0].modality,
             refs=[r for d in sets for r in d.refs],
+            fields={
+                k: [v for d in sets for v in d.fields[k]]
+                for k in sets[0].fields
+                if all(k in d.fields for d in sets)
+            },
         )
 
     tests = [p.test for p in parts if p.test is not None]

@@ -231,7 +231,21 @@ def evaluate(
         else:
             metrics.update(source_val)
             metrics["evaluated_on"] = "val"
+        group = job.config.evaluation.group
+        if group is not None:
+            metrics["groups"] = _audit(embedded, adapted, group, metrics["evaluated_on"])
     return metrics
+
+
+def _audit(embedded: Embedded, adapted: Adapted, group: str, on: str) -> dict[str, Any]:
+    """The per-group audit of the kept model on the split the run is evaluated on."""
+    from transferkit.evaluation._audit import group_audit
+
+    data = embedded.target.data if on == "target" else embedded.splits.val
+    proba = adapted.head.predict_proba(adapted.inputs(embedded)[on])
+    predicted = decide(proba, adapted.threshold)
+    names = embedded.splits.class_names
+    return group_audit(data.labels, predicted, data.fields[group], names, group, on)
 
 
 def _target_metrics(embedded: Embedded, adapted: Adapted) -> dict[str, Any]:

@@ -130,6 +130,7 @@ def _write_predictions(run_dir: Path, embedded: Embedded, adapted: Adapted) -> N
             splits.class_names,
             data.inputs if text else None,
             predicted=decide(proba, adapted.threshold),
+            fields=data.fields,
         )
     write_skipped(run_dir, "skipped.csv", [*splits.skipped, *target.skipped])
 
@@ -219,6 +220,10 @@ def _summary(metrics: dict[str, Any], embedded: Embedded, run_dir: Path, kept: l
             f"{method} on the target over {len(spread['seeds'])} seeds: accuracy"
             f" {spread['mean']:.4f} ± {spread['std']:.4f} ({', '.join(map(str, spread['seeds']))})"
         )
+    if "groups" in metrics:
+        from transferkit.evaluation._audit import audit_line
+
+        lines.append(audit_line(metrics["groups"]))
     d = facts["a_distance"]
     lines.append(
         f"proxy A-distance source/target: {d['before']:.3f} before, {d['after']:.3f} after"

@@ -21,6 +21,8 @@ def with_baseline(job: Job, splits: DataSplits, result: Any, run_job: Callable) 
     """Run the job's baseline beside the finished run and report the gain. `run_job` runs
     a fit job (the scratch baseline is one)."""
     kind = job.config.evaluation.baseline
+    if kind == "single-task":
+        return _single_tasks(job, splits, result, run_job)
     scores = _raw(job, splits) if kind == "raw" else _scratch(job, splits, result, run_job)
     gain = result.metrics["accuracy"] - scores["accuracy"]
     result.metrics["baseline"] = {**scores, "transfer_gain": gain, "negative_transfer": gain < 0}
@@ -83,6 +85,59 @@ def _scratch(job: Job, splits: DataSplits, result: Any, run_job: Callable) -> di
         "accuracy": scratch["accuracy"],
         "balanced_accuracy": scratch["balanced_accuracy"],
     }
+
+
+def _single_tasks(job: Job, splits: DataSplits, result: Any, run_job: Callable) -> Any:
+    """One run per task, with the same backbone, strategy and budget, in the run's folder;
+    per task the multi-task run's gain or loss, and the wall time of each."""
+    import time
+
+    if not splits.tasks:
+        raise TransferKitError(
+            "--baseline single-task compares a multi-task run with one run per task: name"
+            " several tasks with --label (e.g. --label digit,speaker)."
+        )
+    tasks: dict[str, Any] = {}
+    seconds = 0.0
+    for task in splits.tasks:
+        folder = result.run_dir / f"baseline-single-task-{task.name}"
+        options = {"label_column": task.name, "baseline": None, "group": None, "track": None}
+        config = job.config.with_options(
+            **options, backbone=job.backbone, strategy=job.strategy, out=folder, overwrite=True
+        )
+        start = time.perf_counter()
+        single = run_job(config).metrics
+        took = time.perf_counter() - start
+        seconds += took
+        record_nested(result.run_dir, folder.name)
+        ours = result.metrics["tasks"][task.name]["accuracy"]
+        tasks[task.name] = {
+            "run": str(folder),
+            "accuracy": single["accuracy"],
+            "evaluated_on": single["evaluated_on"],
+            "multi_task_accuracy": ours,
+            "gain": ours - single["accuracy"],
+            "seconds": round(took, 2),
+        }
+    multi = result.metrics["timings"]["total"]
+    result.metrics["baseline"] = {
+        "strategy": "single-task",
+        "tasks": tasks,
+        "accuracy": tasks[splits.tasks[0].name]["accuracy"],  # the headline task's
+        "single_task_seconds": round(seconds, 2),
+        "multi_task_seconds": multi,
+        "time_ratio": round(multi / seconds, 4) if seconds else None,
+    }
+    write_json(result.run_dir, "metrics.json", result.metrics)
+    shown = "; ".join(
+        f"{name} {t['multi_task_accuracy']:.4f} vs {t['accuracy']:.4f} ({t['gain'] * 100:+.1f})"
+        for name, t in tasks.items()
+    )
+    result.summary += (
+        f"\nmulti-task vs one run per task (same budget): {shown}; {multi:.1f} s vs"
+        f" {seconds:.1f} s ({multi / max(seconds, 1e-9):.2f}x the time)"
+    )
+    return result
 
 
 def _scratch_config(job: Job, folder: Any) -> Any:

@@ -145,7 +145,7 @@ def write_run(
             job.strategy,
             outcome.tuned,
         )
-        write_outputs(job.run_dir, splits, probas, outcome.tuned)
+        write_outputs(job.run_dir, splits, probas, outcome.tuned, outcome.task_probas)
     eval_name = metrics.pop("evaluated_on")
     metrics.update(
         run_facts(splits, job.backbone, job.strategy, eval_name, job.timer.seconds, job.cache)

@@ -26,10 +26,16 @@ def write_outputs(
     splits: DataSplits,
     probas: dict[str, np.ndarray],
     tuned: Threshold | None = None,
+    task_probas: dict[str, list[np.ndarray]] | None = None,
 ) -> None:
     for name, proba in probas.items():
         ds = getattr(splits, name)
         texts = ds.inputs if splits.modality == "text" else None
+        fields = ds.fields
+        if task_probas:  # one label, prediction and confidence column per other task
+            others = {t.name for t in splits.tasks[1:]}
+            fields = {k: v for k, v in fields.items() if k not in others}
+            fields.update(task_columns(ds, splits.tasks, task_probas[name]))
         write_predictions(
             run_dir,
             f"predictions_{name}.csv",
@@ -40,10 +46,24 @@ def write_outputs(
             splits.class_names,
             texts,
             predicted=decide(proba, tuned),
+            fields=fields,
         )
     write_skipped(run_dir, "skipped.csv", splits.skipped)
     if splits.modality == "tabular":
         write_skipped(run_dir, "imputed.csv", splits.imputed)
+
+
+def task_columns(ds: Any, tasks: list[Any], probas: list[np.ndarray]) -> dict[str, list[str]]:
+    """The other tasks' columns of a predictions file: label_T, predicted_T, confidence_T."""
+    columns: dict[str, list[str]] = {}
+    for task, proba in zip(tasks[1:], probas[1:], strict=True):
+        columns[f"label_{task.name}"] = [v.strip() for v in ds.fields[task.name]]
+        best = proba.argmax(1)
+        columns[f"predicted_{task.name}"] = [task.class_names[k] for k in best]
+        columns[f"confidence_{task.name}"] = [
+            f"{p[k]:.6f}" for p, k in zip(proba, best, strict=True)
+        ]
+    return columns
 
 
 def run_facts(
@@ -123,6 +143,16 @@ def summary(
             if k in ("accuracy", "balanced_accuracy", "macro_f1", "pr_auc")
         )
         lines.append(f"{cv['folds']}-fold CV on {cv['on']}: {shown}")
+    if "tasks" in metrics:
+        shown = "; ".join(
+            f"{name} accuracy {m['accuracy']:.4f} (n={m['n_evaluated']})"
+            for name, m in metrics["tasks"].items()
+        )
+        lines.append(f"tasks on {metrics['evaluated_on']}: {shown}")
+    if "groups" in metrics:
+        from transferkit.evaluation._audit import audit_line
+
+        lines.append(audit_line(metrics["groups"]))
     warning = baseline_warning(metrics)
     if warning:
         lines.append(warning)

@@ -27,6 +27,8 @@ from transferkit.backbones._defaults import default_backbone
 from transferkit.backbones._lazy import LAZY_MODALITIES
 from transferkit.config import JobConfig
 from transferkit.data import DataSplits, Skipped, check_trainable, read_data
+from transferkit.data._fields import attach_fields
+from transferkit.data._tasks import encode_tasks, task_names
 from transferkit.evaluation._cv import cross_validate, oof_scores
 from transferkit.evaluation._metrics import classification_metrics
 from transferkit.features._cache import FeatureCache
@@ -110,6 +112,7 @@ class Outcome:
     oof: np.ndarray | None = None  # the out-of-fold P(positive) on train `tuned` came from
     cv: dict[str, Any] | None = None
     train: dict[str, Any] | None = None  # the training settings of a trained strategy
+    task_probas: dict[str, list[np.ndarray]] | None = None  # multi-task: per split, per task
 
 
 def worker_rank() -> int:
@@ -132,21 +135,31 @@ def start(config: JobConfig, resume_dir: Path | None = None) -> Job:
     return job
 
 
-def read(job: Job) -> DataSplits:
-    """Read and split the data; refuse a task the settings cannot train, in seconds."""
+def read(job: Job, groups: bool = True) -> DataSplits:
+    """Read and split the data; refuse a task the settings cannot train, in seconds.
+    `groups`: resolve the audit's group for every sample (`adapt` audits its labelled
+    target instead)."""
     data = job.config.data
     if data.path is None:
         raise TransferKitError("give the DATA to fit (`data.path` in a config file).")
+    tasks = task_names(data.label_column)
     with job.timer.phase("read"):
         splits = read_data(
             data.path,
             text_column=data.text_column,
-            label_column=data.label_column,
+            label_column=tasks[0] if tasks else data.label_column,
             val_size=data.val_size,
             seed=data.seed,
             modality=data.modality,
             label_pattern=data.label_pattern,
         )
+    group = job.config.evaluation.group
+    if group is not None and groups:  # resolved now: a wrong name fails before any embedding
+        attach_fields(splits, [group], "--group", data.label_pattern)
+    if tasks:
+        _check_multitask(job)
+        attach_fields(splits, tasks[1:], "--label", data.label_pattern)
+        splits.tasks = encode_tasks(splits, tasks)
     check_trainable(splits.train)  # before any embedding: fail in seconds, not minutes
     if job.rule is not None and len(splits.class_names) != 2:
         raise TransferKitError(
@@ -155,6 +168,27 @@ def read(job: Job) -> DataSplits:
         )
     job.backbone = job.backbone or default_backbone(splits.modality)
     return splits
+
+
+def _check_multitask(job: Job) -> None:
+    """Settings that one head's decision needs are refused with several tasks."""
+    config = job.config
+    refused = {
+        "threshold": config.imbalance.threshold,
+        "cv": config.evaluation.cv,
+        "class_weight": config.imbalance.class_weight,
+        "candidates": config.backbone.candidates,
+    }
+    if config.imbalance.balance != "none":
+        refused["balance"] = config.imbalance.balance
+    if job.strategy == "auto":
+        refused["strategy"] = "auto"
+    for name, value in refused.items():
+        if value:
+            raise TransferKitError(
+                f"`{name}` {value!r} applies to one task; --label"
+                f" {config.data.label_column!r} names several: drop `{name}`, or give one label."
+            )
 
 
 def build_backbone(job: Job, splits: DataSplits, strategy: str, cut: Any) -> Backbone:
@@ -261,7 +295,10 @@ def embed(job: Job, splits: DataSplits, model: Backbone, devices: int = 1) -> Ou
     kind = job.config.strategy.head
     what = "logistic regression, C by cross-validation" if kind == "logistic" else kind
     with job.timer.phase("train_head"), status(f"training the head ({what})", job.show):
-        head, head_info = cached_head(job, fit_head, features["train"], splits.train.labels)
+        if splits.tasks:
+            head, head_info = multitask_head(job, splits, features["train"])
+        else:
+            head, head_info = cached_head(job, fit_head, features["train"], splits.train.labels)
     outcome = Outcome(model, head, head_info, features)
     seed, rule = job.config.data.seed, job.rule
     if rule is not None:
@@ -274,6 +311,33 @@ def embed(job: Job, splits: DataSplits, model: Backbone, devices: int = 1) -> Ou
         with job.timer.phase("cross_validate"), status(f"{k}-fold cross-validation", job.show):
             outcome.cv = cross_validate(fit_head, features, splits, k, seed, rule)
     return outcome
+
+
+def multitask_head(job: Job, splits: DataSplits, x: np.ndarray) -> tuple[Any, dict]:
+    """One head per task on the same embeddings, each fitted on the samples labelled for
+    its task, packed as one `MultiTaskHead` (what trained strategies train too)."""
+    from transferkit.data._tasks import MISSING, task_column
+    from transferkit.heads._heads import as_module
+    from transferkit.heads._multitask import MultiTaskHead
+
+    heads, infos = [], []
+    for task in splits.tasks:
+        y = task_column(splits.train, task) if task is not splits.tasks[0] else splits.train.labels
+        known = y != MISSING
+        fit_head = partial(
+            balanced_head,
+            job.config.strategy.head,
+            n_classes=len(task.class_names),
+            seed=job.config.data.seed,
+            balance="none",
+            weights=None,
+        )
+        head, info = cached_head(job, fit_head, x[known], y[known])
+        heads.append(as_module(head).eval())
+        infos.append({"task": task.name, "n_labelled": int(known.sum()), **info})
+    names = [t.name for t in splits.tasks]
+    classes = [t.class_names for t in splits.tasks]
+    return MultiTaskHead(heads, names, classes).eval(), {"kind": "multi-task", "tasks": infos}
 
 
 def cached_head(job: Job, fit_head: partial, x: np.ndarray, y: np.ndarray) -> tuple[Any, dict]:
@@ -324,15 +388,53 @@ def evaluate(job: Job, splits: DataSplits, outcome: Outcome) -> tuple[dict, dict
             if name != "train"
         }
         evaluated = getattr(splits, eval_name)
+        predicted = decide(probas[eval_name], outcome.tuned)
         metrics = classification_metrics(
             evaluated.labels,
-            decide(probas[eval_name], outcome.tuned),
+            predicted,
             splits.class_names,
             proba=probas[eval_name],
             train_labels=splits.train.labels,
         )
+        if splits.tasks:
+            outcome.task_probas = {
+                name: outcome.head.predict_proba_tasks(x)
+                for name, x in outcome.features.items()
+                if name != "train"
+            }
+            metrics["tasks"] = task_metrics(splits, eval_name, outcome.task_probas[eval_name])
+        group = job.config.evaluation.group
+        if group is not None:
+            from transferkit.evaluation._audit import group_audit
+
+            metrics["groups"] = group_audit(
+                evaluated.labels,
+                predicted,
+                evaluated.fields[group],
+                splits.class_names,
+                group,
+                eval_name,
+            )
     metrics["evaluated_on"] = eval_name
     return probas, metrics
+
+
+def task_metrics(
+    splits: DataSplits, eval_name: str, probas: list[np.ndarray]
+) -> dict[str, dict[str, Any]]:
+    """Every metric per task, on the samples of the evaluated split labelled for it."""
+    from transferkit.data._tasks import MISSING, task_column
+
+    evaluated = getattr(splits, eval_name)
+    out = {}
+    for task, proba in zip(splits.tasks, probas, strict=True):
+        y = task_column(evaluated, task) if task is not splits.tasks[0] else evaluated.labels
+        known = y != MISSING
+        metrics = classification_metrics(
+            y[known], proba[known].argmax(1), task.class_names, proba=proba[known]
+        )
+        out[task.name] = {"n_evaluated": int(known.sum()), **metrics}
+    return out
 
 
 def val_accuracy(outcome: Outcome, splits: DataSplits) -> float:

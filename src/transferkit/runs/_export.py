@@ -74,9 +74,18 @@ def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) ->
     predictor = Predictor(run)
     modality = predictor.config["backbone"]["modality"]
     if modality not in ("image", "text"):
+        why = {
+            "tabular": "whose column encoding runs in Python",
+            "audio": "whose decoding and spectrogram front end are not exported yet",
+        }.get(modality, "")
         raise TransferKitError(
-            f"export covers image and text runs; {str(run)!r} is a {modality} run, whose"
-            " column encoding runs in Python: use `transferkit predict` for it."
+            f"export covers image and text runs; {str(run)!r} is a {modality} run, {why}: use"
+            " `transferkit predict` for it."
+        )
+    if predictor.tasks:
+        raise TransferKitError(
+            f"{str(run)!r} is a multi-task run, which export does not cover yet: use"
+            " `transferkit predict` for it."
         )
     run_dir = predictor.run_dir
     target = inside(run_dir, f"export/{FORMATS[format]}")

@@ -82,7 +82,23 @@ _METRICS_SHAPE = {
     "confusion_matrix": lambda v: isinstance(v, list) and all(_numbers(r) for r in v),
     "confusion_matrix_labels": lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
     "baseline": lambda v: isinstance(v, dict) and _number(v.get("accuracy")),
+    "groups": lambda v: _audit_shape(v),
 }
+
+
+def _audit_shape(audit: Any) -> bool:
+    """The audit block as the page draws it: numbers per group for accuracy and count."""
+    if not isinstance(audit, dict) or not isinstance(audit.get("by_group"), dict):
+        return False
+    table = audit["by_group"]
+    parts = [table.get("accuracy"), table.get("count")]
+    return (
+        all(isinstance(p, dict) and _numbers(list(p.values())) for p in parts)
+        and set(parts[0]) == set(parts[1])
+        and _number(audit.get("overall", {}).get("accuracy"))
+        and isinstance(audit.get("column"), str)
+        and isinstance(audit.get("evaluated_on"), str)
+    )
 
 
 def check_metrics(run: Path, metrics: dict[str, Any]) -> dict[str, Any]:

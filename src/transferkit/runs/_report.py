@@ -122,6 +122,49 @@ def _run_context(
         "ranking": _ranking(run),
         "baseline": _baseline(run, metrics, history),
         "adaptation": _adaptation(run, metrics),
+        "audit": _audit(metrics),
+        "tasks": _tasks(metrics),
+    }
+
+
+def _tasks(metrics: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A multi-task run: each task's scores, beside its single-task run when there is one."""
+    tasks = metrics.get("tasks")
+    if not isinstance(tasks, dict):
+        return None
+    baseline = metrics.get("baseline") or {}
+    singles = baseline.get("tasks", {}) if baseline.get("strategy") == "single-task" else {}
+    return [
+        {
+            "name": name,
+            "n": m.get("n_evaluated"),
+            "accuracy": m.get("accuracy"),
+            "balanced_accuracy": m.get("balanced_accuracy"),
+            "macro_f1": m.get("macro_f1"),
+            "single": singles.get(name, {}).get("accuracy"),
+            "gain": singles.get(name, {}).get("gain"),
+        }
+        for name, m in tasks.items()
+        if isinstance(m, dict)
+    ]
+
+
+def _audit(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The per-group audit: its chart, and a table of every metric per group."""
+    audit = metrics.get("groups")
+    if not audit:
+        return None
+    from transferkit.evaluation._audit import audit_chart, audit_line
+
+    table = audit["by_group"]
+    names = list(table)
+    groups = sorted(table["accuracy"], key=lambda g: (table["accuracy"][g], g))
+    return {
+        "line": audit_line(audit) if "worst" in audit and "gap" in audit else "",
+        "chart": _figure_uri(audit_chart(audit)),
+        "metrics": names,
+        "rows": [[g, *[table[n].get(g) for n in names]] for g in groups],
+        "gap": audit.get("gap", {}),
     }
 
 
@@ -334,7 +377,7 @@ def _baseline(
     run: Path, metrics: dict[str, Any], history: list[dict[str, str]]
 ) -> dict[str, Any] | None:
     baseline = metrics.get("baseline")
-    if not baseline:
+    if not baseline or baseline.get("strategy") == "single-task":  # in the tasks section
         return None
     plt = _plt()
     scratch_history = read_history(run, "baseline-scratch/history.csv")

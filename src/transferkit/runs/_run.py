@@ -138,6 +138,36 @@ class Predictor:
             proba[list(errors)] = np.nan
         return proba, errors
 
+    @property
+    def tasks(self) -> list[dict[str, Any]]:
+        """A multi-task run's tasks (name, class_names), the first the headline one; []
+        for a single-task run."""
+        return list(self.config.get("tasks") or [])
+
+    def predict_task_rows(
+        self, inputs: Sequence[str | Path], show_progress: bool = False
+    ) -> tuple[list[np.ndarray], dict[int, str]]:
+        """A multi-task run: (probabilities per task, errors), as `predict_rows`."""
+        items = as_items(inputs)
+        features, errors = extract_features(
+            self.backbone, items, self.cache, show_progress=show_progress
+        )
+        probas = self.head.predict_proba_tasks(features)
+        for proba in probas:
+            if errors:
+                proba[list(errors)] = np.nan
+        return probas, errors
+
+    def predict_tasks(self, inputs: Sequence[str | Path]) -> dict[str, list[str]]:
+        """A multi-task run: each task's predicted class names, by task."""
+        if not self.tasks:
+            return {"label": self.predict(inputs)}
+        probas = self.head.predict_proba_tasks(self.embed(inputs))
+        return {
+            t["name"]: [t["class_names"][k] for k in p.argmax(1)]
+            for t, p in zip(self.tasks, probas, strict=True)
+        }
+
     def predict_proba(self, inputs: Sequence[str | Path]) -> np.ndarray:
         """Class probabilities, columns in the order of `class_names`."""
         return self.head.predict_proba(self.embed(inputs))

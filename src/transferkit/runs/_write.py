@@ -146,12 +146,17 @@ def write_predictions(
     class_names: list[str],
     texts: list[str] | None = None,
     predicted: np.ndarray | None = None,
+    fields: dict[str, list[str]] | None = None,
 ) -> None:
     """One row per sample; text runs also get the text itself, so it can be predicted again.
-    `predicted` (class indices) is the decision when a tuned threshold made it, else argmax."""
+    `predicted` (class indices) is the decision when a tuned threshold made it, else argmax.
+    `fields` (a group of the audit, by name) are kept as columns of their own, last."""
     extra = ["text"] if texts is not None else []
     probabilities = [f"p_{c}" for c in class_names]
-    rows = [["split", "input", "label", "predicted", "confidence", *probabilities, *extra]]
+    header = ["split", "input", "label", "predicted", "confidence", *probabilities, *extra]
+    fields = fields or {}
+    named = [name if name not in header else f"group_{name}" for name in fields]
+    rows = [[*header, *named]]
     for i, (ref, t, p) in enumerate(zip(refs, y_true, proba, strict=True)):
         k = int(np.argmax(p)) if predicted is None else int(predicted[i])
         rows.append(
@@ -163,6 +168,7 @@ def write_predictions(
                 f"{p[k]:.6f}",
                 *[f"{v:.6f}" for v in p],
                 *([texts[i]] if texts is not None else []),
+                *(values[i] for values in fields.values()),
             ]
         )
     write_csv(root, name, rows)
@@ -218,8 +224,17 @@ def save_model(
             },
             "head": head_info,
             "threshold": threshold.to_dict() if threshold else None,
+            **_tasks(head),
         },
     )
+
+
+def _tasks(head: Any) -> dict[str, Any]:
+    """Several tasks: each one's name and classes (predict writes a column per task)."""
+    tasks = getattr(head, "tasks", None)
+    if not tasks:
+        return {}
+    return {"tasks": [{"name": t, "class_names": c} for t, c in zip(tasks, head.class_names, strict=True)]}
 
 
 def resolve_ref(ref: str, run_dir: Path) -> Path:
