@@ -327,7 +327,7 @@ def compare_command(
 def _expand_inputs(inputs: list[str], modality: str, texts_file: Path | None = None) -> list[str]:
     """Folders expand to the files inside them (images); other arguments stay as given; a
     texts file adds one text per non-empty line."""
-    if modality != "image":
+    if modality not in ("image", "audio"):
         for value in inputs:
             if _is_file(value):
                 raise TransferKitError(
@@ -342,7 +342,7 @@ def _expand_inputs(inputs: list[str], modality: str, texts_file: Path | None = N
             raise TransferKitError("no input: give texts, or --texts-file with one per line.")
         return list(inputs)
     if texts_file is not None:
-        raise TransferKitError("--texts-file is for text runs; give image files or folders.")
+        raise TransferKitError(f"--texts-file is for text runs; give {modality} files or folders.")
     items: list[str] = []
     for value in inputs:
         path = Path(value)
@@ -355,9 +355,9 @@ def _expand_inputs(inputs: list[str], modality: str, texts_file: Path | None = N
         elif path.is_file():
             items.append(value)
         else:
-            raise TransferKitError(f"input {value!r} does not exist: give image files or folders.")
+            raise TransferKitError(f"input {value!r} does not exist: give {modality} files or folders.")
     if not items:
-        raise TransferKitError("no input files found: give image files or folders of images.")
+        raise TransferKitError(f"no input files found: give {modality} files or folders of them.")
     return items
 
 

@@ -73,14 +73,15 @@ def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) ->
             require(module, "export --format onnx")
     predictor = Predictor(run)
     modality = predictor.config["backbone"]["modality"]
-    if modality not in ("image", "text"):
+    spectrogram = str(predictor.config["backbone"]["spec"]).startswith("spectrogram:")
+    if modality not in ("image", "text") and not (modality == "audio" and spectrogram):
         why = {
             "tabular": "whose column encoding runs in Python",
-            "audio": "whose decoding and spectrogram front end are not exported yet",
+            "audio": "and only the spectrogram backbones' runs are exported",
         }.get(modality, "")
         raise TransferKitError(
-            f"export covers image and text runs; {str(run)!r} is a {modality} run, {why}: use"
-            " `transferkit predict` for it."
+            f"export covers image, text and spectrogram runs; {str(run)!r} is a {modality}"
+            f" run, {why}: use `transferkit predict` for it."
         )
     if predictor.tasks:
         raise TransferKitError(
@@ -151,7 +152,8 @@ def _to_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], target: Path,
         names = ["input_ids", "attention_mask"]
         shapes: Any = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
     else:
-        names, shapes = ["pixels"], {"pixels": {0: batch}}
+        names = ["spectrogram" if modality == "audio" else "pixels"]
+        shapes = ({0: batch},)  # by position: the forward's argument is named `pixels`
     torch.onnx.export(
         module,
         example,
@@ -179,7 +181,7 @@ def _real_inputs(predictor: Any, backbone: Any) -> list[str]:
         except (UnicodeDecodeError, csv.Error, KeyError) as exc:
             raise TransferKitError(f"{str(path)!r} is damaged ({exc}): restore it.") from exc
     items = [i for i in items if i]
-    if backbone.modality == "image":
+    if backbone.modality in ("image", "audio"):
         items = _data_images(predictor.run_dir, items)
     if not items:
         raise TransferKitError(
@@ -243,6 +245,19 @@ def _write_sidecar(
         steps = (
             "tokenize with the tokenizer in tokenizer/ (transformers AutoTokenizer),"
             " truncation to max_length, padding to the longest text of the batch"
+        )
+    elif backbone.modality == "audio":
+        size = backbone.config.input_size
+        inputs = [{"name": "spectrogram", "dtype": "float32", "shape": ["batch", 3, size, size]}]
+        steps = (
+            "decode (soundfile), mix down to mono, resample to sample_rate (torchaudio);"
+            " keep the first `seconds`; mel power spectrogram (torchaudio MelSpectrogram:"
+            " n_fft, win_length, hop_length, n_mels, f_min, f_max, power 2); 10*log10 floored"
+            " at 1e-10 and at top_db below the clip's peak; standardise per clip; flip the"
+            " frequency axis (low at the bottom); bilinear resize to input_size x input_size;"
+            " three equal channels. The ONNX predictor runs exactly this (transferkit's"
+            " LogMel on the settings here): a clip's own length decides its spectrogram's"
+            " stretch, so the front end stays outside the batched model"
         )
     else:
         size = backbone.config.input_size
@@ -328,7 +343,7 @@ class OnnxPredictor:
         if not (
             isinstance(names, list)
             and all(isinstance(n, str) for n in names)
-            and modality in ("image", "text")
+            and modality in ("image", "text", "audio")
             and isinstance(file, str)
             and isinstance(self.config.get("preprocessing"), dict)
         ):
@@ -340,7 +355,8 @@ class OnnxPredictor:
         self.class_names: list[str] = names
         self.modality: str = modality
         self.session = _session(inside(folder, file, "file in model.onnx.json"))
-        self._prepare = self._text_encoder() if self.modality == "text" else self._image_reader()
+        readers = {"text": self._text_encoder, "audio": self._sound_reader}
+        self._prepare = readers.get(self.modality, self._image_reader)()
 
     def _image_reader(self) -> Any:
         import timm.data
@@ -371,6 +387,35 @@ class OnnxPredictor:
                     )
             inputs = {"pixels": np.stack(arrays)} if arrays else {}
             return ok, inputs, errors
+
+        return read
+
+    def _sound_reader(self) -> Any:
+        """The spectrogram front end the sidecar describes, on each file."""
+        from transferkit.backbones._audio import FRONT_END, ClipTransform, LogMel
+
+        p = self.config["preprocessing"]
+        missing = [k for k in (*FRONT_END, "input_size") if k not in p]
+        if missing:
+            raise TransferKitError(
+                f"{str(self.folder / 'model.onnx.json')!r} lacks the front end's {missing[0]!r}:"
+                f" rerun `transferkit export {self.folder.parent} --format onnx --overwrite`."
+            )
+        settings = {k: p[k] for k in FRONT_END}
+        transform = ClipTransform(settings, LogMel(settings, int(p["input_size"])), train=False)
+
+        def read(items: list[str]) -> tuple[list[int], dict[str, np.ndarray], dict[int, str]]:
+            arrays, ok, errors = [], [], {}
+            for i, item in enumerate(items):
+                try:
+                    with torch.inference_mode():
+                        arrays.append(transform(str(item)).numpy())
+                    ok.append(i)
+                except Exception as exc:  # any decoding failure is an error row, not a crash
+                    errors[i] = getattr(exc, "reason", None) or (
+                        f"unreadable audio ({type(exc).__name__}: {exc})"[:200]
+                    )
+            return ok, ({"spectrogram": np.stack(arrays)} if arrays else {}), errors
 
         return read
 
