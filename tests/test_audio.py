@@ -237,8 +237,9 @@ def test_audio_export_parity_and_predict_on_files(tmp_path):
     assert exported.max_abs_diff <= 1e-4 and exported.n_checked >= 2
     sidecar = json.loads(exported.sidecar.read_text())
     assert sidecar["inputs"][0]["name"] == "spectrogram"
-    assert sidecar["preprocessing"]["n_mels"] == 128 and "MelSpectrogram" in (
-        sidecar["preprocessing"]["steps"]
+    assert (
+        sidecar["preprocessing"]["n_mels"] == 128
+        and "MelSpectrogram" in (sidecar["preprocessing"]["steps"])
     )
     # the ONNX predictor reproduces the front end from the sidecar: the same probabilities
     # as the PyTorch model, file by file (clips of several lengths), and an error row
@@ -257,3 +258,28 @@ def test_audio_export_parity_and_predict_on_files(tmp_path):
     assert out.returncode == 0, out.stderr
     rows = out.stdout.strip().splitlines()[1:]
     assert len(rows) == 6 and all(r.split(",")[1] == "tone" for r in rows)
+
+
+def test_a_mistaken_clip_gets_its_spectrogram_and_a_player_in_the_report(tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from transferkit.runs._report import _mistakes
+
+    clip = tone(tmp_path / "clip.wav", 1000.0, seconds=0.5, rate=8000)
+    rows = [
+        {"input": str(clip), "label": "low", "predicted": "high", "confidence": "0.9"},
+        {"input": str(tmp_path / "gone.wav"), "label": "low", "predicted": "high",
+         "confidence": "0.8"},
+    ]  # fmt: skip
+    shown = _mistakes(rows, 12, None, from_inputs=True)
+    assert shown[0]["thumbnail"].startswith("data:image/jpeg;base64,")
+    picture = Image.open(io.BytesIO(base64.b64decode(shown[0]["thumbnail"].split(",", 1)[1])))
+    assert picture.size == (160, 96)
+    wav = base64.b64decode(shown[0]["audio"].split(",", 1)[1])
+    wave, rate = soundfile.read(io.BytesIO(wav))
+    assert rate == 16000 and len(wave) == 8000  # the clip itself, at the front end's rate
+    assert abs(_peak_hz(wave, rate) - 1000.0) < 5
+    assert shown[1]["thumbnail"] is None and shown[1]["audio"] is None  # a missing file

@@ -355,7 +355,9 @@ def _expand_inputs(inputs: list[str], modality: str, texts_file: Path | None = N
         elif path.is_file():
             items.append(value)
         else:
-            raise TransferKitError(f"input {value!r} does not exist: give {modality} files or folders.")
+            raise TransferKitError(
+                f"input {value!r} does not exist: give {modality} files or folders."
+            )
     if not items:
         raise TransferKitError(f"no input files found: give {modality} files or folders of them.")
     return items

@@ -29,6 +29,8 @@ from transferkit.runs._folder import inside, write_text
 MISTAKES = 12
 THUMBNAILS = "report_thumbnails.json"  # the mistakes' thumbnails, made by `fit`
 JPEG_URI = "data:image/jpeg;base64,"
+WAV_URI = "data:audio/wav;base64,"
+SOUND_SECONDS = 2.0  # a mistaken clip's player holds at most this much of it
 SKIPPED_SHOWN = 50
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -296,7 +298,42 @@ def _binary_curves(
     return [{"title": "ROC curve", "uri": roc}, {"title": "PR curve", "uri": _figure_uri(fig)}]
 
 
+def _sound_preview(path: str) -> tuple[str | None, str | None]:
+    """A mistaken clip's spectrogram (JPEG) and the clip itself (16-bit WAV, 16 kHz, its
+    first seconds), both as data URIs; (None, None) when the file cannot be decoded."""
+    import soundfile
+    import torch
+
+    from transferkit.backbones._audio import FRONT_END, LogMel
+    from transferkit.data._audio import decode_audio
+
+    try:
+        rate = int(FRONT_END["sample_rate"])
+        wave = decode_audio(path, rate)[: int(SOUND_SECONDS * rate)]
+        with torch.inference_mode():
+            db = LogMel(FRONT_END, 112).decibels(torch.from_numpy(wave)[None])[0].numpy()
+        low, high = float(db.min()), float(db.max())
+        shade = (db[::-1] - low) / max(high - low, 1e-6)  # low frequencies at the bottom
+        rgb = (_plt().get_cmap("magma")(shade)[..., :3] * 255).astype(np.uint8)
+        from PIL import Image
+
+        picture = Image.fromarray(rgb).resize((160, 96))
+        jpeg, wav = io.BytesIO(), io.BytesIO()
+        picture.save(jpeg, format="JPEG", quality=80)
+        soundfile.write(wav, wave, rate, format="WAV", subtype="PCM_16")
+    except Exception:  # a preview that cannot be made is left out of the page, never fatal
+        return None, None
+    return (
+        JPEG_URI + base64.b64encode(jpeg.getvalue()).decode("ascii"),
+        WAV_URI + base64.b64encode(wav.getvalue()).decode("ascii"),
+    )
+
+
 def _thumbnail(path: str) -> str | None:
+    from transferkit.data._audio import is_audio_file
+
+    if is_audio_file(Path(path)):
+        return _sound_preview(path)[0]
     from transferkit.data._images import decode_image as open_image
 
     try:
@@ -321,14 +358,32 @@ def _thumbnails(
     """Thumbnails of mistaken images by input: made from the inputs (and kept in the run
     folder) only when `from_inputs`, else the ones kept."""
     if run is None:
-        return {r["input"]: _thumbnail(r["input"]) for r in wrong} if from_inputs else {}
+        return _previews(wrong, None) if from_inputs else {}
     if not from_inputs:
         saved = read_json(run, THUMBNAILS) or {}
-        return {k: v for k, v in saved.items() if isinstance(v, str) and v.startswith(JPEG_URI)}
-    made = {r["input"]: _thumbnail(_where(r["input"], run)) for r in wrong}
+        return {
+            k: v
+            for k, v in saved.items()
+            if isinstance(v, str) and v.startswith(WAV_URI if k.startswith("audio:") else JPEG_URI)
+        }
+    made = _previews(wrong, run)
     from transferkit.runs._write import write_json
 
     write_json(run, THUMBNAILS, {k: v for k, v in made.items() if v})
+    return made
+
+
+def _previews(wrong: list[dict[str, str]], run: Path | None) -> dict[str, str | None]:
+    """Thumbnails by input; a sound also gets its clip, under 'audio:' + input."""
+    from transferkit.data._audio import is_audio_file
+
+    made: dict[str, str | None] = {}
+    for r in wrong:
+        path = _where(r["input"], run)
+        if is_audio_file(Path(path)):
+            made[r["input"]], made["audio:" + r["input"]] = _sound_preview(path)
+        else:
+            made[r["input"]] = _thumbnail(path)
     return made
 
 
@@ -352,6 +407,7 @@ def _mistakes(
                 "confidence": float(r["confidence"]),
                 "text": (text[:280] + "…") if text and len(text) > 280 else text,
                 "thumbnail": None if text is not None else thumbnails.get(r["input"]),
+                "audio": None if text is not None else thumbnails.get("audio:" + r["input"]),
             }
         )
     return out
