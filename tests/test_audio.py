@@ -283,3 +283,58 @@ def test_a_mistaken_clip_gets_its_spectrogram_and_a_player_in_the_report(tmp_pat
     assert rate == 16000 and len(wave) == 8000  # the clip itself, at the front end's rate
     assert abs(_peak_hz(wave, rate) - 1000.0) < 5
     assert shown[1]["thumbnail"] is None and shown[1]["audio"] is None  # a missing file
+
+
+def _tiny_wav2vec2(folder: Path) -> Path:
+    """A small random wav2vec 2.0 with its feature extractor, saved as a model folder (the
+    layout `save_pretrained` writes: what a downloaded model looks like)."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    config = Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(16, 16, 16), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4),
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+        do_stable_layer_norm=True, feat_extract_norm="layer",
+    )  # fmt: skip
+    Wav2Vec2Model(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(folder)
+    return folder
+
+
+def test_a_hugging_face_audio_encoder_as_a_backbone(tmp_path):
+    import torch
+
+    import transferkit
+    from transferkit.backbones import create_backbone
+    from transferkit.backbones._audio import HFAudioBackbone
+    from transferkit.backbones._weights import HubUnavailableError
+
+    folder = _tiny_wav2vec2(tmp_path / "w2v")
+    backbone = create_backbone("hf:tiny-w2v", weights=folder)
+    assert isinstance(backbone, HFAudioBackbone) and backbone.modality == "audio"
+    assert backbone.feature_dim == 32 and [g for g, _ in backbone.layer_groups()] == [
+        "front", "layer0", "layer1",
+    ]  # fmt: skip
+    # every parameter of a sub-module is in exactly one group (a strategy freezes and rates
+    # by group); what is left is the pretraining mask embedding, held by the model itself
+    grouped = [id(p) for _, mods in backbone.layer_groups() for m in mods for p in m.parameters()]
+    named = dict(backbone.model.named_parameters())
+    assert sorted(grouped) == sorted(id(p) for n, p in named.items() if "." in n)
+    assert [n for n in named if "." not in n] == ["masked_spec_embed"]
+    # the wav2vec 2.0 normalisation: zero mean, unit variance per clip
+    wave = torch.randn(2, 16000) * 3 + 1
+    normal = backbone.model_inputs(wave)["input_values"]
+    assert torch.allclose(normal.mean(1), torch.zeros(2), atol=1e-4)
+    root = _tones(tmp_path / "sounds", per_class=6)
+    result = transferkit.fit(
+        root, backbone="hf:tiny-w2v", weights=str(folder), strategy="top:1",
+        train={"epochs": 1, "batch_size": 8}, out=tmp_path / "run", quiet=True,
+        cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert result.metrics["backbone"] == "hf:tiny-w2v"
+    model = transferkit.load(result.run_dir)
+    assert len(model.predict([str(next((root / "tone").iterdir()))])) == 1
+    with pytest.raises(HubUnavailableError, match="model hub is unreachable"):
+        create_backbone("hf:facebook/wav2vec2-base")

@@ -9,6 +9,7 @@ import torch
 
 from transferkit._errors import TransferKitError
 from transferkit.backbones import _audio, _tabular, _text, _vision  # noqa: F401  (they register)
+from transferkit.backbones._audio import hf_audio_config
 from transferkit.backbones._base import _REGISTRY, Backbone, registered_names
 
 
@@ -31,7 +32,7 @@ def create_backbone(
         image = create_backbone(spec[12:], weights=weights, pretrained=pretrained)
         backbone = _audio.spectrogram_of(image, spec)
     elif spec.startswith("hf:"):
-        backbone = _text.create_hf(spec[3:], weights=weights, pretrained=pretrained)
+        backbone = _hf(spec[3:], weights, pretrained)
     elif spec in _REGISTRY:
         factory = _REGISTRY[spec][0]
         backbone = factory(weights=weights, pretrained=pretrained)
@@ -51,6 +52,18 @@ def create_backbone(
         "pretrained": pretrained,
     }
     return backbone.place(device)
+
+
+def _hf(model_id: str, weights: str | Path | None, pretrained: bool) -> Backbone:
+    """A Hugging Face encoder: an audio one (wav2vec 2.0, HuBERT, AST, ...) by its config's
+    model type, else a text one."""
+    from transferkit.backbones._weights import hub_offline
+
+    source = Path(weights) if weights is not None and Path(weights).is_dir() else model_id
+    audio = hf_audio_config(source, local_only=weights is not None or hub_offline())
+    if audio is not None:
+        return _audio.create_hf_audio(model_id, weights, pretrained, audio)
+    return _text.create_hf(model_id, weights=weights, pretrained=pretrained)
 
 
 def list_backbones() -> list[dict[str, Any]]:
