@@ -477,7 +477,7 @@ class HFAudioBackbone(AudioInputs, Backbone):
 
     def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
         wave = inputs.to(self.device).float()
-        hidden = self.model(**self.model_inputs(wave)).last_hidden_state
+        hidden: torch.Tensor = self.model(**self.model_inputs(wave)).last_hidden_state
         return hidden.float().mean(dim=1)
 
 
