@@ -10,6 +10,9 @@ The folders below are links to the recordings, labels from the file names
 - `trained`: a trained strategy (`STRATEGY`, default top:3, with SpecAugment, 8 epochs);
   bar 0.97. top:2 reached 0.917 (below `features`' 0.940 at the output).
 - `speakers`: the six speakers, `features`; bar 0.98.
+- `multitask`: digit + speaker in one run (`--label digit,speaker`) against one run per
+  task, same `STRATEGY` and budget, each from a cold cache: wall time (bar 0.6x the two)
+  and each task's test accuracy (bar: within 1 point of its single-task run or better).
 - `loso`: leave one speaker out (train on five, test on the sixth, all six): digit
   accuracy of `features` at `blocks.5` (2,688 features: the feature methods' covariances
   stay small), then of `adapt --method auto` with the held-out speaker as the unlabelled
@@ -17,7 +20,8 @@ The folders below are links to the recordings, labels from the file names
 - `throughput`: clips per second of `fit`'s feature extraction (cold cache) against one
   plain loop of the same work (decode, front end, CNN) over the same clips.
 
-Run: python benchmarks/bench_audio.py [digits|trained|speakers|loso|throughput ...]
+Run: python benchmarks/bench_audio.py [digits|trained|speakers|multitask|loso|throughput ...]
+(STRATEGY=features|top:K and EPOCHS=N set `trained` and `multitask`.)
 """
 
 from __future__ import annotations
@@ -104,6 +108,39 @@ def trained() -> None:
           f" {'met' if row['accuracy'] >= 0.97 else 'NOT met'}), {row['seconds']} s")  # fmt: skip
 
 
+def multitask() -> None:
+    """digit + speaker in one run against one run per task, same STRATEGY (default top:3)
+    and budget, each run from a cold cache (a shared cache would hand the later runs the
+    first one's embeddings or prefix outputs)."""
+    strategy = os.environ.get("STRATEGY", "top:3")
+    train = {"epochs": int(os.environ.get("EPOCHS", "8")), "cached_views": 4}
+    data = official_split()
+    seconds, accuracy = {}, {}
+    for name, label in (("multi", "digit,speaker"), ("digit", "digit"), ("speaker", "speaker")):
+        start = time.perf_counter()
+        result = transferkit.fit(
+            data, label_pattern=PATTERN, label_column=label, strategy=strategy,
+            train=train if strategy != "features" else None, seed=0, quiet=True,
+            out=WORK / "runs" / f"multitask-{name}", cache_dir=str(WORK / f"cache-{name}"),
+        )  # fmt: skip
+        seconds[name] = time.perf_counter() - start
+        if name == "multi":
+            for task, m in result.metrics["tasks"].items():
+                accuracy[f"multi-{task}"] = m["accuracy"]
+        else:
+            accuracy[name] = result.metrics["accuracy"]
+        print(f"multitask: {name} {seconds[name]:.1f} s, {accuracy}", flush=True)
+    ratio = seconds["multi"] / (seconds["digit"] + seconds["speaker"])
+    gaps = {t: 100 * (accuracy[f"multi-{t}"] - accuracy[t]) for t in ("digit", "speaker")}
+    print(f"multitask ({strategy}): {seconds['multi']:.1f} s vs {seconds['digit']:.1f} +"
+          f" {seconds['speaker']:.1f} s: {ratio:.2f}x the two (bar 0.6x:"
+          f" {'met' if ratio <= 0.6 else 'NOT met'}); digit {accuracy['multi-digit']:.4f} vs"
+          f" {accuracy['digit']:.4f} ({gaps['digit']:+.1f} points), speaker"
+          f" {accuracy['multi-speaker']:.4f} vs {accuracy['speaker']:.4f}"
+          f" ({gaps['speaker']:+.1f}) (bar: each within 1 point or better:"
+          f" {'met' if min(gaps.values()) >= -1 else 'NOT met'})")  # fmt: skip
+
+
 def speakers() -> None:
     row = fit(official_split(), "speakers", label_column="speaker")
     print(f"speakers: features test accuracy {row['accuracy']:.4f} (bar 0.98:"
@@ -179,6 +216,7 @@ if __name__ == "__main__":
         "digits": digits,
         "trained": trained,
         "speakers": speakers,
+        "multitask": multitask,
         "loso": loso,
         "throughput": throughput,
     }

@@ -68,6 +68,11 @@ def test_fit_audits_a_column_and_keeps_it_in_the_predictions(tmp_path):
     assert "Per-group audit" in page and "data:image/png;base64" in page
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["groups"]["worst"] == audit["worst"]
+    from transferkit.runs._tracking import _final
+
+    tracked = _final(saved)  # what a tracker receives
+    assert tracked["worst_group_accuracy"] == audit["worst"]["accuracy"]
+    assert {f"accuracy.group.{g}" for g in audit["by_group"]["accuracy"]} <= set(tracked)
 
 
 def test_groups_from_a_file_name_field_and_from_a_folder_level(tmp_path):

@@ -102,6 +102,9 @@ def test_features_multi_task_metrics_predictions_and_predict(tmp_path):
     model = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
     assert [t["name"] for t in model["tasks"]] == ["sentiment", "topic"]
     assert "tasks on val: sentiment accuracy" in result.summary
+    from transferkit.runs._tracking import _final
+
+    assert _final(result.metrics)["accuracy.task.topic"] == tasks["topic"]["accuracy"]
     texts = tmp_path / "new.txt"
     texts.write_text("a brilliant film\nthe product broke\n")
     out = subprocess.run(

@@ -68,6 +68,15 @@ def _final(metrics: dict[str, Any]) -> dict[str, float]:
     for name, row in metrics.get("per_class", {}).items():
         for key in ("precision", "recall", "f1"):
             out[_name(f"{key}.{name}")] = float(row[key])
+    for task, block in (metrics.get("tasks") or {}).items():  # several tasks
+        for key in ("accuracy", "balanced_accuracy", "macro_f1"):
+            out[_name(f"{key}.task.{task}")] = float(block[key])
+    audit = metrics.get("groups") or {}
+    for group, value in audit.get("by_group", {}).get("accuracy", {}).items():  # the audit
+        out[_name(f"accuracy.group.{group}")] = float(value)
+    if "gap" in audit:
+        out["group_gap_accuracy"] = float(audit["gap"]["accuracy"])
+        out["worst_group_accuracy"] = float(audit["worst"]["accuracy"])
     baseline = metrics.get("baseline") or {}
     if "transfer_gain" in baseline:
         out["transfer_gain"] = float(baseline["transfer_gain"])
