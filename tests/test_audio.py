@@ -338,3 +338,54 @@ def test_a_hugging_face_audio_encoder_as_a_backbone(tmp_path):
     assert len(model.predict([str(next((root / "tone").iterdir()))])) == 1
     with pytest.raises(HubUnavailableError, match="model hub is unreachable"):
         create_backbone("hf:facebook/wav2vec2-base")
+
+
+def test_clip_length_and_windows_of_long_files(tmp_path):
+    import torch
+
+    import transferkit
+    from transferkit.backbones import create_backbone
+    from transferkit.backbones._audio import split_clip_options
+
+    assert split_clip_options("crepe-tiny[seconds=2.5,windows=3]") == (
+        "crepe-tiny", {"seconds": 2.5, "windows": 3},
+    )  # fmt: skip
+    assert split_clip_options("spectrogram:efficientnet_lite0") == (
+        "spectrogram:efficientnet_lite0", {},
+    )  # fmt: skip
+    with pytest.raises(TransferKitError, match="unknown option 'hop'"):
+        split_clip_options("crepe-tiny[hop=2]")
+    with pytest.raises(TransferKitError, match="reads image"):
+        create_backbone("efficientnet_lite0[windows=2]")
+    # a 3 s file: its three 1 s windows embedded one by one and averaged are what the
+    # windowed backbone gives; a 1 s file's missing windows are left out of the mean
+    long = tone(tmp_path / "long.wav", 440.0, seconds=3.0, rate=16000, seed=1)
+    short = tone(tmp_path / "short.wav", 440.0, seconds=1.0, rate=16000, seed=2)
+    wave = decode_audio(long, 16000)
+    for i in range(3):
+        soundfile.write(str(tmp_path / f"w{i}.wav"), wave[i * 16000 : (i + 1) * 16000], 16000)
+    plain = create_backbone("crepe-tiny")
+    windowed = create_backbone("crepe-tiny[windows=3]")
+    assert windowed.windows == 3 and windowed.spec == "crepe-tiny[windows=3]"
+    with torch.inference_mode():
+        parts = torch.cat([b.inputs for b in plain.batches([str(tmp_path / f"w{i}.wav")
+                                                             for i in range(3)], 3)])  # fmt: skip
+        expected = plain.forward_features(parts).mean(0)
+        batch = next(windowed.batches([str(long), str(short)], 2)).inputs
+        assert batch.shape == (2, 3, 16000)
+        got = windowed.forward_features(batch)
+        alone = plain.forward_features(next(plain.batches([str(short)], 1)).inputs)[0]
+    assert torch.allclose(got[0], expected, atol=1e-4)
+    assert torch.allclose(got[1], alone, atol=1e-4)
+    # the options travel with the run: a loaded run rebuilds the same backbone
+    root = tmp_path / "sounds"
+    for i in range(4):
+        for cls, hz in (("low", 300.0), ("high", 2000.0)):
+            tone(root / cls / f"{cls}{i}.wav", hz, seconds=2.5, seed=i)
+    result = transferkit.fit(
+        root, backbone="crepe-tiny", clip_seconds=2, windows=2, out=tmp_path / "run",
+        quiet=True, val_size=0.5, cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert result.metrics["backbone"] == "crepe-tiny[seconds=2,windows=2]"
+    loaded = transferkit.load(tmp_path / "run")
+    assert loaded.backbone.audio_settings()["seconds"] == 2.0 and loaded.backbone.windows == 2

@@ -20,7 +20,9 @@ gain on the waveform, then one frequency mask and one time mask on the spectrogr
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,51 @@ FRONT_END = {
 }
 # a frame every 20 ms; the statistics pool the frames that hold sound only
 CREPE_FRONT = {"sample_rate": 16000, "seconds": 1.0, "frame_hop": 320, "pooling": "sound-frames"}
+
+
+CLIP_OPTIONS = {"seconds": (0.1, 60.0), "windows": (1, 64)}
+_OPTIONS = re.compile(r"(.+)\[([^\[\]]*)\]")
+
+
+def split_clip_options(spec: str) -> tuple[str, dict[str, float | int]]:
+    """'crepe-tiny[seconds=2,windows=3]' -> ('crepe-tiny', {'seconds': 2.0, 'windows': 3}):
+    an audio backbone with its clip length and windows per file named in its spec, so a
+    saved run, a worker process and the feature cache all build the same one."""
+    found = _OPTIONS.fullmatch(spec)
+    if found is None:
+        return spec, {}
+    options: dict[str, float | int] = {}
+    for part in filter(None, (p.strip() for p in found.group(2).split(","))):
+        key, _, value = (x.strip() for x in part.partition("="))
+        if key not in CLIP_OPTIONS:
+            raise TransferKitError(
+                f"backbone {spec!r}: unknown option {key!r}; an audio backbone takes"
+                " [seconds=S,windows=N]."
+            )
+        low, high = CLIP_OPTIONS[key]
+        try:
+            number = float(value) if key == "seconds" else int(value)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise TransferKitError(
+                f"backbone {spec!r}: {key} must be a number from {low} to {high}; got {value!r}."
+            )
+        options[key] = number
+    return found.group(1), options
+
+
+def with_clip_options(spec: str, seconds: float | None, windows: int | None) -> str:
+    """`spec` with these clip options (what `--clip-seconds` and `--windows` write)."""
+    base, options = split_clip_options(spec)
+    if seconds is not None:
+        options["seconds"] = float(seconds)
+    if windows is not None:
+        options["windows"] = int(windows)
+    if not options:
+        return base
+    shown = ",".join(f"{k}={v:g}" if k == "seconds" else f"{k}={v}" for k, v in options.items())
+    return f"{base}[{shown}]"
 
 
 def clip_samples(settings: dict[str, Any]) -> int:
@@ -102,6 +149,7 @@ class ClipTransform:
     def __init__(self, settings: dict[str, Any], front: LogMel | None, train: bool) -> None:
         self.settings, self.front, self.train = settings, front, train
         self.n = clip_samples(settings)
+        self.windows = int(settings.get("windows", 1))
 
     def __call__(self, path: str) -> torch.Tensor:
         wave = decode_audio(path, self.settings["sample_rate"])
@@ -109,6 +157,18 @@ class ClipTransform:
             shift = int(torch.randint(0, max(1, self.n // 10), ()).item())
             wave = np.concatenate([np.zeros(shift, np.float32), wave])
             wave = wave * float(10 ** (torch.empty(()).uniform_(-6, 6).item() / 20))
+        if self.windows == 1:
+            return self.clip(wave)
+        # consecutive windows of `seconds`; a tail shorter than a quarter window is dropped,
+        # and the windows a short file lacks are all zeros (left out of the mean)
+        pieces = [wave[i * self.n : (i + 1) * self.n] for i in range(self.windows)]
+        kept = [p for i, p in enumerate(pieces) if i == 0 or len(p) >= self.n // 4]
+        clips = [self.clip(p) for p in kept]
+        clips += [torch.zeros_like(clips[0])] * (self.windows - len(clips))
+        return torch.stack(clips)
+
+    def clip(self, wave: np.ndarray) -> torch.Tensor:
+        """One clip (the first `seconds` of `wave`) as the backbone's input."""
         if self.front is None or not self.settings.get("stretch"):
             x = torch.from_numpy(fixed_length(wave, self.n).astype(np.float32))
         else:  # at most n samples, at least one window
@@ -150,6 +210,37 @@ class AudioInputs:
 
     def audio_settings(self) -> dict[str, Any]:
         return dict(self.config.extra["audio"])
+
+    @property
+    def windows(self) -> int:
+        """Windows of `seconds` per file whose embeddings are averaged (1: the first only)."""
+        return int(self.config.extra["audio"].get("windows", 1))
+
+    def set_clip(self, seconds: float | None = None, windows: int | None = None) -> None:
+        """Clips of `seconds` (the backbone's own by default), and `windows` of them per file."""
+        audio = dict(self.config.extra["audio"])
+        if seconds is not None:
+            audio["seconds"] = float(seconds)
+        if windows is not None:
+            audio["windows"] = int(windows)
+        self.config = replace(self.config, extra={**self.config.extra, "audio": audio})
+
+    def windowed(self, inputs: torch.Tensor, plain_dim: int, run: Any) -> Any:
+        """`run` on a batch; a batch of windowed files (one more axis than `plain_dim`) runs
+        as one batch of windows, and each output is averaged over a file's windows that
+        hold a clip (a missing window is all zeros)."""
+        if inputs.dim() == plain_dim:
+            return run(inputs)
+        b, n = inputs.shape[:2]
+        flat = inputs.flatten(0, 1)
+        present = (flat.flatten(1).abs().amax(dim=1) > 0).reshape(b, n, 1).float()
+        weights = present / present.sum(dim=1, keepdim=True).clamp(min=1)
+
+        def mean(x: torch.Tensor) -> torch.Tensor:
+            return (x.reshape(b, n, -1) * weights.to(x.device)).sum(dim=1)
+
+        out = run(flat)
+        return {k: mean(v) for k, v in out.items()} if isinstance(out, dict) else mean(out)
 
     def open_input(self, path: str, draft: int | None = None) -> str:
         """The loaders hand the transform the path: it decodes the file itself."""
@@ -219,6 +310,9 @@ class SpectrogramBackbone(AudioInputs, TimmBackbone):
     def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.cut is not None:
             return self.pooled_at(inputs, self.cut)
+        return self.windowed(inputs, 4, self._features)  # type: ignore[no-any-return]
+
+    def _features(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.to(self.device, memory_format=torch.channels_last)
         m: Any = self.model
         return self.profile(m.forward_features(x))
@@ -237,9 +331,13 @@ class SpectrogramBackbone(AudioInputs, TimmBackbone):
         return int(hidden.shape[1] * hidden.shape[2])
 
     def pooled_at(self, inputs: torch.Tensor, cut: int) -> torch.Tensor:
-        return self.profile(self.forward_prefix(inputs, cut))
+        run = lambda x: self.profile(self.forward_prefix(x, cut))  # noqa: E731
+        return self.windowed(inputs, 4, run)  # type: ignore[no-any-return]
 
     def pooled_all(self, inputs: torch.Tensor, cuts: list[int]) -> dict[Any, torch.Tensor]:
+        return self.windowed(inputs, 4, lambda x: self._pooled_all(x, cuts))  # type: ignore[no-any-return]
+
+    def _pooled_all(self, inputs: torch.Tensor, cuts: list[int]) -> dict[Any, torch.Tensor]:
         m: Any = self.model
         x = m.bn1(m.conv_stem(inputs.to(self.device, memory_format=torch.channels_last)))
         out: dict[Any, torch.Tensor] = {1: self.profile(x)} if 1 in cuts else {}
@@ -341,6 +439,9 @@ class CrepeBackbone(AudioInputs, Backbone):
         return frames / spread.clamp(min=1e-10), sound
 
     def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.windowed(inputs, 2, self._features)  # type: ignore[no-any-return]
+
+    def _features(self, inputs: torch.Tensor) -> torch.Tensor:
         wave = inputs.to(self.device).float()
         frames, sound = self.frames(wave)
         b, f, _ = frames.shape
@@ -476,6 +577,9 @@ class HFAudioBackbone(AudioInputs, Backbone):
         return {k: v.to(self.device) for k, v in out.items() if k.startswith("input_")}
 
     def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.windowed(inputs, 2, self._features)  # type: ignore[no-any-return]
+
+    def _features(self, inputs: torch.Tensor) -> torch.Tensor:
         wave = inputs.to(self.device).float()
         hidden: torch.Tensor = self.model(**self.model_inputs(wave)).last_hidden_state
         return hidden.float().mean(dim=1)

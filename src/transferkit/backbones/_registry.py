@@ -26,6 +26,19 @@ def create_backbone(
     `weights` is a local weights file (or, for `hf:`, a local model folder) that
     replaces the download; `pretrained=False` gives random weights (tests, baselines).
     """
+    base, clip = _audio.split_clip_options(spec)
+    if clip:  # an audio backbone with its own clip length or windows
+        backbone = create_backbone(base, weights=weights, pretrained=pretrained, device=device)
+        if not isinstance(backbone, _audio.AudioInputs):
+            raise TransferKitError(
+                f"backbone {spec!r}: [seconds=..., windows=...] set how an audio backbone"
+                f" reads its clips, and {base!r} reads {backbone.modality}."
+            )
+        backbone.set_clip(**clip)  # type: ignore[arg-type]
+        backbone.spec = spec
+        assert backbone.recipe is not None
+        backbone.recipe["spec"] = spec
+        return backbone
     if spec.startswith("timm:"):
         backbone = _vision.create_timm(spec[5:], weights=weights, pretrained=pretrained)
     elif spec.startswith("spectrogram:") and spec not in _REGISTRY:

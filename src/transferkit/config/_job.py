@@ -69,6 +69,8 @@ class BackboneChoice:
     weights: str | None = None
     cut: int | str | None = None
     candidates: list[str] | None = None  # what strategy 'auto' ranks
+    clip_seconds: float | None = None  # audio: the clip length (the backbone's own: None)
+    windows: int | None = None  # audio: windows of clip_seconds per file, averaged
 
 
 @dataclass
@@ -145,6 +147,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "weights": ("backbone", "weights"),
     "cut": ("backbone", "cut"),
     "candidates": ("backbone", "candidates"),
+    "clip_seconds": ("backbone", "clip_seconds"),
+    "windows": ("backbone", "windows"),
     "strategy": ("strategy", "name"),
     "head": ("strategy", "head"),
     "train": ("strategy", "train"),
@@ -315,6 +319,8 @@ def _validate_backbone(backbone: BackboneChoice, strategy: str) -> None:
     _check_type("backbone", backbone.name, (str,), "a backbone name")
     _check_type("weights", backbone.weights, (str,), "a path")
     _check_type("cut", backbone.cut, (str, int), "a group name or index")
+    _check_type("clip_seconds", backbone.clip_seconds, (int, float), "a number of seconds")
+    _check_type("windows", backbone.windows, (int,), "a number of windows")
     if backbone.cut is not None and strategy == "auto":
         raise TransferKitError("auto picks the cut point itself: drop --cut, or name a strategy.")
     if backbone.cut is not None and strategy != "features":

@@ -183,6 +183,8 @@ def prefix_cut(backbone: Backbone, strategy: Any, config: TrainConfig) -> int | 
         return None
     if config.batchnorm == "all":
         return None  # frozen BatchNorm layers must see the data to update their statistics
+    if getattr(backbone, "windows", 1) > 1:
+        return None  # several windows per file: the prefix cache keeps one input per file
     cut = len(backbone.layer_groups()) - strategy.k
     supported = getattr(backbone, "prefix_split_supported", None)
     return cut if supported is not None and cut >= 1 and supported(cut) else None
@@ -193,7 +195,8 @@ def _moving_prefix(backbone: Backbone, strategy: Any, config: TrainConfig) -> bo
     if not config.prefix_cache or config.ddp or not isinstance(strategy, Gradual):
         return False
     supported = getattr(backbone, "prefix_split_supported", None)
-    return config.batchnorm != "all" and supported is not None and supported(1)
+    single = getattr(backbone, "windows", 1) == 1
+    return config.batchnorm != "all" and single and supported is not None and supported(1)
 
 
 def _loaders(backbone: Backbone, splits: DataSplits, config: TrainConfig) -> dict[str, Any]:

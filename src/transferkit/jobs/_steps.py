@@ -167,6 +167,17 @@ def read(job: Job, groups: bool = True) -> DataSplits:
             f" {data.path!r} has {len(splits.class_names)} classes. Drop --threshold."
         )
     job.backbone = job.backbone or default_backbone(splits.modality)
+    choice = job.config.backbone
+    if choice.clip_seconds is not None or choice.windows is not None:
+        if splits.modality != "audio":
+            raise TransferKitError(
+                f"--clip-seconds and --windows set how sounds are cut; {data.path!r} holds"
+                f" {splits.modality}: drop them."
+            )
+        from transferkit.backbones._audio import split_clip_options, with_clip_options
+
+        job.backbone = with_clip_options(job.backbone, choice.clip_seconds, choice.windows)
+        split_clip_options(job.backbone)  # out of range: one line, before any work
     return splits
 
 

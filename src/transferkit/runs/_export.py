@@ -83,6 +83,11 @@ def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) ->
             f"export covers image, text and spectrogram runs; {str(run)!r} is a {modality}"
             f" run, {why}: use `transferkit predict` for it."
         )
+    if int(predictor.config["backbone"].get("preprocessing", {}).get("windows", 1)) > 1:
+        raise TransferKitError(
+            f"{str(run)!r} averages several windows per file, which export does not cover:"
+            " use `transferkit predict` for it."
+        )
     if predictor.tasks:
         raise TransferKitError(
             f"{str(run)!r} is a multi-task run, which export does not cover yet: use"
