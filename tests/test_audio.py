@@ -323,6 +323,8 @@ def test_a_hugging_face_audio_encoder_as_a_backbone(tmp_path):
     named = dict(backbone.model.named_parameters())
     assert sorted(grouped) == sorted(id(p) for n, p in named.items() if "." in n)
     assert [n for n in named if "." not in n] == ["masked_spec_embed"]
+    # the stable-layer-norm variant's final LayerNorm trains with the top layer
+    assert backbone.model.encoder.layer_norm in backbone.layer_groups()[-1][1]
     # the wav2vec 2.0 normalisation: zero mean, unit variance per clip
     wave = torch.randn(2, 16000) * 3 + 1
     normal = backbone.model_inputs(wave)["input_values"]

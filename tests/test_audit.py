@@ -39,6 +39,18 @@ def test_a_hand_made_audit():
     audit3 = group_audit(y3, np.array([0, 1, 1, 0]), ["x", "x", "y", "y"], list("abc"), "g", "val")
     assert audit3["by_group"]["count"] == {"x": 2, "y": 1}
     assert "selection_rate" not in audit3["by_group"]
+    # a group without a positive label has no true positive rate (null, out of the gap);
+    # macro-F1 per group is over the classes present, as the run's own macro-F1
+    y4, p4 = np.array([0, 0, 1, 0, 1, 1]), np.array([0, 1, 1, 0, 1, 0])
+    audit4 = group_audit(y4, p4, ["a", "a", "b", "b", "b", "b"], ["no", "yes"], "g", "test")
+    assert audit4["by_group"]["true_positive_rate"] == {"a": None, "b": pytest.approx(2 / 3)}
+    assert audit4["gap"]["true_positive_rate"] == 0.0
+    from sklearn.metrics import f1_score
+
+    assert audit4["by_group"]["macro_f1"]["a"] == pytest.approx(
+        f1_score(y4[:2], p4[:2], average="macro", zero_division=0)
+    )
+    json.dumps(audit4, allow_nan=False)  # valid JSON: no NaN
 
 
 def _predictions(path: Path) -> list[dict[str, str]]:

@@ -128,6 +128,7 @@ def test_multi_task_refusals(tmp_path):
     with pytest.raises(TransferKitError, match="single-task compares a multi-task run"):
         transferkit.fit(data, label_column="sentiment", baseline="single-task", quiet=True,
                         out=tmp_path / "one")  # fmt: skip
+    assert not (tmp_path / "one").exists()  # refused before any work
 
 
 def test_a_trained_multi_task_run_against_one_run_per_task(tmp_path):
@@ -160,3 +161,34 @@ def test_a_trained_multi_task_run_against_one_run_per_task(tmp_path):
     assert set(again) == {"colour", "light"}
     page = (tmp_path / "run" / "report.html").read_text()
     assert "single-task accuracy" in page
+
+
+def test_a_table_keeps_other_tasks_out_of_its_features_and_a_task_may_lack_test_labels(
+    tmp_path,
+):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "table"
+    folder.mkdir()
+    for split, n in (("train", 60), ("test", 20)):
+        rows = [["x1", "x2", "kind", "shape"]]
+        for _ in range(n):
+            x1, x2 = rng.normal(size=2)
+            shape = rng.choice(["round", "square"])  # random: nothing predicts it
+            # the test file leaves every `shape` cell empty: that task has no label there
+            rows.append([f"{x1:.3f}", f"{x2:.3f}", "a" if x1 > 0 else "b",
+                         "" if split == "test" else shape])  # fmt: skip
+        with (folder / f"{split}.csv").open("w", newline="") as f:
+            csv.writer(f).writerows(rows)
+    result = transferkit.fit(folder, label_column="kind,shape", out=tmp_path / "run", quiet=True)
+    columns = result.metrics["columns"]
+    assert columns["features"] == ["x1", "x2"]  # `shape` is a label, never an input
+    assert "shape" in columns["dropped"]
+    assert result.metrics["tasks"]["shape"] == {"n_evaluated": 0}
+    assert result.metrics["tasks"]["kind"]["accuracy"] == result.metrics["accuracy"]
+    assert "shape: no labelled sample" in result.summary
+
+
+def test_adapt_learns_one_task(tmp_path):
+    data = _two_task_table(tmp_path / "reviews.csv")
+    with pytest.raises(TransferKitError, match="adapt learns one task"):
+        transferkit.adapt(data, data, label_column="sentiment,topic", quiet=True)

@@ -545,20 +545,32 @@ class HFAudioBackbone(AudioInputs, Backbone):
     def clip_transform(self, train: bool = False) -> ClipTransform:
         return ClipTransform(self.audio_settings(), None, train)
 
-    def _parts(self) -> tuple[list[nn.Module], list[nn.Module]]:
-        """(the modules before the transformer layers, the layers)."""
+    def _parts(self) -> tuple[list[nn.Module], list[nn.Module], list[nn.Module]]:
+        """(the modules before the transformer layers, the layers, the norms after them)."""
         m: Any = self.model
         encoder = m.encoder
         layers = getattr(encoder, "layers", None) or getattr(encoder, "layer", None)
         if layers is None:
             raise TransferKitError(f"{self.spec}: its encoder has no list of layers to group.")
-        front = [module for name, module in m.named_children() if name != "encoder"]
-        front += [mod for name, mod in encoder.named_children() if name not in ("layers", "layer")]
-        return front, list(layers)
+        # a final LayerNorm runs after the layers: AST's `layernorm`, and the encoder's
+        # `layer_norm` in the stable-layer-norm wav2vec 2.0 / WavLM variants
+        after_encoder = {"layernorm"}
+        after_layers = {"layer_norm"} if getattr(m.config, "do_stable_layer_norm", False) else set()
+        front: list[nn.Module] = []
+        last: list[nn.Module] = []
+        for name, module in m.named_children():
+            if name != "encoder":
+                (last if name in after_encoder else front).append(module)
+        for name, module in encoder.named_children():
+            if name not in ("layers", "layer"):
+                (last if name in after_layers else front).append(module)
+        return front, list(layers), last
 
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
-        front, layers = self._parts()
-        return [("front", front), *((f"layer{i}", [layer]) for i, layer in enumerate(layers))]
+        front, layers, last = self._parts()
+        groups = [("front", front), *((f"layer{i}", [layer]) for i, layer in enumerate(layers))]
+        groups[-1] = (groups[-1][0], [*groups[-1][1], *last])  # trained with the top layer
+        return groups
 
     def model_inputs(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
         """What the encoder reads: the normalised wave (wav2vec 2.0 family), or what the

@@ -321,6 +321,12 @@ def _validate_backbone(backbone: BackboneChoice, strategy: str) -> None:
     _check_type("cut", backbone.cut, (str, int), "a group name or index")
     _check_type("clip_seconds", backbone.clip_seconds, (int, float), "a number of seconds")
     _check_type("windows", backbone.windows, (int,), "a number of windows")
+    if backbone.clip_seconds is not None and not 0.1 <= backbone.clip_seconds <= 60:
+        raise TransferKitError(
+            f"`clip_seconds` must be from 0.1 to 60 seconds. Got {backbone.clip_seconds}."
+        )
+    if backbone.windows is not None and not 1 <= backbone.windows <= 64:
+        raise TransferKitError(f"`windows` must be from 1 to 64. Got {backbone.windows}.")
     if backbone.cut is not None and strategy == "auto":
         raise TransferKitError("auto picks the cut point itself: drop --cut, or name a strategy.")
     if backbone.cut is not None and strategy != "features":
@@ -391,7 +397,9 @@ def _validate_evaluation(evaluation: EvaluationConfig) -> None:
         raise TransferKitError(f"`cv` must be at least 2 folds. Got {evaluation.cv}.")
     if evaluation.baseline not in (None, *BASELINES):
         raise choice_error("baseline", str(evaluation.baseline), list(BASELINES))
-    _check_type("group", evaluation.group, (str,), "a column, file-name field or 'folder:K'")
+    _check_type("group", evaluation.group, (str, int), "a column, file-name field or 'folder:K'")
+    if isinstance(evaluation.group, int):
+        evaluation.group = str(evaluation.group)  # a column number, as the flag gives it
     if evaluation.group is not None and not evaluation.group.strip():
         raise TransferKitError("`group` is empty: name a column, file-name field or 'folder:K'.")
 

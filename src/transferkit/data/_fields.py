@@ -16,19 +16,35 @@ from transferkit._errors import TransferKitError
 from transferkit.data._dataset import Dataset, DataSplits
 from transferkit.data._pattern import compile_pattern
 
+
+class MissingColumnError(TransferKitError):
+    """A file of the data has no column by that name."""
+
+
 _FOLDER = re.compile(r"folder(?::([0-9]+))?")
 _ROW_REF = re.compile(r"(.+):([0-9]+)")
 
 
 def attach_fields(
-    splits: DataSplits, names: list[str], flag: str, label_pattern: str | None = None
+    splits: DataSplits,
+    names: list[str],
+    flag: str,
+    label_pattern: str | None = None,
+    missing_ok: bool = False,
 ) -> None:
-    """Resolve each of `names` for every sample of every split, into `Dataset.fields`."""
+    """Resolve each of `names` for every sample of every split, into `Dataset.fields`.
+    `missing_ok`: a val or test file without the column has the field empty (another
+    task's labels, which may be missing); else it is an error."""
     for split in ("train", "val", "test"):
         data = getattr(splits, split)
         if data is not None:
             for name in names:
-                data.fields[name] = field_values(data, name, flag, label_pattern)
+                try:
+                    data.fields[name] = field_values(data, name, flag, label_pattern)
+                except MissingColumnError:
+                    if not missing_ok or split == "train":
+                        raise
+                    data.fields[name] = [""] * len(data)
 
 
 def field_values(
@@ -98,7 +114,7 @@ def _column_values(data: Dataset, name: str, flag: str) -> list[str]:
                 column = int(name)
             else:
                 shown = ", ".join(header) or "none"
-                raise TransferKitError(
+                raise MissingColumnError(
                     f"{flag} {name!r}: {path!r} has no such column; its columns are {shown}."
                 )
             tables[path] = {

@@ -41,6 +41,7 @@ def read_data(
     seed: int = 0,
     modality: str | None = None,
     label_pattern: str | None = None,
+    other_labels: tuple[str, ...] = (),
 ) -> DataSplits:
     """Read an image or audio folder, or delimited text, into splits.
 
@@ -52,7 +53,8 @@ def read_data(
       numeric and categorical columns with a label column (modality `tabular`).
     Without a validation split, one is drawn stratified with `seed`. `modality`
     ('text', 'tabular', 'image' or 'audio') overrides the detection; `DataSplits.detected` says
-    in one line what was detected and used.
+    in one line what was detected and used. `other_labels`: a multi-task run's other label
+    columns, never features of a table.
     """
     path = Path(path)
     if modality is not None and modality not in MODALITIES:
@@ -85,7 +87,9 @@ def read_data(
             )
         return _read_images(path, val_size, seed)
     files = {"train": path} if path.is_file() else tables
-    raw, modality, columns, detected = _read_tables(files, modality, text_column, label_column)
+    raw, modality, columns, detected = _read_tables(
+        files, modality, text_column, label_column, other_labels
+    )
     kind = "table" if modality == "tabular" else "delimited"
     layout = f"{kind} file" if path.is_file() else f"{kind} split files"
     splits = _assemble(raw, modality, layout, val_size, seed, path)
@@ -190,6 +194,7 @@ def _read_tables(
     modality: str | None,
     text_column: str | int | None,
     label_column: str | int | None,
+    other_labels: tuple[str, ...] = (),
 ) -> tuple[dict, str, dict[str, list[str]] | None, str]:
     """(raw splits, modality, tabular columns, detected) of the train/val/test files."""
     table = read_any_table(files["train"])
@@ -204,7 +209,9 @@ def _read_tables(
     if modality == "tabular":
         columns = None
         for s, p in files.items():
-            *raw[s], columns = read_tabular(p, s, label_column, tables[s], plan=columns)
+            *raw[s], columns = read_tabular(
+                p, s, label_column, tables[s], plan=columns, others=other_labels
+            )
         return raw, modality, columns, describe_columns(columns)
     detected = ""
     for s, p in files.items():

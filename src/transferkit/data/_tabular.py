@@ -132,14 +132,21 @@ def has_free_text(table: Table) -> bool:
     )
 
 
-def plan_columns(header: list[str], rows: list[list[str]], label_col: int) -> dict[str, list[str]]:
+def plan_columns(
+    header: list[str], rows: list[list[str]], label_col: int, others: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
     """Which columns are features (numeric, categorical) and which are dropped, and why:
-    a row index would leak the file order, an identifier names rows, free text is text."""
+    a row index would leak the file order, an identifier names rows, free text is text,
+    and the labels of a multi-task run's other tasks (`others`) are labels, not inputs."""
     plan: dict[str, list[str]] = {
         key: [] for key in ("features", "numeric", "categorical", "dropped", "dropped_reasons")
     }
     for i, name in enumerate(header):
         if i == label_col:
+            continue
+        if name in others:
+            plan["dropped"].append(name)
+            plan["dropped_reasons"].append("another task's label")
             continue
         values = [r[i] for r in rows]
         present = [v for v in values if is_present(v)]
@@ -175,6 +182,7 @@ def read_tabular(
     label: str | int | None = None,
     table: Table | None = None,
     plan: dict[str, list[str]] | None = None,
+    others: tuple[str, ...] = (),
 ) -> tuple[list[str], list[str], list[str], list[Skipped], dict[str, list[str]]]:
     """(rows as JSON, labels, refs, skipped, columns) of one file; `columns` says which
     columns are features and which were dropped, and why (`plan_columns`). `plan`: the
@@ -185,7 +193,7 @@ def read_tabular(
     require_unique_names(header, path)
     label_col = _label_column(header, label, path)
     if plan is None:
-        plan = plan_columns(header, _wellformed(table), label_col)
+        plan = plan_columns(header, _wellformed(table), label_col, others)
     elif missing := [name for name in plan["features"] if name not in header]:
         raise missing_columns_error(path, missing, len(plan["features"]), "the training file has")
     if not plan["features"]:

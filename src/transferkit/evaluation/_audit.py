@@ -26,18 +26,28 @@ def _metrics(n_classes: int) -> dict[str, Any]:
     )
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-    labels = list(range(n_classes))
     metrics: dict[str, Any] = {
         "accuracy": accuracy_score,
         "balanced_accuracy": _quiet(balanced_accuracy_score),
-        "macro_f1": partial(f1_score, labels=labels, average="macro", zero_division=0),
+        # over the classes present in the group's labels or predictions, as metrics.json's
+        "macro_f1": partial(f1_score, average="macro", zero_division=0),
         "count": count,
     }
     if n_classes == 2:  # the rates a fairness review of a binary decision reads
         metrics["selection_rate"] = partial(selection_rate, pos_label=1)
-        metrics["true_positive_rate"] = _quiet(partial(true_positive_rate, pos_label=1))
-        metrics["false_positive_rate"] = _quiet(partial(false_positive_rate, pos_label=1))
+        # undefined (NaN, then null) for a group with no positive, or no negative, label
+        metrics["true_positive_rate"] = _when(1, partial(true_positive_rate, pos_label=1))
+        metrics["false_positive_rate"] = _when(0, partial(false_positive_rate, pos_label=1))
     return metrics
+
+
+def _when(label: int, metric: Any) -> Any:
+    """`metric` on a group holding `label` among its true labels; NaN on one without."""
+
+    def rate(y_true: Any, y_pred: Any) -> float:
+        return float(metric(y_true, y_pred)) if (np.asarray(y_true) == label).any() else np.nan
+
+    return rate
 
 
 def _quiet(metric: Any) -> Any:
@@ -76,11 +86,11 @@ def group_audit(
     )
     by_group = frame.by_group
     per_group = {
-        name: {str(g): (int(v) if name == "count" else float(v)) for g, v in column.items()}
+        name: {str(g): _plain(v, name) for g, v in column.items()}
         for name, column in by_group.items()
     }
     scored = [name for name in per_group if name != "count"]
-    difference = frame.difference(method="between_groups")
+    difference = frame.difference(method="between_groups")  # NaN groups left out
     worst = min(per_group[HEADLINE], key=lambda g: (per_group[HEADLINE][g], g))
     best = max(per_group[HEADLINE], key=lambda g: (per_group[HEADLINE][g], g))
     return {
@@ -88,11 +98,18 @@ def group_audit(
         "evaluated_on": evaluated_on,
         "n_groups": len(per_group[HEADLINE]),
         "by_group": per_group,
-        "overall": {name: float(frame.overall[name]) for name in scored},
-        "gap": {name: float(difference[name]) for name in scored},
+        "overall": {name: _plain(frame.overall[name], name) for name in scored},
+        "gap": {name: _plain(difference[name], name) for name in scored},
         "worst": {"group": worst, HEADLINE: per_group[HEADLINE][worst]},
         "best": {"group": best, HEADLINE: per_group[HEADLINE][best]},
     }
+
+
+def _plain(value: Any, name: str) -> int | float | None:
+    """A value for JSON: the count as an integer, an undefined rate as null."""
+    if name == "count":
+        return int(value)
+    return None if value is None or np.isnan(float(value)) else float(value)
 
 
 def audit_line(audit: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from transferkit.config import JobConfig
 from transferkit.config._adapt import AdaptationConfig
 from transferkit.data import DataSplits, Skipped
 from transferkit.data._target import Target, read_target
+from transferkit.data._tasks import task_names
 from transferkit.jobs import _steps as steps
 from transferkit.jobs._adapt_data import AdaptResult, Embedded, merged_splits
 from transferkit.jobs._steps import Job
@@ -117,6 +118,11 @@ def run(
     from transferkit.jobs._adapt_write import open_run_folder, write_files
 
     settings.validate()
+    if task_names(config.data.label_column):
+        raise TransferKitError(
+            f"adapt learns one task; --label {config.data.label_column!r} names several:"
+            " give one label column."
+        )
     deep = settings.method != "auto" and get_method(settings.method).deep
     strategy = config.strategy.name
     if strategy != "features" and not (strategy.startswith("top:") and deep):

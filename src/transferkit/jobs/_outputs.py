@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from transferkit.data import DataSplits
+from transferkit.data._dataset import canonical_label
 from transferkit.evaluation._metrics import baseline_warning
 from transferkit.features._cache import FeatureCache
 from transferkit.heads._threshold import Threshold, decide
@@ -57,7 +58,9 @@ def task_columns(ds: Any, tasks: list[Any], probas: list[np.ndarray]) -> dict[st
     """The other tasks' columns of a predictions file: label_T, predicted_T, confidence_T."""
     columns: dict[str, list[str]] = {}
     for task, proba in zip(tasks[1:], probas[1:], strict=True):
-        columns[f"label_{task.name}"] = [v.strip() for v in ds.fields[task.name]]
+        columns[f"label_{task.name}"] = [
+            canonical_label(v) if v.strip() else "" for v in ds.fields[task.name]
+        ]
         best = proba.argmax(1)
         columns[f"predicted_{task.name}"] = [task.class_names[k] for k in best]
         columns[f"confidence_{task.name}"] = [
@@ -146,6 +149,8 @@ def summary(
     if "tasks" in metrics:
         shown = "; ".join(
             f"{name} accuracy {m['accuracy']:.4f} (n={m['n_evaluated']})"
+            if m["n_evaluated"]
+            else f"{name}: no labelled sample"
             for name, m in metrics["tasks"].items()
         )
         lines.append(f"tasks on {metrics['evaluated_on']}: {shown}")

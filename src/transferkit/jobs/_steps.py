@@ -143,6 +143,11 @@ def read(job: Job, groups: bool = True) -> DataSplits:
     if data.path is None:
         raise TransferKitError("give the DATA to fit (`data.path` in a config file).")
     tasks = task_names(data.label_column)
+    if job.config.evaluation.baseline == "single-task" and not tasks:
+        raise TransferKitError(
+            "--baseline single-task compares a multi-task run with one run per task: name"
+            " several tasks with --label (e.g. --label digit,speaker)."
+        )
     with job.timer.phase("read"):
         splits = read_data(
             data.path,
@@ -152,13 +157,14 @@ def read(job: Job, groups: bool = True) -> DataSplits:
             seed=data.seed,
             modality=data.modality,
             label_pattern=data.label_pattern,
+            other_labels=tuple(tasks[1:]),
         )
     group = job.config.evaluation.group
     if group is not None and groups:  # resolved now: a wrong name fails before any embedding
         attach_fields(splits, [group], "--group", data.label_pattern)
     if tasks:
         _check_multitask(job)
-        attach_fields(splits, tasks[1:], "--label", data.label_pattern)
+        attach_fields(splits, tasks[1:], "--label", data.label_pattern, missing_ok=True)
         splits.tasks = encode_tasks(splits, tasks)
     check_trainable(splits.train)  # before any embedding: fail in seconds, not minutes
     if job.rule is not None and len(splits.class_names) != 2:
@@ -169,6 +175,12 @@ def read(job: Job, groups: bool = True) -> DataSplits:
     job.backbone = job.backbone or default_backbone(splits.modality)
     choice = job.config.backbone
     if choice.clip_seconds is not None or choice.windows is not None:
+        if job.strategy == "auto" or choice.candidates:
+            raise TransferKitError(
+                "--clip-seconds and --windows set one backbone's clips; auto ranks several:"
+                " write the options in the candidates' names, e.g."
+                " 'crepe-tiny[seconds=2,windows=3]'."
+            )
         if splits.modality != "audio":
             raise TransferKitError(
                 f"--clip-seconds and --windows set how sounds are cut; {data.path!r} holds"
@@ -441,6 +453,9 @@ def task_metrics(
     for task, proba in zip(splits.tasks, probas, strict=True):
         y = task_column(evaluated, task) if task is not splits.tasks[0] else evaluated.labels
         known = y != MISSING
+        if not known.any():  # no sample of this split is labelled for the task
+            out[task.name] = {"n_evaluated": 0}
+            continue
         metrics = classification_metrics(
             y[known], proba[known].argmax(1), task.class_names, proba=proba[known]
         )

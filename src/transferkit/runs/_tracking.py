@@ -70,7 +70,8 @@ def _final(metrics: dict[str, Any]) -> dict[str, float]:
             out[_name(f"{key}.{name}")] = float(row[key])
     for task, block in (metrics.get("tasks") or {}).items():  # several tasks
         for key in ("accuracy", "balanced_accuracy", "macro_f1"):
-            out[_name(f"{key}.task.{task}")] = float(block[key])
+            if key in block:  # a task with no labelled sample in the split has none
+                out[_name(f"{key}.task.{task}")] = float(block[key])
     audit = metrics.get("groups") or {}
     for group, value in audit.get("by_group", {}).get("accuracy", {}).items():  # the audit
         out[_name(f"accuracy.group.{group}")] = float(value)
