@@ -21,11 +21,12 @@ The folders below are links to the recordings, labels from the file names
   plain loop of the same work (decode, front end, CNN) over the same clips.
 
 Run: python benchmarks/bench_audio.py [digits|trained|speakers|multitask|loso|throughput ...]
-(STRATEGY=features|top:K and EPOCHS=N set `trained` and `multitask`.)
+(STRATEGY=features|top:K, EPOCHS=N and TRAIN='{json settings}' set `trained` and `multitask`.)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -102,9 +103,10 @@ def trained() -> None:
     """STRATEGY (default top:3) with SpecAugment, EPOCHS (default 8) epochs."""
     strategy = os.environ.get("STRATEGY", "top:3")
     train = {"epochs": int(os.environ.get("EPOCHS", "8")), "cached_views": 4}
+    train.update(json.loads(os.environ.get("TRAIN", "{}")))  # e.g. '{"lr": 0.03}'
     name = f"digits-{strategy.replace(':', '')}"
     row = fit(official_split(), name, label_column="digit", strategy=strategy, train=train)
-    print(f"trained: {strategy} test accuracy {row['accuracy']:.4f} (bar 0.97:"
+    print(f"trained: {strategy} {train} test accuracy {row['accuracy']:.4f} (bar 0.97:"
           f" {'met' if row['accuracy'] >= 0.97 else 'NOT met'}), {row['seconds']} s")  # fmt: skip
 
 
@@ -114,6 +116,7 @@ def multitask() -> None:
     first one's embeddings or prefix outputs)."""
     strategy = os.environ.get("STRATEGY", "top:3")
     train = {"epochs": int(os.environ.get("EPOCHS", "8")), "cached_views": 4}
+    train.update(json.loads(os.environ.get("TRAIN", "{}")))
     data = official_split()
     seconds, accuracy = {}, {}
     for name, label in (("multi", "digit,speaker"), ("digit", "digit"), ("speaker", "speaker")):
