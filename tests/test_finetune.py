@@ -270,3 +270,35 @@ def test_gradual_trains_on_cached_prefixes_as_its_cut_moves_down(
         assert a["train_loss"] == b["train_loss"]
         for key in ("train_loss", "val_loss"):
             assert float(a[key]) == pytest.approx(float(c[key]), rel=1e-3, abs=1e-5)
+
+
+def test_top_k_below_a_cut_trains_only_the_groups_under_it(colour_folder, tmp_path):
+    pretrained = create_backbone("efficientnet_lite0")
+    result = transferkit.fit(
+        colour_folder, strategy="top:1", cut="blocks.4", out=tmp_path / "r", train=FAST,
+        quiet=True,
+    )  # fmt: skip
+    assert result.metrics["cut"] == "blocks.4" and result.metrics["strategy"] == "top:1"
+    trained = result.model.backbone
+    names = [n for n, _ in pretrained.layer_groups()]
+    for index, name in enumerate(names):
+        a = torch.cat([p.flatten() for m in pretrained.layer_groups()[index][1]
+                       for p in m.parameters()])  # fmt: skip
+        b = torch.cat([p.flatten() for m in trained.layer_groups()[index][1]
+                       for p in m.parameters()])  # fmt: skip
+        assert torch.equal(a, b) == (name != "blocks.4"), name  # the groups above: unused
+    assert [c for c in _history(result.run_dir)[0] if c.startswith("lr_")] == [
+        "lr_head",
+        "lr_blocks.4",
+    ]
+    # the cached prefix and the suffix up to the cut give the cut network's features
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        cut = pretrained.cut_at("blocks.4")
+        split = cut.forward_suffix(cut.forward_prefix(x, cut.cut - 1), cut.cut - 1)
+        torch.testing.assert_close(split, cut.forward_features(x), rtol=0, atol=1e-5)
+    # the saved run reloads as the cut, trained network and predicts what it reported
+    rows = list(csv.DictReader((result.run_dir / "predictions_val.csv").open()))
+    again = transferkit.load(result.run_dir).predict_proba([r["input"] for r in rows])
+    reported = np.array([[float(r[k]) for k in r if k.startswith("p_")] for r in rows])
+    np.testing.assert_allclose(again, reported, atol=1e-5)

@@ -88,7 +88,7 @@ BAD = [
     ({"head": "logistc"}, r"`head` must be one of .* Did you mean 'logistic'\?"),
     ({"strategy": "top:1", "head": "mlp"}, r"head 'mlp' is for strategy 'features'"),
     ({"strategy": "auto", "cut": "blocks.5"}, r"auto picks the cut point itself"),
-    ({"strategy": "top:1", "cut": "blocks.5"}, r"to train the K groups above a cut use top:K"),
+    ({"strategy": "finetune", "cut": "blocks.5"}, r"top:K trains its K groups below the cut"),
     ({"candidates": ["a"]}, r"`candidates` are ranked by strategy 'auto'"),
     ({"balance": "smot"}, r"`balance` must be one of .* Did you mean 'smote'\?"),
     ({"balance": "smote", "class_weight": {"a": 2}}, r"`class_weight` goes with balance"),

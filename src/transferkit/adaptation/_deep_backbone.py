@@ -118,7 +118,7 @@ def train_top_groups(
     quiet_lightning()
     seed = config.seed
     strategy = make_strategy(strategy_name, config)
-    strategy.initial_groups(len(backbone.layer_groups()))  # top:K too large fails here
+    strategy.initial_groups(len(backbone.trained_groups()))  # top:K too large fails here
     n_classes = len(source.class_names)
     head = adapter_head(pooled, n_classes, hidden, seed)
     with torch.no_grad():

@@ -320,9 +320,16 @@ class SpectrogramBackbone(AudioInputs, TimmBackbone):
     def forward_suffix(self, hidden: torch.Tensor, cut: int) -> torch.Tensor:
         x = hidden.to(self.device, memory_format=torch.channels_last)
         m: Any = self.model
+        if self.cut is not None:  # up to the backbone's own cut
+            for stage in m.blocks[cut - 1 : self.cut - 1]:
+                x = stage(x)
+            return self.profile(x)
         for stage in m.blocks[cut - 1 :]:
             x = stage(x)
         return self.profile(m.bn2(m.conv_head(x)))
+
+    def pool_cut(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.profile(hidden)
 
     def pooled_dim(self, cut: int) -> int:
         size = int(self.config.input_size or 224)

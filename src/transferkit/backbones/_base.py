@@ -209,6 +209,12 @@ class Backbone(nn.Module):
             self.recipe["cut"] = index  # another process builds the same cut backbone
         return self
 
+    def trained_groups(self) -> list[tuple[str, list[nn.Module]]]:
+        """The layer groups a strategy trains from: those below the cut, when cut (the
+        groups above it are not run), else all of them."""
+        groups = self.layer_groups()
+        return groups[: self.cut] if self.cut is not None else groups
+
     @property
     def cut_name(self) -> str | None:
         """The name of the last group kept by `cut_at` (None: the whole network)."""

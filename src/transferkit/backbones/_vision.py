@@ -218,12 +218,21 @@ class TimmBackbone(Backbone):
         return x
 
     def forward_suffix(self, hidden: torch.Tensor, cut: int) -> torch.Tensor:
-        """Features from the input of group `cut` (what `forward_prefix` returned)."""
+        """Features from the input of group `cut` (what `forward_prefix` returned); for a
+        cut backbone, the groups up to its cut and its pooling."""
         x = hidden.to(self.device, memory_format=torch.channels_last)
+        if self.cut is not None:
+            for stage in self.model.blocks[cut - 1 : self.cut - 1]:
+                x = stage(x)
+            return self.pool_cut(x)
         for stage in self.model.blocks[cut - 1 :]:
             x = stage(x)
         x = self.model.bn2(self.model.conv_head(x))
         return self.model.forward_head(x, pre_logits=True)
+
+    def pool_cut(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The features of a cut backbone from the output of its last group kept."""
+        return hidden.mean(dim=(2, 3))
 
     def pooled_cuts(self) -> list[int]:
         """Cut points whose pooled prefix output can be scored (see `prefix_split_supported`)."""
@@ -236,7 +245,7 @@ class TimmBackbone(Backbone):
 
     def pooled_at(self, inputs: torch.Tensor, cut: int) -> torch.Tensor:
         """The spatial mean of the output of groups [0, cut)."""
-        return self.forward_prefix(inputs, cut).mean(dim=(2, 3))
+        return self.pool_cut(self.forward_prefix(inputs, cut))
 
     def pooled_all(self, inputs: torch.Tensor, cuts: list[int]) -> dict[Any, torch.Tensor]:
         """One pass: the pooled output at each cut in `cuts`, the features (as

@@ -329,10 +329,10 @@ def _validate_backbone(backbone: BackboneChoice, strategy: str) -> None:
         raise TransferKitError(f"`windows` must be from 1 to 64. Got {backbone.windows}.")
     if backbone.cut is not None and strategy == "auto":
         raise TransferKitError("auto picks the cut point itself: drop --cut, or name a strategy.")
-    if backbone.cut is not None and strategy != "features":
+    if backbone.cut is not None and strategy != "features" and not strategy.startswith("top:"):
         raise TransferKitError(
-            "`cut` keeps the groups below it frozen as a feature extractor, with strategy"
-            f" 'features', not {strategy!r}: to train the K groups above a cut use top:K."
+            f"`cut` ends the network at a layer group: strategy 'features' uses it frozen, and"
+            f" top:K trains its K groups below the cut; not strategy {strategy!r}."
         )
     if backbone.candidates is not None and strategy != "auto":
         raise TransferKitError(

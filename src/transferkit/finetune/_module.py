@@ -51,7 +51,7 @@ class TransferModule(pl.LightningModule):
         )
 
     def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
-        return self.backbone.layer_groups()
+        return self.backbone.trained_groups()
 
     def forward(self, inputs: Any) -> torch.Tensor:
         return self.head(self.backbone.forward_features(inputs))

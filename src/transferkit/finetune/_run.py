@@ -60,7 +60,7 @@ def train_backbone(
     from transferkit.finetune._strategies import Gradual, make_strategy
 
     plan = make_strategy(strategy, config)
-    plan.initial_groups(len(model.layer_groups()))  # top:K too large fails here, not mid-fit
+    plan.initial_groups(len(model.trained_groups()))  # top:K too large fails here, not mid-fit
     if config.ddp and isinstance(plan, Gradual):
         raise TransferKitError(
             "strategy 'gradual' cannot run under DDP (groups unfrozen later would not be"

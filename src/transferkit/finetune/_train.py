@@ -185,7 +185,7 @@ def prefix_cut(backbone: Backbone, strategy: Any, config: TrainConfig) -> int | 
         return None  # frozen BatchNorm layers must see the data to update their statistics
     if getattr(backbone, "windows", 1) > 1:
         return None  # several windows per file: the prefix cache keeps one input per file
-    cut = len(backbone.layer_groups()) - strategy.k
+    cut = len(backbone.trained_groups()) - strategy.k
     supported = getattr(backbone, "prefix_split_supported", None)
     return cut if supported is not None and cut >= 1 and supported(cut) else None
 

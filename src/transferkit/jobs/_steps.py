@@ -239,7 +239,7 @@ def _new_backbone(job: Job, strategy: str, cut: Any) -> Backbone:
     if strategy == "features":
         # a features run never trains it: its inference-only form (folded BatchNorms)
         model.for_inference()
-    if cut is not None:  # features only (checked with the config)
+    if cut is not None:  # features, or top:K below the cut (checked with the config)
         model.cut_at(int(cut) if isinstance(cut, str) and cut.isdigit() else cut)
     return model
 

@@ -28,7 +28,7 @@ def train(job: Job, splits: DataSplits, choice: Any) -> Outcome:
     config = _config(job, splits)
     if candidate is not None:
         config.stop_below = candidate[1]
-    model = steps.build_backbone(job, splits, job.strategy, None)
+    model = steps.build_backbone(job, splits, job.strategy, job.cut)  # top:K may be cut
     _open_run_folder(job, splits, choice)
     perf = job.config.performance
     with job.timer.phase("train"):
