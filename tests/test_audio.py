@@ -308,7 +308,7 @@ def test_a_hugging_face_audio_encoder_as_a_backbone(tmp_path):
 
     import transferkit
     from transferkit.backbones import create_backbone
-    from transferkit.backbones._audio import HFAudioBackbone
+    from transferkit.backbones._hf_audio import HFAudioBackbone
     from transferkit.backbones._weights import HubUnavailableError
 
     folder = _tiny_wav2vec2(tmp_path / "w2v")

@@ -60,10 +60,10 @@ def test_uncertainty_weighting_learns_a_weight_per_task_and_round_trips(tmp_path
         optimizer.step()
     weights = head.loss_weights()
     assert set(weights) == {"a", "b"} and weights != {"a": 1.0, "b": 1.0}
-    from transferkit.heads._heads import load_head, save_head
+    from transferkit.heads._multitask import load_any_head, save_any_head
 
-    save_head(head, tmp_path)
-    again = load_head(tmp_path)
+    save_any_head(head, tmp_path)
+    again = load_any_head(tmp_path)
     assert isinstance(again, MultiTaskHead)
     probas = again.predict_proba_tasks(x.numpy())
     assert [p.shape for p in probas] == [(16, 2), (16, 3)]

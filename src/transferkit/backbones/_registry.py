@@ -8,8 +8,14 @@ from typing import Any
 import torch
 
 from transferkit._errors import TransferKitError
-from transferkit.backbones import _audio, _tabular, _text, _vision  # noqa: F401  (they register)
-from transferkit.backbones._audio import hf_audio_config
+from transferkit.backbones import (  # noqa: F401  (they register)
+    _audio,
+    _crepe,
+    _hf_audio,
+    _tabular,
+    _text,
+    _vision,
+)
 from transferkit.backbones._base import _REGISTRY, Backbone, registered_names
 
 
@@ -73,9 +79,9 @@ def _hf(model_id: str, weights: str | Path | None, pretrained: bool) -> Backbone
     from transferkit.backbones._weights import hub_offline
 
     source = Path(weights) if weights is not None and Path(weights).is_dir() else model_id
-    audio = hf_audio_config(source, local_only=weights is not None or hub_offline())
+    audio = _hf_audio.hf_audio_config(source, local_only=weights is not None or hub_offline())
     if audio is not None:
-        return _audio.create_hf_audio(model_id, weights, pretrained, audio)
+        return _hf_audio.create_hf_audio(model_id, weights, pretrained, audio)
     return _text.create_hf(model_id, weights=weights, pretrained=pretrained)
 
 

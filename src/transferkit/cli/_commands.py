@@ -311,7 +311,7 @@ def compare_command(
     overwrite: Annotated[bool, Opt(help="Replace an existing page.")] = False,
 ) -> None:
     """Write one page comparing runs side by side: settings, metrics, learning curves."""
-    from transferkit.runs._report import compare_runs
+    from transferkit.runs._compare import compare_runs
 
     target = output / "compare.html" if output.is_dir() else output
     if target.exists() and not overwrite:

@@ -128,11 +128,6 @@ def save_head(head: ClassifierHead | LinearHead, folder: Path) -> None:
     if isinstance(head, LinearHead):
         save_linear_head(head, folder)
         return
-    from transferkit.heads._multitask import MultiTaskHead, save_multitask_head
-
-    if isinstance(head, MultiTaskHead):
-        save_multitask_head(head, folder)
-        return
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -146,10 +141,6 @@ def load_head(folder: Path) -> ClassifierHead:
     from safetensors.torch import load_file
 
     config = json.loads((folder / "head.json").read_text(encoding="utf-8"))
-    if "tasks" in config:
-        from transferkit.heads._multitask import load_multitask_head
-
-        return load_multitask_head(config, folder)  # type: ignore[return-value]
     head = ClassifierHead(**config)
     head.load_state_dict(load_file(str(folder / "head.safetensors")), strict=True)
     head.eval()

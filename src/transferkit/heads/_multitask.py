@@ -120,3 +120,21 @@ def load_multitask_head(config: dict[str, Any], folder: Path) -> MultiTaskHead:
     head = MultiTaskHead(heads, config["tasks"], config["class_names"], config["weighting"])
     head.load_state_dict(load_file(str(folder / "head.safetensors")), strict=True)
     return head.eval()
+
+
+def save_any_head(head: Any, folder: Path) -> None:
+    """A run's head: several tasks' heads, or one (NumPy or torch)."""
+    from transferkit.heads._heads import save_head
+
+    if isinstance(head, MultiTaskHead):
+        save_multitask_head(head, folder)
+    else:
+        save_head(head, folder)
+
+
+def load_any_head(folder: Path) -> Any:
+    """The head a run saved: a `MultiTaskHead` when head.json names tasks, else one head."""
+    from transferkit.heads._heads import load_head
+
+    config = json.loads((folder / "head.json").read_text(encoding="utf-8"))
+    return load_multitask_head(config, folder) if "tasks" in config else load_head(folder)

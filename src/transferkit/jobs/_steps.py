@@ -42,6 +42,7 @@ from transferkit.heads._threshold import (
     parse_rule,
 )
 from transferkit.heads._train import balanced_head
+from transferkit.jobs._tasks import check_multitask, multitask_head, task_metrics
 from transferkit.runs._write import check_out, run_file_names, write_json
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def read(job: Job, groups: bool = True) -> DataSplits:
     if group is not None and groups:  # resolved now: a wrong name fails before any embedding
         attach_fields(splits, [group], "--group", data.label_pattern)
     if tasks:
-        _check_multitask(job)
+        check_multitask(job)
         attach_fields(splits, tasks[1:], "--label", data.label_pattern, missing_ok=True)
         splits.tasks = encode_tasks(splits, tasks)
     check_trainable(splits.train)  # before any embedding: fail in seconds, not minutes
@@ -191,27 +192,6 @@ def read(job: Job, groups: bool = True) -> DataSplits:
         job.backbone = with_clip_options(job.backbone, choice.clip_seconds, choice.windows)
         split_clip_options(job.backbone)  # out of range: one line, before any work
     return splits
-
-
-def _check_multitask(job: Job) -> None:
-    """Settings that one head's decision needs are refused with several tasks."""
-    config = job.config
-    refused = {
-        "threshold": config.imbalance.threshold,
-        "cv": config.evaluation.cv,
-        "class_weight": config.imbalance.class_weight,
-        "candidates": config.backbone.candidates,
-    }
-    if config.imbalance.balance != "none":
-        refused["balance"] = config.imbalance.balance
-    if job.strategy == "auto":
-        refused["strategy"] = "auto"
-    for name, value in refused.items():
-        if value:
-            raise TransferKitError(
-                f"`{name}` {value!r} applies to one task; --label"
-                f" {config.data.label_column!r} names several: drop `{name}`, or give one label."
-            )
 
 
 def build_backbone(job: Job, splits: DataSplits, strategy: str, cut: Any) -> Backbone:
@@ -319,7 +299,7 @@ def embed(job: Job, splits: DataSplits, model: Backbone, devices: int = 1) -> Ou
     what = "logistic regression, C by cross-validation" if kind == "logistic" else kind
     with job.timer.phase("train_head"), status(f"training the head ({what})", job.show):
         if splits.tasks:
-            head, head_info = multitask_head(job, splits, features["train"])
+            head, head_info = multitask_head(job, splits, features["train"], cached_head)
         else:
             head, head_info = cached_head(job, fit_head, features["train"], splits.train.labels)
     outcome = Outcome(model, head, head_info, features)
@@ -334,33 +314,6 @@ def embed(job: Job, splits: DataSplits, model: Backbone, devices: int = 1) -> Ou
         with job.timer.phase("cross_validate"), status(f"{k}-fold cross-validation", job.show):
             outcome.cv = cross_validate(fit_head, features, splits, k, seed, rule)
     return outcome
-
-
-def multitask_head(job: Job, splits: DataSplits, x: np.ndarray) -> tuple[Any, dict]:
-    """One head per task on the same embeddings, each fitted on the samples labelled for
-    its task, packed as one `MultiTaskHead` (what trained strategies train too)."""
-    from transferkit.data._tasks import MISSING, task_column
-    from transferkit.heads._heads import as_module
-    from transferkit.heads._multitask import MultiTaskHead
-
-    heads, infos = [], []
-    for task in splits.tasks:
-        y = task_column(splits.train, task) if task is not splits.tasks[0] else splits.train.labels
-        known = y != MISSING
-        fit_head = partial(
-            balanced_head,
-            job.config.strategy.head,
-            n_classes=len(task.class_names),
-            seed=job.config.data.seed,
-            balance="none",
-            weights=None,
-        )
-        head, info = cached_head(job, fit_head, x[known], y[known])
-        heads.append(as_module(head).eval())
-        infos.append({"task": task.name, "n_labelled": int(known.sum()), **info})
-    names = [t.name for t in splits.tasks]
-    classes = [t.class_names for t in splits.tasks]
-    return MultiTaskHead(heads, names, classes).eval(), {"kind": "multi-task", "tasks": infos}
 
 
 def cached_head(job: Job, fit_head: partial, x: np.ndarray, y: np.ndarray) -> tuple[Any, dict]:
@@ -440,27 +393,6 @@ def evaluate(job: Job, splits: DataSplits, outcome: Outcome) -> tuple[dict, dict
             )
     metrics["evaluated_on"] = eval_name
     return probas, metrics
-
-
-def task_metrics(
-    splits: DataSplits, eval_name: str, probas: list[np.ndarray]
-) -> dict[str, dict[str, Any]]:
-    """Every metric per task, on the samples of the evaluated split labelled for it."""
-    from transferkit.data._tasks import MISSING, task_column
-
-    evaluated = getattr(splits, eval_name)
-    out = {}
-    for task, proba in zip(splits.tasks, probas, strict=True):
-        y = task_column(evaluated, task) if task is not splits.tasks[0] else evaluated.labels
-        known = y != MISSING
-        if not known.any():  # no sample of this split is labelled for the task
-            out[task.name] = {"n_evaluated": 0}
-            continue
-        metrics = classification_metrics(
-            y[known], proba[known].argmax(1), task.class_names, proba=proba[known]
-        )
-        out[task.name] = {"n_evaluated": int(known.sum()), **metrics}
-    return out
 
 
 def val_accuracy(outcome: Outcome, splits: DataSplits) -> float:

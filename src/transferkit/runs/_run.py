@@ -13,7 +13,7 @@ from transferkit._errors import TransferKitError
 from transferkit.backbones import Backbone, create_backbone
 from transferkit.features._cache import FeatureCache
 from transferkit.features._extract import embed_all, extract_features
-from transferkit.heads._heads import load_head
+from transferkit.heads._multitask import load_any_head
 from transferkit.heads._threshold import Threshold, decide
 from transferkit.runs._folder import (
     inside,
@@ -74,7 +74,7 @@ class Predictor:
                 json.loads(config_path.read_text(encoding="utf-8")), config_path
             )
             self.class_names: list[str] = self.config["class_names"]
-            self.head = load_head(model_dir)
+            self.head = load_any_head(model_dir)
             saved = self.config.get("threshold")
             self.threshold = Threshold.from_dict(saved) if saved else None
             trained = self.config["backbone"].get("trained_weights")

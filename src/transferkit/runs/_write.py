@@ -260,6 +260,6 @@ def _save_head(head: Any, folder: Path) -> None:
     if isinstance(head, LinearHead):
         save_linear_head(head, folder)
         return
-    from transferkit.heads._heads import save_head
+    from transferkit.heads._multitask import save_any_head
 
-    save_head(head, folder)
+    save_any_head(head, folder)
