@@ -112,8 +112,7 @@ def create_hf_audio(
     """An audio encoder by Hugging Face id (or from a local model folder, `weights`)."""
     from transformers import AutoFeatureExtractor
 
-    from transferkit._hashing import digest_text
-    from transferkit.backbones._text import _folder_digest, _load_model
+    from transferkit.backbones._text import _load_model, hf_digest
     from transferkit.backbones._weights import hub_error, hub_offline
 
     spec = f"hf:{model_id}"
@@ -126,12 +125,9 @@ def create_hf_audio(
         if weights is not None:
             raise TransferKitError(f"cannot load {spec} from {str(weights)!r}: {exc}") from exc
         raise hub_error(spec, exc if not hub_offline() else None) from exc
-    if not pretrained:
-        digest = "random-init-seed0"
-    elif weights is not None:
-        digest = _folder_digest(Path(weights))
-    else:
-        digest = digest_text(f"hub:{model_id}:{getattr(config, '_commit_hash', '')}")
+    except Exception as exc:  # network failures come in many types
+        raise hub_error(spec, exc) from exc
+    digest = hf_digest(model_id, weights, pretrained, config)
     rate = int(getattr(extractor, "sampling_rate", 16000))
     settings = {"sample_rate": rate, "seconds": 1.0, "pooling": "time-mean", "stretch": False}
     backbone_config = BackboneConfig(

@@ -222,6 +222,16 @@ def minilm_l6(weights: str | Path | None = None, pretrained: bool = True) -> HFT
     )
 
 
+def hf_digest(model_id: str, weights: str | Path | None, pretrained: bool, config: Any) -> str:
+    """The identity of a Hugging Face model's weights: a local folder's files, or the hub
+    revision it came from (random weights have one fixed identity)."""
+    if not pretrained:
+        return "random-init-seed0"
+    if weights is not None:
+        return _folder_digest(Path(weights))
+    return digest_text(f"hub:{model_id}:{getattr(config, '_commit_hash', '')}")
+
+
 def create_hf(model_id: str, weights: str | Path | None, pretrained: bool) -> HFTextBackbone:
     """Any Hugging Face encoder by id; `weights` may be a local model folder."""
     spec = f"hf:{model_id}"
@@ -243,12 +253,7 @@ def create_hf(model_id: str, weights: str | Path | None, pretrained: bool) -> HF
         raise hub_error(spec, exc if not hub_offline() else None) from exc
     except Exception as exc:  # network failures come in many types
         raise hub_error(spec, exc) from exc
-    if not pretrained:
-        digest = "random-init-seed0"
-    elif weights is not None:
-        digest = _folder_digest(Path(weights))
-    else:
-        digest = digest_text(f"hub:{model_id}:{getattr(model.config, '_commit_hash', '')}")
+    digest = hf_digest(model_id, weights, pretrained, model.config)
     config = BackboneConfig(
         name=spec,
         modality="text",
