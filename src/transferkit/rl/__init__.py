@@ -1,0 +1,31 @@
+"""Reinforcement learning for the seed use cases: Gymnasium environments (inventory first),
+the baselines a practitioner trusts, and later the agents and policy transfer.
+
+Importing this package registers the environments with Gymnasium
+(`gymnasium.make("transferkit/Inventory-v0")`); it needs the `[rl]` extra.
+"""
+
+from __future__ import annotations
+
+from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
+from transferkit.rl._policies import BaseStockPolicy, tune_base_stock
+
+
+def _register() -> None:
+    import gymnasium
+
+    if "transferkit/Inventory-v0" not in gymnasium.registry:
+        gymnasium.register(
+            id="transferkit/Inventory-v0", entry_point="transferkit.rl._inventory:InventoryEnv"
+        )
+
+
+_register()
+
+__all__ = [
+    "ORGYM_INV_MANAGEMENT",
+    "BaseStockPolicy",
+    "InventoryConfig",
+    "InventoryEnv",
+    "tune_base_stock",
+]

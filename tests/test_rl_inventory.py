@@ -1,0 +1,137 @@
+"""The inventory environment and its base-stock baseline: Gymnasium's checks, determinism
+under a seed, each cost term on hand-worked steps, the newsvendor case, bad configs."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+gymnasium = pytest.importorskip("gymnasium")
+
+from transferkit._errors import TransferKitError  # noqa: E402
+from transferkit.rl import (  # noqa: E402
+    ORGYM_INV_MANAGEMENT,
+    InventoryConfig,
+    InventoryEnv,
+    tune_base_stock,
+)
+
+ONE_STAGE = InventoryConfig(
+    periods=6, initial=(10.0,), prices=(5.0, 2.0), costs=(2.0, 1.0), penalties=(0.5, 0.25),
+    holding=(0.1,), capacity=(50.0,), lead_time=(2,), demand_mean=4.0,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ORGYM_INV_MANAGEMENT,
+        replace(ORGYM_INV_MANAGEMENT, backlog=False),
+        ONE_STAGE,
+        replace(
+            ONE_STAGE,
+            demand="negative-binomial",
+            season_amplitude=0.5,
+            trend=0.01,
+            shock_probability=0.1,
+        ),
+    ],
+)
+def test_gymnasium_checks_every_preset(config):
+    from gymnasium.utils.env_checker import check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its advice on unbounded boxes
+        check_env(InventoryEnv(config), skip_render_check=True)
+
+
+def test_registered_and_deterministic_under_a_seed():
+    env = gymnasium.make("transferkit/Inventory-v0")
+    assert env.unwrapped.config == ORGYM_INV_MANAGEMENT
+
+    def episode(seed: int) -> list[float]:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        rewards, done = [], False
+        while not done:
+            _, reward, done, _, _ = env.step(env.action_space.sample())
+            rewards.append(reward)
+        return rewards
+
+    assert episode(3) == episode(3)
+    assert episode(3) != episode(4)
+    assert len(episode(3)) == 30
+
+
+def test_each_cost_term_on_hand_worked_steps():
+    env = InventoryEnv(replace(ONE_STAGE, discount=1.0))
+    env.reset(seed=0)
+    env._demand = lambda: 4.0  # a known demand each period
+    # period 0: order 7 (lead time 2); 10 on hand, 4 sold, 6 left
+    _, reward, _, _, info = env.step(np.array([7.0]))
+    assert info["sold"] == 4 and info["on_hand"][0] == 6
+    # sales 5*4 + the plant sells 7 at 2; stage 0 pays 2*7, the plant produces at 1*7;
+    # nothing unfilled; holding 0.1 * 6
+    assert reward == pytest.approx(5 * 4 + 2 * 7 - 2 * 7 - 1 * 7 - 0.1 * 6)
+    # period 1: nothing arrives yet; period 2: the 7 ordered at period 0 arrive
+    _, _, _, _, info = env.step(np.array([0.0]))
+    assert info["on_hand"][0] == 2
+    _, _, _, _, info = env.step(np.array([0.0]))
+    assert info["on_hand"][0] == 2 + 7 - 4
+    # period 3: 5 on hand, demand 9 this time: 5 sold, 4 backlogged at 0.5 each
+    env._demand = lambda: 9.0
+    _, reward, _, _, info = env.step(np.array([0.0]))
+    assert info["sold"] == 5 and info["unfilled"][0] == 4
+    assert reward == pytest.approx(5 * 5 - 0.5 * 4)
+    # the backlog is served first the next period, and counted in the observation
+    assert env.customer_backlog == 4
+    # lost sales: the same shortfall is lost, not carried
+    lost = InventoryEnv(replace(ONE_STAGE, backlog=False, initial=(3.0,)))
+    lost.reset(seed=0)
+    lost._demand = lambda: 5.0
+    lost.step(np.array([0.0]))
+    assert lost.customer_backlog == 0
+
+
+def test_a_supplier_ships_only_what_it_holds():
+    config = InventoryConfig(
+        periods=5, initial=(0.0, 3.0), prices=(4.0, 2.0, 1.0), costs=(2.0, 1.0, 0.5),
+        penalties=(0.0, 0.0, 0.0), holding=(0.0, 0.0), capacity=(50.0, 50.0),
+        lead_time=(0, 1), demand_mean=0.0,
+    )  # fmt: skip
+    env = InventoryEnv(config)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([10.0, 0.0]))
+    # stage 1 holds 3: it ships 3 (arriving at once, lead time 0) and owes 7
+    assert list(info["shipped"]) == [3.0, 0.0] and env.owed[0] == 7
+    assert info["on_hand"][0] == 3 and info["on_hand"][1] == 0
+
+
+def test_base_stock_finds_the_newsvendor_quantile_on_one_period():
+    from scipy.stats import poisson
+
+    # one period, lost sales, no holding: underage 2 - 0.5, overage 0.5 (the plant's cost)
+    config = InventoryConfig(
+        periods=1, initial=(0.0,), prices=(2.0, 1.0), costs=(1.0, 0.5), penalties=(0.0, 0.0),
+        holding=(0.0,), capacity=(100.0,), lead_time=(0,), backlog=False, demand_mean=20.0,
+    )  # fmt: skip
+    policy, _ = tune_base_stock(config, episodes=2000, span=6, rounds=1)
+    assert policy.levels[0] == poisson.ppf((2.0 - 0.5) / 2.0, 20.0)  # the critical fractile
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"demand_mean": -1.0}, r"demand cannot be negative"),
+        ({"lead_time": (3, 5, 40)}, r"`lead_time` \(3, 5, 40\) must be from 0 to periods - 1"),
+        ({"holding": (0.1,)}, r"`holding` has 1 values for 3 stages"),
+        ({"capacity": (100.0, 0.0, 80.0)}, r"`capacity` must be positive"),
+        ({"demand": "gamma"}, r"`demand` 'gamma' is not one of"),
+    ],
+)
+def test_bad_configs_are_one_line(settings, message):
+    with pytest.raises(TransferKitError, match=message):
+        InventoryEnv(replace(ORGYM_INV_MANAGEMENT, **settings))
