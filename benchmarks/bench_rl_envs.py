@@ -1,6 +1,7 @@
 """Environment throughput: steps per second of `transferkit/Inventory-v0` (the OR-Gym
-preset), single and vectorised (K = 2, Gymnasium's synchronous and subprocess vector
-envs), against a straightforward pure-Python version of the same dynamics (a loop over
+preset), single and vectorised (K = 2: Gymnasium's synchronous and subprocess vector
+envs, and the native `InventoryVectorEnv` with K chains in arrays; and that one at K =
+64), against a straightforward pure-Python version of the same dynamics (a loop over
 stages and a list per pipeline, as a first implementation would be written).
 
 Both are driven by the same random orders; the pure-Python version is checked to give
@@ -112,8 +113,13 @@ def time_plain() -> float:
 
 
 def time_vector(kind: str, k: int = 2) -> float:
-    make = gymnasium.vector.SyncVectorEnv if kind == "sync" else gymnasium.vector.AsyncVectorEnv
-    envs = make([lambda: gymnasium.make("transferkit/Inventory-v0") for _ in range(k)])
+    if kind == "arrays":  # the native vector env: K chains in arrays
+        envs = gymnasium.make_vec(
+            "transferkit/Inventory-v0", num_envs=k, vectorization_mode="vector_entry_point"
+        )
+    else:
+        make = gymnasium.vector.SyncVectorEnv if kind == "sync" else gymnasium.vector.AsyncVectorEnv
+        envs = make([lambda: gymnasium.make("transferkit/Inventory-v0") for _ in range(k)])
     actions = orders(STEPS // k)
     envs.reset(seed=0)
     start = time.perf_counter()
@@ -130,7 +136,10 @@ if __name__ == "__main__":
     bare = time_env(InventoryEnv())
     plain = time_plain()
     sync, subprocess = time_vector("sync"), time_vector("async")
+    arrays = {k: time_vector("arrays", k) for k in (2, 64)}
     print(f"inventory (OR-Gym preset), {STEPS} steps: gymnasium.make {single:,.0f} steps/s"
           f" (the bare class {bare:,.0f}); the pure-Python version {plain:,.0f} steps/s"
           f" ({bare / plain:.2f}x: ours / plain); vectorised K=2: sync {sync:,.0f},"
-          f" subprocess {subprocess:,.0f} steps/s")  # fmt: skip
+          f" subprocess {subprocess:,.0f}, in arrays {arrays[2]:,.0f} steps/s; in arrays"
+          f" K=64: {arrays[64]:,.0f} steps/s ({arrays[64] / plain:.1f}x the pure-Python"
+          " version)")  # fmt: skip

@@ -135,3 +135,35 @@ def test_base_stock_finds_the_newsvendor_quantile_on_one_period():
 def test_bad_configs_are_one_line(settings, message):
     with pytest.raises(TransferKitError, match=message):
         InventoryEnv(replace(ORGYM_INV_MANAGEMENT, **settings))
+
+
+def test_the_vector_env_steps_k_chains_as_k_single_envs():
+    from transferkit.rl import InventoryVectorEnv
+
+    k, rng = 3, np.random.default_rng(1)
+    demands = rng.poisson(20, size=(31, k)).astype(float)
+    orders = rng.uniform(0, 60, size=(31, k, 3)).astype(np.float32)
+    vector = gymnasium.make_vec(
+        "transferkit/Inventory-v0", num_envs=k, vectorization_mode="vector_entry_point"
+    )
+    assert isinstance(vector, InventoryVectorEnv)
+    obs, _ = vector.reset(seed=0)
+    singles = [InventoryEnv() for _ in range(k)]
+    for j, env in enumerate(singles):
+        first, _ = env.reset(seed=0)
+        np.testing.assert_array_equal(first, obs[j])
+    for t in range(30):
+        vector._demand = lambda t=t: demands[t]
+        obs, rewards, done, _, infos = vector.step(orders[t])
+        for j, env in enumerate(singles):
+            env._demand = lambda t=t, j=j: float(demands[t, j])
+            single_obs, reward, ended, _, _ = env.step(orders[t, j])
+            assert reward == pytest.approx(rewards[j])
+            assert ended == done[j]
+            expected = single_obs if not ended else infos["final_obs"][j]
+            np.testing.assert_allclose(expected, single_obs, rtol=1e-6)
+            if not ended:
+                np.testing.assert_allclose(obs[j], single_obs, rtol=1e-6)
+    # every episode ended at period 30 and restarted in the same step
+    assert done.all() and (obs[:, -1] == 0).all()
+    np.testing.assert_array_equal(obs[:, :3], np.tile(ORGYM_INV_MANAGEMENT.initial, (k, 1)))

@@ -8,6 +8,7 @@ Importing this package registers the environments with Gymnasium
 from __future__ import annotations
 
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
+from transferkit.rl._inventory_vector import InventoryVectorEnv
 from transferkit.rl._policies import BaseStockPolicy, tune_base_stock
 
 
@@ -16,7 +17,10 @@ def _register() -> None:
 
     if "transferkit/Inventory-v0" not in gymnasium.registry:
         gymnasium.register(
-            id="transferkit/Inventory-v0", entry_point="transferkit.rl._inventory:InventoryEnv"
+            id="transferkit/Inventory-v0",
+            entry_point="transferkit.rl._inventory:InventoryEnv",
+            # gymnasium.make_vec(..., vectorization_mode="vector_entry_point"): K in arrays
+            vector_entry_point="transferkit.rl._inventory_vector:InventoryVectorEnv",
         )
 
 
@@ -27,5 +31,6 @@ __all__ = [
     "BaseStockPolicy",
     "InventoryConfig",
     "InventoryEnv",
+    "InventoryVectorEnv",
     "tune_base_stock",
 ]

@@ -122,6 +122,25 @@ class InventoryConfig:
         return asdict(self)
 
 
+def demand_means(config: InventoryConfig, periods: np.ndarray) -> np.ndarray:
+    """The mean demand of each period in `periods`, before any shock."""
+    c = config
+    season = 1 + c.season_amplitude * np.sin(2 * np.pi * periods / c.season_length)
+    return np.asarray(c.demand_mean * season * np.maximum(0.0, 1 + c.trend * periods))
+
+
+def draw_demand(config: InventoryConfig, periods: np.ndarray, rng: np.random.Generator) -> Any:
+    """One demand draw per period in `periods` (shocks included)."""
+    c = config
+    mean = demand_means(c, periods)
+    if c.shock_probability:
+        mean = np.where(rng.random(len(mean)) < c.shock_probability, mean * c.shock_scale, mean)
+    if c.demand == "poisson":
+        return rng.poisson(mean).astype(float)
+    p = np.where(mean > 0, c.dispersion / (c.dispersion + mean), 1.0)
+    return rng.negative_binomial(c.dispersion, p).astype(float)
+
+
 # OR-Gym's InvManagement-v0 (backlog) / -v1 (lost sales): 30 periods, three stages with lead
 # times 3, 5 and 10, Poisson demand of mean 20, its prices and costs
 ORGYM_INV_MANAGEMENT = InventoryConfig()
@@ -175,19 +194,10 @@ class InventoryEnv(gymnasium.Env[np.ndarray, np.ndarray]):
 
     def demand_mean(self, period: int) -> float:
         """The mean demand of a period, before any shock."""
-        c = self.config
-        season = 1 + c.season_amplitude * np.sin(2 * np.pi * period / c.season_length)
-        return float(c.demand_mean * season * max(0.0, 1 + c.trend * period))
+        return float(demand_means(self.config, np.array([period]))[0])
 
     def _demand(self) -> float:
-        c = self.config
-        mean = self.demand_mean(self.period)
-        if c.shock_probability and self.np_random.random() < c.shock_probability:
-            mean *= c.shock_scale
-        if c.demand == "poisson":
-            return float(self.np_random.poisson(mean))
-        p = c.dispersion / (c.dispersion + mean) if mean > 0 else 1.0
-        return float(self.np_random.negative_binomial(c.dispersion, p))
+        return float(draw_demand(self.config, np.array([self.period]), self.np_random)[0])
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         c = self.config
