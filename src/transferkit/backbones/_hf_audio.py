@@ -112,21 +112,17 @@ def create_hf_audio(
     """An audio encoder by Hugging Face id (or from a local model folder, `weights`)."""
     from transformers import AutoFeatureExtractor
 
-    from transferkit.backbones._text import _load_model, hf_digest
-    from transferkit.backbones._weights import hub_error, hub_offline
+    from transferkit.backbones._text import hf_digest, load_hf
 
     spec = f"hf:{model_id}"
     source: str | Path = Path(weights) if weights is not None else model_id
-    local_only = weights is not None or hub_offline()
-    try:
-        extractor = AutoFeatureExtractor.from_pretrained(source, local_files_only=local_only)
-        model = _load_model(source, local_only=local_only, pretrained=pretrained)
-    except OSError as exc:
-        if weights is not None:
-            raise TransferKitError(f"cannot load {spec} from {str(weights)!r}: {exc}") from exc
-        raise hub_error(spec, exc if not hub_offline() else None) from exc
-    except Exception as exc:  # network failures come in many types
-        raise hub_error(spec, exc) from exc
+    extractor, model = load_hf(
+        spec,
+        source,
+        weights,
+        pretrained,
+        lambda s, local: AutoFeatureExtractor.from_pretrained(s, local_files_only=local),
+    )
     digest = hf_digest(model_id, weights, pretrained, config)
     rate = int(getattr(extractor, "sampling_rate", 16000))
     settings = {"sample_rate": rate, "seconds": 1.0, "pooling": "time-mean", "stretch": False}

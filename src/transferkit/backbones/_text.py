@@ -232,6 +232,29 @@ def hf_digest(model_id: str, weights: str | Path | None, pretrained: bool, confi
     return digest_text(f"hub:{model_id}:{getattr(config, '_commit_hash', '')}")
 
 
+def load_hf(
+    spec: str,
+    source: str | Path,
+    weights: str | Path | None,
+    pretrained: bool,
+    companion: Callable[[str | Path, bool], Any],
+) -> tuple[Any, nn.Module]:
+    """(the model's companion, the model) of a Hugging Face name or local folder; the
+    companion is its tokenizer or feature extractor, loaded by `companion(source,
+    local_only)`. A hub that cannot be reached is the one-line `hub_error`."""
+    local_only = weights is not None or hub_offline()
+    try:
+        first = companion(source, local_only)
+        model = _load_model(source, local_only=local_only, pretrained=pretrained)
+    except OSError as exc:
+        if weights is not None:
+            raise TransferKitError(f"cannot load {spec} from {str(weights)!r}: {exc}") from exc
+        raise hub_error(spec, exc if not hub_offline() else None) from exc
+    except Exception as exc:  # network failures come in many types
+        raise hub_error(spec, exc) from exc
+    return first, model
+
+
 def create_hf(model_id: str, weights: str | Path | None, pretrained: bool) -> HFTextBackbone:
     """Any Hugging Face encoder by id; `weights` may be a local model folder."""
     spec = f"hf:{model_id}"
@@ -243,16 +266,9 @@ def create_hf(model_id: str, weights: str | Path | None, pretrained: bool) -> HF
                 f"`--weights` for {spec} must be a local model folder (config.json, tokenizer and"
                 f" weights, as `save_pretrained` writes); got {str(weights)!r}."
             )
-    local_only = weights is not None or hub_offline()
-    try:
-        tokenizer = _load_tokenizer(source, local_only=local_only)
-        model = _load_model(source, local_only=local_only, pretrained=pretrained)
-    except OSError as exc:
-        if weights is not None:
-            raise TransferKitError(f"cannot load {spec} from {str(weights)!r}: {exc}") from exc
-        raise hub_error(spec, exc if not hub_offline() else None) from exc
-    except Exception as exc:  # network failures come in many types
-        raise hub_error(spec, exc) from exc
+    tokenizer, model = load_hf(
+        spec, source, weights, pretrained, lambda s, local: _load_tokenizer(s, local_only=local)
+    )
     digest = hf_digest(model_id, weights, pretrained, model.config)
     config = BackboneConfig(
         name=spec,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from transferkit._errors import TransferKitError
 from transferkit.data._dataset import Dataset, DataSplits
@@ -35,12 +36,13 @@ def attach_fields(
     """Resolve each of `names` for every sample of every split, into `Dataset.fields`.
     `missing_ok`: a val or test file without the column has the field empty (another
     task's labels, which may be missing); else it is an error."""
+    read: dict[str, Any] = {}  # each file parsed once, for every split and name
     for split in ("train", "val", "test"):
         data = getattr(splits, split)
         if data is not None:
             for name in names:
                 try:
-                    data.fields[name] = field_values(data, name, flag, label_pattern)
+                    data.fields[name] = field_values(data, name, flag, label_pattern, read)
                 except MissingColumnError:
                     if not missing_ok or split == "train":
                         raise
@@ -48,17 +50,22 @@ def attach_fields(
 
 
 def field_values(
-    data: Dataset, name: str, flag: str, label_pattern: str | None = None
+    data: Dataset,
+    name: str,
+    flag: str,
+    label_pattern: str | None = None,
+    read: dict[str, Any] | None = None,
 ) -> list[str]:
     """The value of `name` for each sample of `data` ('' where a row leaves it empty).
 
     - `folder` or `folder:K`: the name of the folder the file sits in (K levels up);
     - a field of `label_pattern`, read from the file name;
-    - a column of a delimited file or table (by name, or by number from 0).
+    - a column of a delimited file or table (by name, or by number from 0; `read` keeps
+      the files already parsed).
     """
     if data.modality in ("image", "audio"):
         return _file_values(data, name, flag, label_pattern)
-    return _column_values(data, name, flag)
+    return _column_values(data, name, flag, {} if read is None else read)
 
 
 def _file_values(data: Dataset, name: str, flag: str, label_pattern: str | None) -> list[str]:
@@ -93,8 +100,9 @@ def _match(regex: re.Pattern[str], ref: str, name: str) -> str:
     return match.group(name) if match is not None else ""
 
 
-def _column_values(data: Dataset, name: str, flag: str) -> list[str]:
-    """The cells of column `name` on the rows the refs ('file:line') point at."""
+def _column_values(data: Dataset, name: str, flag: str, read: dict[str, Any]) -> list[str]:
+    """The cells of column `name` on the rows the refs ('file:line') point at (`read`:
+    the files parsed so far, by path; filled in here)."""
     from transferkit.data._delimited import is_column_number
     from transferkit.data._tabular import read_any_table
 
@@ -106,7 +114,9 @@ def _column_values(data: Dataset, name: str, flag: str) -> list[str]:
             raise TransferKitError(f"{flag} {name!r}: sample {ref!r} is not a row of a file.")
         path, line = found.group(1), int(found.group(2))
         if path not in tables:
-            table = read_any_table(Path(path))
+            if path not in read:
+                read[path] = read_any_table(Path(path))
+            table = read[path]
             header = table.rows[0] if table.rows else []
             if name in header:
                 column = header.index(name)

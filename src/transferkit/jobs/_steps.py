@@ -358,11 +358,14 @@ def evaluate(job: Job, splits: DataSplits, outcome: Outcome) -> tuple[dict, dict
     """Probabilities for val and test, and the metrics on test (else val)."""
     eval_name = "test" if splits.test is not None and len(splits.test) else "val"
     with job.timer.phase("evaluate"):
-        probas = {
-            name: outcome.head.predict_proba(x)
-            for name, x in outcome.features.items()
-            if name != "train"
-        }
+        held_out = {k: x for k, x in outcome.features.items() if k != "train"}
+        if splits.tasks:  # every task's probabilities; the first task's are the run's
+            outcome.task_probas = {
+                k: outcome.head.predict_proba_tasks(x) for k, x in held_out.items()
+            }
+            probas = {k: p[0] for k, p in outcome.task_probas.items()}
+        else:
+            probas = {k: outcome.head.predict_proba(x) for k, x in held_out.items()}
         evaluated = getattr(splits, eval_name)
         predicted = decide(probas[eval_name], outcome.tuned)
         metrics = classification_metrics(
@@ -372,12 +375,7 @@ def evaluate(job: Job, splits: DataSplits, outcome: Outcome) -> tuple[dict, dict
             proba=probas[eval_name],
             train_labels=splits.train.labels,
         )
-        if splits.tasks:
-            outcome.task_probas = {
-                name: outcome.head.predict_proba_tasks(x)
-                for name, x in outcome.features.items()
-                if name != "train"
-            }
+        if outcome.task_probas is not None:
             metrics["tasks"] = task_metrics(splits, eval_name, outcome.task_probas[eval_name])
         group = job.config.evaluation.group
         if group is not None:
