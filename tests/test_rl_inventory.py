@@ -17,6 +17,7 @@ from transferkit.rl import (  # noqa: E402
     InventoryConfig,
     InventoryEnv,
     tune_base_stock,
+    tune_s_s,
 )
 
 ONE_STAGE = InventoryConfig(
@@ -120,6 +121,29 @@ def test_base_stock_finds_the_newsvendor_quantile_on_one_period():
     )  # fmt: skip
     policy, _ = tune_base_stock(config, episodes=2000, span=6, rounds=1)
     assert policy.levels[0] == poisson.ppf((2.0 - 0.5) / 2.0, 20.0)  # the critical fractile
+
+
+def test_s_s_pays_only_when_an_order_has_a_fixed_cost():
+    # without a fixed cost (s, S) can do no better than base-stock (s = S is base-stock);
+    # with one, ordering every period is wasteful and a gap s < S is chosen and pays
+    plain = replace(ONE_STAGE, periods=12, backlog=True)
+    costly = replace(plain, fixed_cost=6.0)
+    _, base_plain = tune_base_stock(plain, episodes=300, span=12, rounds=1)
+    _, ss_plain_score = tune_s_s(plain, episodes=300, span=12, rounds=1)
+    assert ss_plain_score == pytest.approx(base_plain, abs=0.05 * abs(base_plain) + 0.1)
+    _, base_costly = tune_base_stock(costly, episodes=300, span=12, rounds=1)
+    ss, ss_costly = tune_s_s(costly, episodes=300, span=12, rounds=1)
+    assert ss_costly > base_costly + 1.0
+    assert (ss.s < ss.big_s).all()
+    env = InventoryEnv(costly)
+    observation, _ = env.reset(seed=3)
+    orders = 0
+    for _ in range(costly.periods):
+        action, _ = ss.predict(observation)
+        assert env.action_space.contains(action)
+        orders += int(action[0] > 0)
+        observation, *_ = env.step(action)
+    assert orders < costly.periods  # it skips periods
 
 
 @pytest.mark.parametrize(

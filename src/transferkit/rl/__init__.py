@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
 from transferkit.rl._inventory_vector import InventoryVectorEnv
-from transferkit.rl._policies import BaseStockPolicy, tune_base_stock
+from transferkit.rl._policies import BaseStockPolicy, SSPolicy, tune_base_stock, tune_s_s
 
 
 def _register() -> None:
@@ -32,5 +32,7 @@ __all__ = [
     "InventoryConfig",
     "InventoryEnv",
     "InventoryVectorEnv",
+    "SSPolicy",
     "tune_base_stock",
+    "tune_s_s",
 ]

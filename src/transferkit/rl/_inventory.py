@@ -59,6 +59,7 @@ class InventoryConfig:
     trend: float = 0.0  # mean x (1 + trend * t)
     shock_probability: float = 0.0  # each period, the mean is multiplied by shock_scale
     shock_scale: float = 3.0
+    fixed_cost: float = 0.0  # per order placed (any stage ordering a positive quantity)
     discount: float = 0.97
     extra: dict[str, Any] = field(default_factory=dict)  # free notes, kept in run folders
 
@@ -113,6 +114,10 @@ class InventoryConfig:
             raise TransferKitError(
                 "inventory `season_amplitude` must be in [0, 1) and `shock_probability` in"
                 " [0, 1]: demand cannot go negative."
+            )
+        if self.fixed_cost < 0:
+            raise TransferKitError(
+                f"inventory `fixed_cost` cannot be negative; got {self.fixed_cost}."
             )
         if not 0 < self.discount <= 1:
             raise TransferKitError(f"inventory `discount` must be in (0, 1]; got {self.discount}.")
@@ -230,6 +235,7 @@ class InventoryEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             - self.costs @ bought
             - self.penalties @ unfilled
             - self.holding @ self.on_hand
+            - c.fixed_cost * np.count_nonzero(order)
         )
         reward = float(c.discount**self.period * profit)
         info = {
@@ -251,15 +257,3 @@ class InventoryEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             np.array([self.customer_backlog, self.period / self.config.periods]),
         ]
         return np.concatenate(parts).astype(np.float32)
-
-    def inventory_positions(self, observation: np.ndarray) -> np.ndarray:
-        """Each stage's echelon inventory position (its stock, the stock below it and in
-        transit to them, minus the customer backlog) from an observation: what a
-        base-stock policy orders up from."""
-        n = self.config.stages
-        on_hand = observation[:n]
-        transit = observation[2 * n : 2 * n + n * self.depth].reshape(n, self.depth).sum(1)
-        owed = observation[n : 2 * n]
-        backlog = observation[-2]
-        position: np.ndarray = np.cumsum(on_hand + transit + owed) - backlog
-        return position

@@ -89,6 +89,7 @@ class InventoryVectorEnv(gymnasium.vector.VectorEnv):
             - bought @ self.costs
             - unfilled @ self.penalties
             - self.on_hand @ self.holding
+            - c.fixed_cost * np.count_nonzero(order, axis=1)
         )
         rewards = c.discount**self.period * profit
         self.period += 1

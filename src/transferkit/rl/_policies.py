@@ -1,9 +1,15 @@
-"""The policies an agent is held against, with the same `predict` call as a
+"""The inventory policies an agent is held against, with the same `predict` call as a
 Stable-Baselines3 agent (`predict(observation) -> (action, state)`).
 
-Inventory: the (echelon) base-stock policy, order up to a level per stage. For a serial
-chain with stationary demand and backlog it is the optimal policy class (Clark and Scarf
-1960); its levels are tuned here by simulation on common random numbers.
+- **Base-stock** (order up to a level of echelon inventory position at each stage): for a
+  serial chain with stationary demand and backlog, the optimal policy class (Clark and
+  Scarf 1960).
+- **(s, S)**: order up to S only when the position has fallen below s; the optimal class
+  when an order has a fixed cost (Scarf 1960), and what many practitioners run.
+
+Levels are tuned by coordinate search on the mean return of many episodes simulated at
+once in arrays (`InventoryVectorEnv`), every candidate on the same demand draws (common
+random numbers: the comparison between two levels is not drowned by demand noise).
 """
 
 from __future__ import annotations
@@ -13,26 +19,70 @@ from typing import Any
 
 import numpy as np
 
-from transferkit.rl._inventory import InventoryConfig, InventoryEnv
+from transferkit.rl._inventory import InventoryConfig
+from transferkit.rl._inventory_vector import InventoryVectorEnv
+
+
+def echelon_positions(config: InventoryConfig, observations: np.ndarray) -> np.ndarray:
+    """Each stage's echelon inventory position (its stock, the stock below it and in
+    transit to them, minus the customer backlog) from one observation or a batch."""
+    obs = np.atleast_2d(observations)
+    n, depth = config.stages, max(max(config.lead_time), 1)
+    on_hand, owed = obs[:, :n], obs[:, n : 2 * n]
+    transit = obs[:, 2 * n : 2 * n + n * depth].reshape(len(obs), n, depth).sum(2)
+    position: np.ndarray = np.cumsum(on_hand + transit + owed, axis=1) - obs[:, -2:-1]
+    return position if np.ndim(observations) > 1 else position[0]
 
 
 class BaseStockPolicy:
     """Order up to `levels[i]` of echelon inventory position at each stage."""
 
-    def __init__(self, env: InventoryEnv, levels: Sequence[float] | np.ndarray) -> None:
-        self.env, self.levels = env, np.asarray(levels, dtype=float)
+    name = "base-stock"
+
+    def __init__(self, config: InventoryConfig, levels: Sequence[float] | np.ndarray) -> None:
+        self.config, self.levels = config, np.asarray(levels, dtype=float)
 
     def predict(
         self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
-        deterministic: bool = True,
+        deterministic: bool = True, **_: Any,
     ) -> tuple[np.ndarray, Any]:  # fmt: skip
-        position = self.env.inventory_positions(np.asarray(observation))
-        order = np.clip(self.levels - position, 0.0, self.env.capacity)
+        position = echelon_positions(self.config, np.asarray(observation))
+        order = np.clip(self.levels - position, 0.0, np.asarray(self.config.capacity))
         return order.astype(np.float32), state
 
+    def describe(self) -> dict[str, Any]:
+        return {"levels": self.levels.tolist()}
 
-def mean_return(env: InventoryEnv, policy: Any, seeds: Sequence[int]) -> float:
-    """The policy's mean episode return over episodes seeded by `seeds`."""
+
+class SSPolicy:
+    """(s, S): at each stage, when the echelon position is below `s[i]`, order up to
+    `S[i]`; otherwise order nothing."""
+
+    name = "(s, S)"
+
+    def __init__(
+        self, config: InventoryConfig, s: Sequence[float] | np.ndarray,
+        big_s: Sequence[float] | np.ndarray,
+    ) -> None:  # fmt: skip
+        self.config = config
+        self.s, self.big_s = np.asarray(s, dtype=float), np.asarray(big_s, dtype=float)
+
+    def predict(
+        self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
+        deterministic: bool = True, **_: Any,
+    ) -> tuple[np.ndarray, Any]:  # fmt: skip
+        position = echelon_positions(self.config, np.asarray(observation))
+        order = np.where(position < self.s, self.big_s - position, 0.0)
+        order = np.clip(order, 0.0, np.asarray(self.config.capacity))
+        return order.astype(np.float32), state
+
+    def describe(self) -> dict[str, Any]:
+        return {"s": self.s.tolist(), "S": self.big_s.tolist()}
+
+
+def mean_return(env: Any, policy: Any, seeds: Sequence[int]) -> float:
+    """The policy's mean episode return over single-environment episodes seeded by
+    `seeds`."""
     total = 0.0
     for seed in seeds:
         observation, _ = env.reset(seed=int(seed))
@@ -45,29 +95,63 @@ def mean_return(env: InventoryEnv, policy: Any, seeds: Sequence[int]) -> float:
     return total / len(seeds)
 
 
-def tune_base_stock(
-    config: InventoryConfig,
-    episodes: int = 200,
-    seed: int = 0,
-    span: int = 40,
-    rounds: int = 2,
-) -> tuple[BaseStockPolicy, float]:
-    """Base-stock levels by coordinate search on the mean return of `episodes` episodes,
-    the same seeds for every candidate (common random numbers: the comparison between two
-    levels is not drowned by demand noise). Starts at the mean demand over each echelon's
-    lead time plus one period, and searches `span` units either side."""
-    env = InventoryEnv(config)
-    seeds = list(range(seed, seed + episodes))
-    lead = np.cumsum(np.asarray(config.lead_time) + 1)
-    levels = np.round(config.demand_mean * lead).astype(float)
-    best = mean_return(env, BaseStockPolicy(env, levels), seeds)
+def batch_returns(config: InventoryConfig, policy: Any, episodes: int, seed: int) -> np.ndarray:
+    """Each of `episodes` episodes' return under `policy`, simulated at once in arrays;
+    the same `seed` gives every policy the same demand draws."""
+    env = InventoryVectorEnv(episodes, config)
+    observation, _ = env.reset(seed=seed)
+    returns = np.zeros(episodes)
+    for _ in range(config.periods):
+        action, _ = policy.predict(observation)
+        observation, reward, *_ = env.step(action)
+        returns += reward
+    return returns
+
+
+def _search(
+    score: Any, start: np.ndarray, span: float, rounds: int, step: float = 1.0
+) -> tuple[np.ndarray, float]:
+    """Coordinate search: each coordinate in turn over `start ± span`, kept when better."""
+    best_x, best = start.copy(), score(start)
     for _ in range(rounds):
-        for stage in range(config.stages):
-            low = max(0.0, levels[stage] - span)
-            for value in np.arange(low, levels[stage] + span + 1):
-                trial = levels.copy()
-                trial[stage] = value
-                score = mean_return(env, BaseStockPolicy(env, trial), seeds)
-                if score > best:
-                    best, levels = score, trial
-    return BaseStockPolicy(env, levels), best
+        for i in range(len(best_x)):
+            for value in np.arange(max(0.0, best_x[i] - span), best_x[i] + span + step, step):
+                trial = best_x.copy()
+                trial[i] = value
+                got = score(trial)
+                if got > best:
+                    best, best_x = got, trial
+    return best_x, best
+
+
+def tune_base_stock(
+    config: InventoryConfig, episodes: int = 200, seed: int = 0, span: int = 40, rounds: int = 2
+) -> tuple[BaseStockPolicy, float]:
+    """Base-stock levels by coordinate search on the mean return of `episodes` episodes.
+    Starts at the mean demand over each echelon's lead time plus one period, and searches
+    `span` units either side."""
+    lead = np.cumsum(np.asarray(config.lead_time) + 1)
+    start = np.round(config.demand_mean * lead).astype(float)
+
+    def score(levels: np.ndarray) -> float:
+        return float(batch_returns(config, BaseStockPolicy(config, levels), episodes, seed).mean())
+
+    levels, best = _search(score, start, span, rounds)
+    return BaseStockPolicy(config, levels), best
+
+
+def tune_s_s(
+    config: InventoryConfig, episodes: int = 200, seed: int = 0, span: int = 40, rounds: int = 2
+) -> tuple[SSPolicy, float]:
+    """(s, S) levels by coordinate search from the tuned base-stock levels (s = S: the
+    base-stock policy itself, so (s, S) is never worse on the tuning episodes)."""
+    base, _ = tune_base_stock(config, episodes, seed, span, rounds)
+    n = config.stages
+
+    def score(x: np.ndarray) -> float:
+        s, big_s = x[:n], np.maximum(x[:n], x[n:])
+        policy = SSPolicy(config, s, big_s)
+        return float(batch_returns(config, policy, episodes, seed).mean())
+
+    x, best = _search(score, np.concatenate([base.levels, base.levels]), span / 2, rounds)
+    return SSPolicy(config, x[:n], np.maximum(x[:n], x[n:])), best
