@@ -17,6 +17,10 @@ EXTRAS = {
     "onnxruntime": "export",
     "skada": "adapt",
     "ot": "adapt",
+    "gymnasium": "rl",
+    "stable_baselines3": "rl",
+    "sb3_contrib": "rl",
+    "pyvrp": "rl",
 }
 
 

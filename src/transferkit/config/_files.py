@@ -26,6 +26,12 @@ def config_format(path: str | Path) -> str:
 
 def load_config(path: str | Path) -> JobConfig:
     """Read and validate a job's configuration file."""
+    data = read_mapping(path)
+    return JobConfig.from_dict(data or {}, source=repr(str(path))).validate()
+
+
+def read_mapping(path: str | Path) -> Any:
+    """A TOML, YAML or JSON file's content, with a one-line cause when it cannot be read."""
     kind = config_format(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -34,10 +40,9 @@ def load_config(path: str | Path) -> JobConfig:
     except UnicodeDecodeError:
         raise TransferKitError(f"config file {str(path)!r} is not UTF-8 text.") from None
     try:
-        data = _parse(text, kind)
+        return _parse(text, kind)
     except ValueError as exc:  # tomllib, yaml and json errors all say where
         raise TransferKitError(f"config file {str(path)!r} is not valid {kind}: {exc}") from None
-    return JobConfig.from_dict(data or {}, source=repr(str(path))).validate()
 
 
 def _parse(text: str, kind: str) -> Any:

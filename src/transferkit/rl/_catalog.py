@@ -1,0 +1,169 @@
+"""The environments `transferkit rl` knows by name, their presets, and the baselines each
+is held against.
+
+An environment is named `NAME` or `NAME:PRESET` (`inventory:seasonal-shocks`); a config
+file changes any field of the preset's dataclass (`--config FILE`). Any other Gymnasium id
+(`CartPole-v1`) trains too, held against a random policy only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from transferkit._errors import TransferKitError
+from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
+
+Baselines = Callable[[Any, int], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class EnvKind:
+    """One family of environments: its dataclass config and named presets, how to build
+    one, the algorithm it trains with unless told, and its baselines (`baselines(config,
+    seed)` -> {name: policy}, tuned on episodes other than the evaluation's)."""
+
+    name: str
+    gym_id: str
+    presets: Mapping[str, Any]
+    make: Callable[[Any], gymnasium.Env]
+    algo: str
+    baselines: Baselines
+    normalize_obs: bool = True
+    hyperparameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def config_class(self) -> type:
+        return type(next(iter(self.presets.values())))
+
+
+@dataclass(frozen=True)
+class EnvChoice:
+    """An environment chosen: its kind (None for a plain Gymnasium id), config, label."""
+
+    label: str
+    kind: EnvKind | None
+    config: Any = None
+    gym_id: str = ""
+
+    def make(self) -> gymnasium.Env:
+        if self.kind is None:
+            return gymnasium.make(self.gym_id)
+        return self.kind.make(self.config)
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config) if self.kind is not None else {}
+
+    def baselines(self, seed: int = 0) -> dict[str, Any]:
+        found: dict[str, Any] = {"random": RandomPolicy(self.make().action_space, seed)}
+        if self.kind is not None:
+            found.update(self.kind.baselines(self.config, seed))
+        return found
+
+
+class RandomPolicy:
+    """Uniformly random valid actions (the floor every agent must clear)."""
+
+    name = "random"
+
+    def __init__(self, action_space: gymnasium.Space, seed: int = 0) -> None:
+        self.space = action_space
+        self.rng = np.random.default_rng(seed)
+
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None,
+        deterministic: bool = True, action_masks: np.ndarray | None = None, **_: Any,
+    ) -> tuple[Any, Any]:  # fmt: skip
+        if action_masks is not None:
+            return int(self.rng.choice(np.flatnonzero(action_masks))), state
+        if isinstance(self.space, gymnasium.spaces.Box):
+            return self.rng.uniform(self.space.low, self.space.high).astype(np.float32), state
+        return self.space.sample(), state
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+
+def _inventory_baselines(config: InventoryConfig, seed: int) -> dict[str, Any]:
+    from transferkit.rl._policies import tune_base_stock, tune_s_s
+
+    base, _ = tune_base_stock(config, seed=seed)
+    ss, _ = tune_s_s(config, seed=seed)
+    return {"base-stock": base, "(s, S)": ss}
+
+
+INVENTORY = EnvKind(
+    name="inventory",
+    gym_id="transferkit/Inventory-v0",
+    presets={
+        "orgym": ORGYM_INV_MANAGEMENT,
+        "orgym-lost-sales": replace(ORGYM_INV_MANAGEMENT, backlog=False),
+        "seasonal-shocks": replace(
+            ORGYM_INV_MANAGEMENT, season_amplitude=0.5, season_length=10, shock_probability=0.1
+        ),
+        "single-stage": InventoryConfig(
+            initial=(60.0,),
+            prices=(2.0, 1.5),
+            costs=(1.5, 1.0),
+            penalties=(0.1, 0.0),
+            holding=(0.15,),
+            capacity=(100.0,),
+            lead_time=(3,),
+        ),
+    },
+    make=InventoryEnv,
+    algo="ppo",
+    baselines=_inventory_baselines,
+    hyperparameters={"ppo": {"n_steps": 600, "batch_size": 150, "learning_rate": 3e-4}},
+)
+
+KINDS: dict[str, EnvKind] = {kind.name: kind for kind in (INVENTORY,)}
+
+
+def choose(name: str, settings: Mapping[str, Any] | None = None) -> EnvChoice:
+    """`NAME`, `NAME:PRESET` or a Gymnasium id, with `settings` changing config fields."""
+    base, _, preset = name.partition(":")
+    kind = KINDS.get(base.lower()) or next((k for k in KINDS.values() if k.gym_id == base), None)
+    if kind is None:
+        if preset or settings:
+            raise TransferKitError(
+                f"environment {name!r} is not one of transferkit's ({', '.join(KINDS)}):"
+                " presets and config files apply only to those."
+            )
+        if base not in gymnasium.registry:
+            raise TransferKitError(
+                f"unknown environment {name!r}: give one of {', '.join(KINDS)} (with"
+                " `:PRESET`), or a registered Gymnasium id such as CartPole-v1."
+            )
+        return EnvChoice(label=base, kind=None, gym_id=base)
+    preset = preset or next(iter(kind.presets))
+    if preset not in kind.presets:
+        raise TransferKitError(
+            f"{kind.name} has no preset {preset!r}: choose one of {', '.join(kind.presets)}."
+        )
+    config = kind.presets[preset]
+    if settings:
+        config = with_settings(config, settings, f"{kind.name} config")
+    config.check()
+    return EnvChoice(label=f"{kind.name}:{preset}", kind=kind, config=config)
+
+
+def with_settings(config: Any, settings: Mapping[str, Any], what: str) -> Any:
+    """`config` with fields replaced (lists become tuples), refusing an unknown field."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    changes: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key not in fields:
+            raise TransferKitError(
+                f"{what}: unknown setting {key!r}; known: {', '.join(sorted(fields))}."
+            )
+        changes[key] = tuple(value) if isinstance(value, list) else value
+    try:
+        return replace(config, **changes)
+    except TypeError as exc:
+        raise TransferKitError(f"{what}: {exc}") from None
