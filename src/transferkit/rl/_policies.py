@@ -34,13 +34,31 @@ def echelon_positions(config: InventoryConfig, observations: np.ndarray) -> np.n
     return position if np.ndim(observations) > 1 else position[0]
 
 
+def period_of(config: InventoryConfig, observations: np.ndarray) -> np.ndarray:
+    """The period of one observation or a batch (its last entry is the share gone)."""
+    return np.rint(np.asarray(observations)[..., -1] * config.periods)
+
+
+def last_useful_period(config: InventoryConfig) -> np.ndarray:
+    """Per stage, the last period whose order can still reach a customer before the
+    horizon ends: an order of stage i passes the lead times of stages i, ..., 0."""
+    return config.periods - 1 - np.cumsum(config.lead_time)
+
+
 class BaseStockPolicy:
-    """Order up to `levels[i]` of echelon inventory position at each stage."""
+    """Order up to `levels[i]` of echelon inventory position at each stage, up to period
+    `last_order[i]` (default: the last period whose order can still be sold; a finite
+    horizon makes later orders a pure cost)."""
 
     name = "base-stock"
 
-    def __init__(self, config: InventoryConfig, levels: Sequence[float] | np.ndarray) -> None:
+    def __init__(
+        self, config: InventoryConfig, levels: Sequence[float] | np.ndarray,
+        last_order: Sequence[float] | np.ndarray | None = None,
+    ) -> None:  # fmt: skip
         self.config, self.levels = config, np.asarray(levels, dtype=float)
+        last = last_useful_period(config) if last_order is None else last_order
+        self.last_order = np.asarray(last, dtype=float)
 
     def predict(
         self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
@@ -48,10 +66,12 @@ class BaseStockPolicy:
     ) -> tuple[np.ndarray, Any]:  # fmt: skip
         position = echelon_positions(self.config, np.asarray(observation))
         order = np.clip(self.levels - position, 0.0, np.asarray(self.config.capacity))
+        period = period_of(self.config, observation)
+        order = np.where(np.expand_dims(period, -1) <= self.last_order, order, 0.0)
         return order.astype(np.float32), state
 
     def describe(self) -> dict[str, Any]:
-        return {"levels": self.levels.tolist()}
+        return {"levels": self.levels.tolist(), "last order": self.last_order.tolist()}
 
 
 class SSPolicy:
@@ -66,6 +86,7 @@ class SSPolicy:
     ) -> None:  # fmt: skip
         self.config = config
         self.s, self.big_s = np.asarray(s, dtype=float), np.asarray(big_s, dtype=float)
+        self.last_order = last_useful_period(config).astype(float)
 
     def predict(
         self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
@@ -74,10 +95,16 @@ class SSPolicy:
         position = echelon_positions(self.config, np.asarray(observation))
         order = np.where(position < self.s, self.big_s - position, 0.0)
         order = np.clip(order, 0.0, np.asarray(self.config.capacity))
+        period = period_of(self.config, observation)
+        order = np.where(np.expand_dims(period, -1) <= self.last_order, order, 0.0)
         return order.astype(np.float32), state
 
     def describe(self) -> dict[str, Any]:
-        return {"s": self.s.tolist(), "S": self.big_s.tolist()}
+        return {
+            "s": self.s.tolist(),
+            "S": self.big_s.tolist(),
+            "last order": self.last_order.tolist(),
+        }
 
 
 def mean_return(env: Any, policy: Any, seeds: Sequence[int]) -> float:
@@ -133,11 +160,21 @@ def tune_base_stock(
     lead = np.cumsum(np.asarray(config.lead_time) + 1)
     start = np.round(config.demand_mean * lead).astype(float)
 
+    last = last_useful_period(config).astype(float)
+
     def score(levels: np.ndarray) -> float:
-        return float(batch_returns(config, BaseStockPolicy(config, levels), episodes, seed).mean())
+        policy = BaseStockPolicy(config, levels, last)
+        return float(batch_returns(config, policy, episodes, seed).mean())
+
+    def score_last(last_order: np.ndarray) -> float:
+        policy = BaseStockPolicy(config, levels, last_order)
+        return float(batch_returns(config, policy, episodes, seed).mean())
 
     levels, best = _search(score, start, span, rounds)
-    return BaseStockPolicy(config, levels), best
+    if config.periods > 1:  # when to stop ordering, then the levels again around it
+        last, best = _search(score_last, last, 4, 1)
+        levels, best = _search(score, levels, span / 4, 1)
+    return BaseStockPolicy(config, levels, last), best
 
 
 def tune_s_s(
@@ -148,10 +185,13 @@ def tune_s_s(
     base, _ = tune_base_stock(config, episodes, seed, span, rounds)
     n = config.stages
 
+    def make(x: np.ndarray) -> SSPolicy:
+        policy = SSPolicy(config, x[:n], np.maximum(x[:n], x[n:]))
+        policy.last_order = base.last_order
+        return policy
+
     def score(x: np.ndarray) -> float:
-        s, big_s = x[:n], np.maximum(x[:n], x[n:])
-        policy = SSPolicy(config, s, big_s)
-        return float(batch_returns(config, policy, episodes, seed).mean())
+        return float(batch_returns(config, make(x), episodes, seed).mean())
 
     x, best = _search(score, np.concatenate([base.levels, base.levels]), span / 2, rounds)
-    return SSPolicy(config, x[:n], np.maximum(x[:n], x[n:])), best
+    return make(x), best
