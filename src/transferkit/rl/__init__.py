@@ -1,5 +1,6 @@
-"""Reinforcement learning for the seed use cases: Gymnasium environments (inventory first),
-the baselines a practitioner trusts, and later the agents and policy transfer.
+"""Reinforcement learning for the seed use cases: Gymnasium environments (inventory,
+pricing, ...), the baselines a practitioner trusts, and Stable-Baselines3 agents held
+against them (`transferkit rl`).
 
 Importing this package registers the environments with Gymnasium
 (`gymnasium.make("transferkit/Inventory-v0")`); it needs the `[rl]` extra.
@@ -10,6 +11,12 @@ from __future__ import annotations
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
 from transferkit.rl._inventory_vector import InventoryVectorEnv
 from transferkit.rl._policies import BaseStockPolicy, SSPolicy, tune_base_stock, tune_s_s
+from transferkit.rl._pricing import PricingConfig, PricingEnv
+from transferkit.rl._pricing_policies import (
+    ConstantPrice,
+    DynamicProgrammingPrice,
+    MyopicPrice,
+)
 
 
 def _register() -> None:
@@ -22,6 +29,10 @@ def _register() -> None:
             # gymnasium.make_vec(..., vectorization_mode="vector_entry_point"): K in arrays
             vector_entry_point="transferkit.rl._inventory_vector:InventoryVectorEnv",
         )
+    if "transferkit/DynamicPricing-v0" not in gymnasium.registry:
+        gymnasium.register(
+            id="transferkit/DynamicPricing-v0", entry_point="transferkit.rl._pricing:PricingEnv"
+        )
 
 
 _register()
@@ -29,9 +40,14 @@ _register()
 __all__ = [
     "ORGYM_INV_MANAGEMENT",
     "BaseStockPolicy",
+    "ConstantPrice",
+    "DynamicProgrammingPrice",
     "InventoryConfig",
     "InventoryEnv",
     "InventoryVectorEnv",
+    "MyopicPrice",
+    "PricingConfig",
+    "PricingEnv",
     "SSPolicy",
     "tune_base_stock",
     "tune_s_s",

@@ -18,6 +18,7 @@ import numpy as np
 
 from transferkit._errors import TransferKitError
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
+from transferkit.rl._pricing import PricingConfig, PricingEnv
 
 Baselines = Callable[[Any, int], dict[str, Any]]
 
@@ -122,7 +123,29 @@ INVENTORY = EnvKind(
     hyperparameters={"ppo": {"n_steps": 600, "batch_size": 150, "learning_rate": 3e-4}},
 )
 
-KINDS: dict[str, EnvKind] = {kind.name: kind for kind in (INVENTORY,)}
+
+def _pricing_baselines(config: Any, seed: int) -> dict[str, Any]:
+    from transferkit.rl._pricing_policies import pricing_baselines
+
+    return pricing_baselines(config, seed)
+
+
+PRICING = EnvKind(
+    name="pricing",
+    gym_id="transferkit/DynamicPricing-v0",
+    presets={
+        "default": PricingConfig(),
+        # a deterministic market: (period, stock) is the state, dynamic programming exact
+        "small": PricingConfig(periods=10, stock=20, reference_effect=0.0, competitor_noise=0.0),
+        "reactive-competitor": PricingConfig(competitor_reaction=0.5, competitor_noise=3.0),
+    },
+    make=PricingEnv,
+    algo="ppo",
+    baselines=_pricing_baselines,
+    hyperparameters={"ppo": {"n_steps": 512, "batch_size": 128, "ent_coef": 0.01}},
+)
+
+KINDS: dict[str, EnvKind] = {kind.name: kind for kind in (INVENTORY, PRICING)}
 
 
 def choose(name: str, settings: Mapping[str, Any] | None = None) -> EnvChoice:

@@ -32,6 +32,31 @@ def inventory(env: Any, steps: list[dict[str, Any]], total: float) -> tuple[Any,
     return fig, f"one held-out episode: stock and orders per stage (return {total:.1f})"
 
 
+def pricing(env: Any, steps: list[dict[str, Any]], total: float) -> tuple[Any, str]:
+    """Our price and the competitor's, against demand and sales, period by period."""
+    plt = _plt()
+    info = [s["info"] for s in steps]
+    periods = np.arange(len(info))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.0), sharex=True)
+    top.step(periods, [i["price"] for i in info], where="mid", label="our price")
+    top.plot(periods, [i["competitor"] for i in info], linestyle="--", label="competitor")
+    top.plot(periods, [i["reference"] for i in info], linestyle=":", label="reference price")
+    bottom.bar(periods, [i["demand"] for i in info], color="#cbd5e0", label="demand")
+    bottom.bar(periods, [i["sold"] for i in info], color="#2b6cb0", label="sold")
+    stock = env.unwrapped.config.stock - np.cumsum([i["sold"] for i in info])
+    twin = bottom.twinx()
+    twin.plot(periods, stock, color="#c53030", label="stock left")
+    twin.set_ylabel("stock left")
+    top.set_ylabel("price")
+    bottom.set_ylabel("units")
+    bottom.set_xlabel("period")
+    for ax in (top, bottom):
+        ax.legend(fontsize=7, loc="upper right")
+        ax.grid(alpha=0.3)
+    return fig, f"one held-out episode: the price path against demand (revenue {total:.0f})"
+
+
 PICTURES: dict[str, Callable[[Any, list[dict[str, Any]], float], tuple[Any, str]]] = {
     "inventory": inventory,
+    "pricing": pricing,
 }
