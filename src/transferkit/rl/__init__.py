@@ -8,6 +8,8 @@ Importing this package registers the environments with Gymnasium
 
 from __future__ import annotations
 
+from transferkit.rl._ads import AdConfig, AdPlacementEnv
+from transferkit.rl._ads_policies import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
 from transferkit.rl._inventory_vector import InventoryVectorEnv
 from transferkit.rl._policies import BaseStockPolicy, SSPolicy, tune_base_stock, tune_s_s
@@ -29,6 +31,10 @@ def _register() -> None:
             # gymnasium.make_vec(..., vectorization_mode="vector_entry_point"): K in arrays
             vector_entry_point="transferkit.rl._inventory_vector:InventoryVectorEnv",
         )
+    if "transferkit/AdPlacement-v0" not in gymnasium.registry:
+        gymnasium.register(
+            id="transferkit/AdPlacement-v0", entry_point="transferkit.rl._ads:AdPlacementEnv"
+        )
     if "transferkit/DynamicPricing-v0" not in gymnasium.registry:
         gymnasium.register(
             id="transferkit/DynamicPricing-v0", entry_point="transferkit.rl._pricing:PricingEnv"
@@ -39,16 +45,22 @@ _register()
 
 __all__ = [
     "ORGYM_INV_MANAGEMENT",
+    "UCB1",
+    "AdConfig",
+    "AdPlacementEnv",
     "BaseStockPolicy",
     "ConstantPrice",
     "DynamicProgrammingPrice",
+    "EpsilonGreedy",
     "InventoryConfig",
     "InventoryEnv",
     "InventoryVectorEnv",
+    "LinUCB",
     "MyopicPrice",
     "PricingConfig",
     "PricingEnv",
     "SSPolicy",
+    "ThompsonSampling",
     "tune_base_stock",
     "tune_s_s",
 ]

@@ -17,6 +17,7 @@ import gymnasium
 import numpy as np
 
 from transferkit._errors import TransferKitError
+from transferkit.rl._ads import AdConfig, AdPlacementEnv
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
 from transferkit.rl._pricing import PricingConfig, PricingEnv
 
@@ -145,7 +146,25 @@ PRICING = EnvKind(
     hyperparameters={"ppo": {"n_steps": 512, "batch_size": 128, "ent_coef": 0.01}},
 )
 
-KINDS: dict[str, EnvKind] = {kind.name: kind for kind in (INVENTORY, PRICING)}
+
+def _ad_baselines(config: Any, seed: int) -> dict[str, Any]:
+    from transferkit.rl._ads_policies import ad_baselines
+
+    return ad_baselines(config, seed)
+
+
+ADS = EnvKind(
+    name="ads",
+    gym_id="transferkit/AdPlacement-v0",
+    presets={"default": AdConfig(), "slate": AdConfig(slots=3)},
+    make=AdPlacementEnv,
+    algo="ppo",
+    baselines=_ad_baselines,
+    normalize_obs=False,  # posterior means, spreads and shares: already on a common scale
+    hyperparameters={"ppo": {"n_steps": 1200, "batch_size": 300, "ent_coef": 0.01}},
+)
+
+KINDS: dict[str, EnvKind] = {kind.name: kind for kind in (INVENTORY, PRICING, ADS)}
 
 
 def choose(name: str, settings: Mapping[str, Any] | None = None) -> EnvChoice:

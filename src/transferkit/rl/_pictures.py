@@ -56,7 +56,38 @@ def pricing(env: Any, steps: list[dict[str, Any]], total: float) -> tuple[Any, s
     return fig, f"one held-out episode: the price path against demand (revenue {total:.0f})"
 
 
+def ads(env: Any, steps: list[dict[str, Any]], total: float) -> tuple[Any, str]:
+    """Impressions and clicks per ad in each segment, beside the true click rates."""
+    plt = _plt()
+    unwrapped = env.unwrapped
+    c = unwrapped.config
+    shown = np.zeros((c.segments, c.ads))
+    clicks = np.zeros((c.segments, c.ads))
+    for s in steps:
+        i = s["info"]
+        shown[i["segment"], i["shown"]] += 1
+        clicks[i["segment"], i["shown"]] += i["clicked"]
+    fig, axes = plt.subplots(1, c.segments, figsize=(6.4, 3.4), sharey=True, squeeze=False)
+    ads_at = np.arange(c.ads)
+    for s, ax in enumerate(axes[0]):
+        ax.bar(ads_at, shown[s], color="#cbd5e0", label="shown")
+        ax.bar(ads_at, clicks[s], color="#2b6cb0", label="clicked")
+        twin = ax.twinx()
+        twin.plot(ads_at, unwrapped.ctr[s], "o", color="#c53030", label="true click rate")
+        twin.set_ylim(0, max(0.01, float(unwrapped.ctr.max()) * 1.1))
+        ax.set_title(f"segment {s}", fontsize=9)
+        ax.set_xlabel("ad")
+    axes[0][0].set_ylabel("impressions")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    regret = sum(s["info"]["regret"] for s in steps)
+    return fig, (
+        f"one held-out episode: clicks per ad and segment ({total:.0f} clicks, expected"
+        f" regret {regret:.1f})"
+    )
+
+
 PICTURES: dict[str, Callable[[Any, list[dict[str, Any]], float], tuple[Any, str]]] = {
     "inventory": inventory,
     "pricing": pricing,
+    "ads": ads,
 }

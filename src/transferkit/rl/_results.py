@@ -88,11 +88,11 @@ def summary_lines(label: str, algo: str | None, evaluation: dict[str, Any]) -> l
     lines = [
         f"{label}: {algo} agent, {evaluation['timesteps']} steps in"
         f" {evaluation['wall_s']:.0f} s{stop}",
-        f"agent       {_pm(a)}  ({n} held-out episodes, mean return ± 95 % interval)",
+        f"{'agent':<15} {_pm(a)}  ({n} held-out episodes, mean return ± 95 % interval)",
     ]
     for name, b in evaluation["baselines"].items():
         rel = "" if b["relative"] is None else f", agent {100 * b['relative']:+.1f} %"
-        lines.append(f"{name:<11} {_pm(b)}{rel}")
+        lines.append(f"{name:<15} {_pm(b)}{rel}")
     lines.append("verdict: " + verdict(evaluation))
     return lines
 

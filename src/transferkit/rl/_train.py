@@ -104,6 +104,9 @@ def train(settings: TrainSettings, out: str | Path | None = None, overwrite: boo
         write_json(run, "config.json", {"format": 1, **asdict(settings),
                                         "env_config": choice.config_dict()})  # fmt: skip
     normalize = choice.kind.normalize_obs if choice.kind else True
+    import torch
+
+    torch.set_num_threads(1)  # small MLPs: a second thread costs more than it gives
     vec = make_vec(choice, settings.envs, settings.seed, normalize, hyper.get("gamma", 0.99))
     model = build_model(algo, vec, settings.seed, hyper)
     evaluator = _Evaluator(run, choice, settings, algo, hyper)
