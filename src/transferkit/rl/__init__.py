@@ -19,6 +19,12 @@ from transferkit.rl._pricing_policies import (
     DynamicProgrammingPrice,
     MyopicPrice,
 )
+from transferkit.rl._routing import RoutingConfig, RoutingEnv
+from transferkit.rl._routing_policies import (
+    NearestNeighbour,
+    NearestNeighbourTwoOpt,
+    PyVRPRoutes,
+)
 
 
 def _register() -> None:
@@ -34,6 +40,10 @@ def _register() -> None:
     if "transferkit/AdPlacement-v0" not in gymnasium.registry:
         gymnasium.register(
             id="transferkit/AdPlacement-v0", entry_point="transferkit.rl._ads:AdPlacementEnv"
+        )
+    if "transferkit/DeliveryRouting-v0" not in gymnasium.registry:
+        gymnasium.register(
+            id="transferkit/DeliveryRouting-v0", entry_point="transferkit.rl._routing:RoutingEnv"
         )
     if "transferkit/DynamicPricing-v0" not in gymnasium.registry:
         gymnasium.register(
@@ -57,8 +67,13 @@ __all__ = [
     "InventoryVectorEnv",
     "LinUCB",
     "MyopicPrice",
+    "NearestNeighbour",
+    "NearestNeighbourTwoOpt",
     "PricingConfig",
     "PricingEnv",
+    "PyVRPRoutes",
+    "RoutingConfig",
+    "RoutingEnv",
     "SSPolicy",
     "ThompsonSampling",
     "tune_base_stock",

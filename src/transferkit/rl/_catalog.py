@@ -20,6 +20,7 @@ from transferkit._errors import TransferKitError
 from transferkit.rl._ads import AdConfig, AdPlacementEnv
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
 from transferkit.rl._pricing import PricingConfig, PricingEnv
+from transferkit.rl._routing import RoutingConfig, RoutingEnv
 
 Baselines = Callable[[Any, int], dict[str, Any]]
 
@@ -164,7 +165,30 @@ ADS = EnvKind(
     hyperparameters={"ppo": {"n_steps": 1200, "batch_size": 300, "ent_coef": 0.01}},
 )
 
-KINDS: dict[str, EnvKind] = {kind.name: kind for kind in (INVENTORY, PRICING, ADS)}
+
+def _routing_baselines(config: Any, seed: int) -> dict[str, Any]:
+    from transferkit.rl._routing_policies import routing_baselines
+
+    return routing_baselines(config, seed)
+
+
+ROUTING = EnvKind(
+    name="routing",
+    gym_id="transferkit/DeliveryRouting-v0",
+    presets={
+        "20": RoutingConfig(),
+        "10": RoutingConfig(customers=10, vehicles=2, capacity=35),
+        "50": RoutingConfig(customers=50, vehicles=6, capacity=50, horizon=600.0),
+        "heavy-traffic": RoutingConfig(rush_strength=1.5, congestion=0.5),
+    },
+    make=RoutingEnv,
+    algo="maskable-ppo",
+    baselines=_routing_baselines,
+    normalize_obs=False,  # a table of shares, already in [0, 1]
+    hyperparameters={"maskable-ppo": {"n_steps": 1024, "batch_size": 256, "ent_coef": 0.01}},
+)
+
+KINDS: dict[str, EnvKind] = {kind.name: kind for kind in (INVENTORY, ROUTING, PRICING, ADS)}
 
 
 def choose(name: str, settings: Mapping[str, Any] | None = None) -> EnvChoice:

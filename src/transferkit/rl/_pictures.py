@@ -86,8 +86,36 @@ def ads(env: Any, steps: list[dict[str, Any]], total: float) -> tuple[Any, str]:
     )
 
 
+def routing(env: Any, steps: list[dict[str, Any]], total: float) -> tuple[Any, str]:
+    """Each van's route on the map, late stops marked."""
+    plt = _plt()
+    unwrapped = env.unwrapped
+    fig, ax = plt.subplots(figsize=(5.6, 5.4))
+    depot = unwrapped.depot
+    for van, route in enumerate(unwrapped.routes):
+        points = np.array([depot, *[unwrapped.xy[i - 1] for i in route], depot])
+        ax.plot(points[:, 0], points[:, 1], "-o", markersize=4, label=f"van {van}")
+    late = [unwrapped.xy[i - 1] for i in unwrapped.late]
+    if late:
+        ax.scatter(*np.array(late).T, s=160, facecolors="none", edgecolors="#c53030",
+                   linewidths=2, label="late")  # fmt: skip
+    missed = unwrapped.xy[~unwrapped.served]
+    if len(missed):
+        ax.scatter(*missed.T, marker="x", color="black", s=60, label="not served")
+    ax.scatter(*depot, marker="s", color="black", s=80, label="depot")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_aspect("equal")
+    ax.legend(fontsize=7, loc="upper right")
+    return fig, (
+        f"one held-out day: the routes, {len(unwrapped.late)} late stop(s) circled"
+        f" (return {total:.1f})"
+    )
+
+
 PICTURES: dict[str, Callable[[Any, list[dict[str, Any]], float], tuple[Any, str]]] = {
     "inventory": inventory,
+    "routing": routing,
     "pricing": pricing,
     "ads": ads,
 }
