@@ -80,6 +80,24 @@ def test_the_saved_policy_reloads_and_plays_the_same_episodes(inventory_run: Pat
     assert compared.returncode == 0 and compared.stdout.count("inventory:single-stage") == 2
 
 
+PICTURES = [("routing:10", "routes"), ("pricing:small", "price path"), ("ads", "clicks per ad")]
+
+
+@pytest.mark.parametrize(("env", "picture"), PICTURES)
+def test_every_environment_trains_with_its_default_agent(tmp_path: Path, env: str, picture: str):
+    done = rl("train", env, "--steps", "300", "--eval-every", "150", "--eval-episodes", "2",
+              "--test-episodes", "3", "--out", "run", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    kind = env.partition(":")[0]
+    assert config["algo"] == ("maskable-ppo" if kind == "routing" else "ppo")
+    named = {"routing": "PyVRP", "pricing": "dp optimum", "ads": "Thompson"}[kind]
+    assert named in evaluation["baselines"]
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert picture in html and html.count("data:image/png;base64,") == 2
+
+
 def test_flatten_keeps_an_optimiser_state_with_integer_keys():
     net = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(net.parameters(), lr=0.01)

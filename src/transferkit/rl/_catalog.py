@@ -74,7 +74,7 @@ class RandomPolicy:
 
     name = "random"
 
-    def __init__(self, action_space: gymnasium.Space, seed: int = 0) -> None:
+    def __init__(self, action_space: gymnasium.Space[Any], seed: int = 0) -> None:
         self.space = action_space
         self.rng = np.random.default_rng(seed)
 

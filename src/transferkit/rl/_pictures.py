@@ -69,13 +69,13 @@ def ads(env: Any, steps: list[dict[str, Any]], total: float) -> tuple[Any, str]:
         clicks[i["segment"], i["shown"]] += i["clicked"]
     fig, axes = plt.subplots(1, c.segments, figsize=(6.4, 3.4), sharey=True, squeeze=False)
     ads_at = np.arange(c.ads)
-    for s, ax in enumerate(axes[0]):
-        ax.bar(ads_at, shown[s], color="#cbd5e0", label="shown")
-        ax.bar(ads_at, clicks[s], color="#2b6cb0", label="clicked")
+    for segment, ax in enumerate(axes[0]):
+        ax.bar(ads_at, shown[segment], color="#cbd5e0", label="shown")
+        ax.bar(ads_at, clicks[segment], color="#2b6cb0", label="clicked")
         twin = ax.twinx()
-        twin.plot(ads_at, unwrapped.ctr[s], "o", color="#c53030", label="true click rate")
+        twin.plot(ads_at, unwrapped.ctr[segment], "o", color="#c53030", label="true click rate")
         twin.set_ylim(0, max(0.01, float(unwrapped.ctr.max()) * 1.1))
-        ax.set_title(f"segment {s}", fontsize=9)
+        ax.set_title(f"segment {segment}", fontsize=9)
         ax.set_xlabel("ad")
     axes[0][0].set_ylabel("impressions")
     axes[0][0].legend(fontsize=7, loc="upper left")

@@ -36,7 +36,8 @@ def echelon_positions(config: InventoryConfig, observations: np.ndarray) -> np.n
 
 def period_of(config: InventoryConfig, observations: np.ndarray) -> np.ndarray:
     """The period of one observation or a batch (its last entry is the share gone)."""
-    return np.rint(np.asarray(observations)[..., -1] * config.periods)
+    periods: np.ndarray = np.rint(np.asarray(observations)[..., -1] * config.periods)
+    return periods
 
 
 def last_useful_period(config: InventoryConfig) -> np.ndarray:

@@ -37,7 +37,7 @@ class ConstantPrice:
     def __init__(self, config: PricingConfig, index: int) -> None:
         self.config, self.index = config, int(index)
 
-    def predict(self, observation: Any, state: Any = None, **_: Any) -> tuple[int, Any]:
+    def predict(self, observation: Any, state: Any = None, **extra: Any) -> tuple[int, Any]:
         return self.index, state
 
     def describe(self) -> dict[str, Any]:
@@ -53,7 +53,7 @@ class MyopicPrice:
     def __init__(self, config: PricingConfig) -> None:
         self.config, self.prices = config, np.asarray(config.prices, dtype=float)
 
-    def predict(self, observation: Any, state: Any = None, **_: Any) -> tuple[int, Any]:
+    def predict(self, observation: Any, state: Any = None, **extra: Any) -> tuple[int, Any]:
         _, stock, reference, competitor = _state(self.config, observation)
         mean = demand_mean(self.config, self.prices, reference, competitor)
         return int(np.argmax(self.prices * expected_sales(mean, stock))), state
@@ -94,7 +94,7 @@ class DynamicProgrammingPrice:
         self.values = value
         self.value = float(value[0, config.stock])
 
-    def predict(self, observation: Any, state: Any = None, **_: Any) -> tuple[int, Any]:
+    def predict(self, observation: Any, state: Any = None, **extra: Any) -> tuple[int, Any]:
         period, stock, _, _ = _state(self.config, observation)
         period = min(max(period, 0), self.config.periods - 1)
         return int(self.choice[period, min(max(stock, 0), self.config.stock)]), state

@@ -162,8 +162,8 @@ class RoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.steps += 1
         truncated = self.steps >= 4 * (c.customers + c.vehicles)
         if not self.action_masks()[choice]:  # masked: nothing happens, at a cost
-            info = {"van": van, "to": choice, "invalid": True}
-            return self._observation(), -c.invalid_penalty, False, truncated, info
+            refused = {"van": van, "to": choice, "invalid": True}
+            return self._observation(), -c.invalid_penalty, False, truncated, refused
         target = self.depot if choice == 0 else self.xy[choice - 1]
         distance = float(np.linalg.norm(target - self.position[van]))
         minutes = self.travel_minutes(distance, self.free_at[van])

@@ -69,7 +69,8 @@ class PlannedRoutes:
     name = "planned"
 
     def __init__(self, config: RoutingConfig) -> None:
-        self.config, self.routes = config, [[] for _ in range(config.vehicles)]
+        self.config = config
+        self.routes: list[list[int]] = [[] for _ in range(config.vehicles)]
         depot = np.array([0.5, 0.5])
         self.depot = depot
 

@@ -154,7 +154,7 @@ except ImportError:  # pragma: no cover - without the [rl] extra
     BaseCallback = object  # type: ignore[assignment,misc]
 
 
-class _Evaluator(BaseCallback):  # type: ignore[misc]
+class _Evaluator(BaseCallback):
     """Every `eval_every` steps: score the policy on the evaluation episodes, keep it when
     it is the best so far, write the learning curve and a checkpoint, and stop after
     `patience` evaluations without a new best."""
@@ -222,8 +222,8 @@ class _Evaluator(BaseCallback):  # type: ignore[misc]
         model.num_timesteps = int(meta["num_timesteps"])
         self.history, self.best = list(meta["history"]), float(meta["best"])
         self.since_best, self.wall_before = int(meta["since_best"]), float(meta["wall_s"])
-        self.last_eval = model.num_timesteps
-        return model.num_timesteps
+        self.last_eval = int(model.num_timesteps)
+        return self.last_eval
 
 
 def asdict_rms(rms: Any) -> dict[str, Any]:
