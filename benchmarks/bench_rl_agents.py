@@ -56,6 +56,16 @@ def report(env: str, rows: list[dict]) -> None:
         f" {np.mean([r['wall_s'] for r in rows]):.0f} s per run (training + evaluations)"
     )
     print(f"  agent       {np.mean(agent):9.2f} ± {interval_half_width(agent):.2f}")
+    if "regret" in rows[0]["agent"]:
+        regret = [r["agent"]["regret"] for r in rows]
+        print(f"  agent regret {np.mean(regret):.2f} ± {interval_half_width(regret):.2f}")
+        for name in named:
+            theirs = [r["baselines"][name]["regret"] for r in rows]
+            ratio = [a / b for a, b in zip(regret, theirs, strict=True)]
+            print(
+                f"  {name:<11} regret {np.mean(theirs):.2f} ± {interval_half_width(theirs):.2f};"
+                f" agent / {name} {np.mean(ratio):.3f} ± {interval_half_width(ratio):.3f}"
+            )
     for name in named:
         means = [r["baselines"][name]["mean"] for r in rows]
         rel = [100 * r["baselines"][name]["relative"] for r in rows]

@@ -94,6 +94,9 @@ def test_every_environment_trains_with_its_default_agent(tmp_path: Path, env: st
     assert config["algo"] == ("maskable-ppo" if kind == "routing" else "ppo")
     named = {"routing": "PyVRP", "pricing": "dp optimum", "ads": "Thompson"}[kind]
     assert named in evaluation["baselines"]
+    if kind == "ads":  # a bandit is scored by its regret too
+        assert evaluation["agent"]["regret"] >= 0 and len(evaluation["agent"]["regrets"]) == 3
+        assert "regret" in (tmp_path / "run" / "summary.txt").read_text()
     html = (tmp_path / "run" / "report.html").read_text()
     assert picture in html and html.count("data:image/png;base64,") == 2
 

@@ -23,6 +23,7 @@ class Score:
     """A policy's returns over seeded episodes."""
 
     returns: tuple[float, ...]
+    regrets: tuple[float, ...] | None = None  # environments whose steps report `regret`
 
     @property
     def mean(self) -> float:
@@ -34,13 +35,18 @@ class Score:
         return interval_half_width(self.returns)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "mean": self.mean,
             "low": self.mean - self.half_width,
             "high": self.mean + self.half_width,
             "episodes": len(self.returns),
             "returns": list(self.returns),
         }
+        if self.regrets is not None:
+            out["regret"] = float(np.mean(self.regrets))
+            out["regret_half_width"] = interval_half_width(self.regrets)
+            out["regrets"] = list(self.regrets)
+        return out
 
 
 def interval_half_width(values: Sequence[float]) -> float:
@@ -56,9 +62,11 @@ def interval_half_width(values: Sequence[float]) -> float:
 def play(
     env: gymnasium.Env, policy: Any, seed: int, deterministic: bool = True,
     watch: Callable[[dict[str, Any]], None] | None = None,
+    tally: dict[str, float] | None = None,
 ) -> float:  # fmt: skip
     """One episode from `env.reset(seed=seed)`; its undiscounted return. `watch` receives
-    each step's observation, action, reward and info (for the report's pictures)."""
+    each step's observation, action, reward and info (for the report's pictures); `tally`
+    sums the steps' `regret` where the environment reports one."""
     observation, _ = env.reset(seed=seed)
     masks = getattr(env.unwrapped, "action_masks", None)
     total, done = 0.0, False
@@ -68,6 +76,8 @@ def play(
         after, reward, terminated, truncated, info = env.step(action)
         if watch is not None:
             watch({"observation": observation, "action": action, "reward": reward, "info": info})
+        if tally is not None and "regret" in info:
+            tally["regret"] = tally.get("regret", 0.0) + float(info["regret"])
         observation, total = after, total + float(reward)
         done = terminated or truncated
     return total
@@ -76,7 +86,13 @@ def play(
 def score(make_env: Callable[[], gymnasium.Env], policy: Any, episodes: int, seed: int) -> Score:
     """`policy`'s returns over `episodes` episodes seeded `seed`, `seed + 1`, ..."""
     env = make_env()
+    returns, regrets = [], []
     try:
-        return Score(tuple(play(env, policy, seed + i) for i in range(episodes)))
+        for i in range(episodes):
+            tally: dict[str, float] = {}
+            returns.append(play(env, policy, seed + i, tally=tally))
+            if "regret" in tally:
+                regrets.append(tally["regret"])
     finally:
         env.close()
+    return Score(tuple(returns), tuple(regrets) if regrets else None)

@@ -98,7 +98,10 @@ def summary_lines(label: str, algo: str | None, evaluation: dict[str, Any]) -> l
 
 
 def _pm(s: dict[str, Any]) -> str:
-    return f"{s['mean']:.2f} ± {(s['high'] - s['low']) / 2:.2f}"
+    text = f"{s['mean']:.2f} ± {(s['high'] - s['low']) / 2:.2f}"
+    if "regret" in s:
+        text += f" (regret {s['regret']:.2f} ± {s['regret_half_width']:.2f})"
+    return text
 
 
 def read_evaluation(run: Path) -> dict[str, Any]:
