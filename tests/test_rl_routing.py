@@ -120,3 +120,26 @@ def test_bad_configs_and_actions_are_one_line():
     env.reset(seed=0)
     with pytest.raises(TransferKitError, match=r"routing action 9 is outside the action space"):
         env.step(9)
+
+
+def test_the_entity_policy_reads_an_instance_of_another_size():
+    import torch
+    from sb3_contrib import MaskablePPO
+
+    from transferkit.rl._entity import MaskableEntityPolicy
+
+    kwargs = {"row_features": 8, "global_features": 7, "extra_actions": 1}
+    model = MaskablePPO(MaskableEntityPolicy, RoutingEnv(SMALL), policy_kwargs=kwargs,
+                        n_steps=32, batch_size=16, seed=0, device="cpu")  # fmt: skip
+    model.learn(64)
+    wider = replace(SMALL, customers=30, vehicles=4, capacity=60)
+    observation, _ = RoutingEnv(wider).reset(seed=0)
+    logits = model.policy.mlp_extractor.forward_actor(torch.as_tensor(observation)[None])
+    assert logits.shape == (1, 31)  # the depot and 30 customers, from weights made for 8
+    # permuting the customers permutes their logits: one network scores every row
+    rows = observation[: 30 * 8].reshape(30, 8)
+    order = np.random.default_rng(0).permutation(30)
+    shuffled = np.concatenate([rows[order].ravel(), observation[30 * 8 :]])
+    again = model.policy.mlp_extractor.forward_actor(torch.as_tensor(shuffled)[None])
+    assert torch.allclose(again[0, 1:], logits[0, 1:][order], atol=1e-5)
+    assert torch.allclose(again[0, 0], logits[0, 0], atol=1e-5)

@@ -12,11 +12,12 @@ impressions. The reward is the clicks; `info["regret"]` is the expected clicks t
 slate would have earned beyond the one shown.
 
 The observation is the bandit's sufficient statistics, so any policy (an agent, UCB,
-Thompson sampling, LinUCB) acts on the same thing: the segment (one-hot), the share of
-the budget left, per ad the posterior mean, spread and impressions in this segment and
-pooled over segments, then the whole table of impressions and clicks (per budget).
-Impressions are counted weighted by the slot's examination probability, so clicks over
-impressions estimates the rate at the first slot (the position-based model).
+Thompson sampling, LinUCB) acts on the same thing: one row per ad (its posterior mean,
+spread and impressions in this user's segment and pooled over segments, then its
+impressions and clicks in every segment, per budget), then the segment (one-hot) and the
+share of the budget left. Impressions are counted weighted by the slot's examination
+probability, so clicks over impressions estimates the rate at the first slot (the
+position-based model).
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class AdPlacementEnv(gymnasium.Env[np.ndarray, Any]):
             self.action_space: spaces.Space[Any] = spaces.Discrete(c.ads)
         else:
             self.action_space = spaces.Box(-1.0, 1.0, shape=(c.ads,), dtype=np.float32)
-        size = c.segments + 1 + 6 * c.ads + 2 * c.segments * c.ads
+        self.row_features, self.global_features = 6 + 2 * c.segments, c.segments + 1
+        size = c.ads * self.row_features + self.global_features
         high = np.full(size, np.float32(max(c.slots, 1) + 1))
         self.observation_space = spaces.Box(np.zeros(size, np.float32), high, dtype=np.float32)
         self.bias = c.position_decay ** np.arange(c.slots)
@@ -150,26 +152,24 @@ class AdPlacementEnv(gymnasium.Env[np.ndarray, Any]):
 
     def _observation(self) -> np.ndarray:
         c, s = self.config, self.segment
-        one_hot = np.eye(c.segments)[s]
         mean, spread = posterior(self.clicks[s], self.shown[s])
         pooled_mean, pooled_spread = posterior(self.clicks.sum(0), self.shown.sum(0))
-        parts = [
-            one_hot, [1 - self.t / c.budget],
+        rows = np.column_stack([
             mean, spread, self.shown[s] / c.budget,
             pooled_mean, pooled_spread, self.shown.sum(0) / c.budget,
-            (self.shown / c.budget).ravel(), (self.clicks / c.budget).ravel(),
-        ]  # fmt: skip
-        return np.concatenate([np.ravel(p) for p in parts]).astype(np.float32)
+            (self.shown / c.budget).T, (self.clicks / c.budget).T,
+        ])  # fmt: skip
+        glob = np.append(np.eye(c.segments)[s], 1 - self.t / c.budget)
+        return np.concatenate([rows.ravel(), glob]).astype(np.float32)
 
 
 def table(config: AdConfig, observation: Any) -> tuple[int, np.ndarray, np.ndarray, float]:
     """(segment, impressions table, clicks table, impressions so far) from an
     observation: the baselines' whole view."""
     c, obs = config, np.asarray(observation, dtype=float)
-    segment = int(np.argmax(obs[: c.segments]))
-    start = c.segments + 1 + 6 * c.ads
-    size = c.segments * c.ads
-    shown = obs[start : start + size].reshape(c.segments, c.ads) * c.budget
-    clicks = obs[start + size : start + 2 * size].reshape(c.segments, c.ads) * c.budget
-    used = (1 - obs[c.segments]) * c.budget
-    return segment, shown, clicks, used
+    width = 6 + 2 * c.segments
+    rows = obs[: c.ads * width].reshape(c.ads, width)
+    glob = obs[c.ads * width :]
+    shown = rows[:, 6 : 6 + c.segments].T * c.budget
+    clicks = rows[:, 6 + c.segments :].T * c.budget
+    return int(np.argmax(glob[: c.segments])), shown, clicks, (1 - glob[-1]) * c.budget

@@ -140,8 +140,14 @@ def build_model(
     """A fresh Stable-Baselines3 model on the CPU (these policies are small MLPs: the GPU's
     transfers cost more than it saves)."""
     cls = algo_class(algo)
+    settings = dict(hyperparameters)
+    policy: Any = settings.pop("policy", "MlpPolicy")
+    if policy == "entity":
+        from transferkit.rl._entity import EntityPolicy, MaskableEntityPolicy
+
+        policy = MaskableEntityPolicy if algo == "maskable-ppo" else EntityPolicy
     try:
-        return cls("MlpPolicy", vec, seed=seed, verbose=verbose, device="cpu", **hyperparameters)
+        return cls(policy, vec, seed=seed, verbose=verbose, device="cpu", **settings)
     except TypeError as exc:
         raise TransferKitError(f"`{algo}` settings: {exc}") from None
 
@@ -165,7 +171,10 @@ def load_policy(folder: Path, stem: str = "policy") -> tuple[AgentPolicy, dict[s
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     vec = DummyVecEnv([functools.partial(wrapped, choice)])
-    hyper = {"policy_kwargs": meta.get("hyperparameters", {}).get("policy_kwargs") or {}}
+    saved = meta.get("hyperparameters", {})
+    hyper = {"policy_kwargs": saved.get("policy_kwargs") or {}}
+    if "policy" in saved:
+        hyper["policy"] = saved["policy"]
     model = build_model(meta["algo"], vec, 0, hyper)
     try:
         model.policy.load_state_dict(state["policy"])

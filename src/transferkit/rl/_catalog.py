@@ -39,6 +39,9 @@ class EnvKind:
     baselines: Baselines
     normalize_obs: bool = True
     hyperparameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # a table observation: config -> (features per row, global features, extra actions);
+    # actor-critic agents then use the shared per-row policy (`EntityPolicy`)
+    entity: Callable[[Any], tuple[int, int, int]] | None = None
 
     @property
     def config_class(self) -> type:
@@ -162,6 +165,7 @@ ADS = EnvKind(
     algo="ppo",
     baselines=_ad_baselines,
     normalize_obs=False,  # posterior means, spreads and shares: already on a common scale
+    entity=lambda config: (6 + 2 * config.segments, config.segments + 1, 0),
     hyperparameters={"ppo": {"n_steps": 1200, "batch_size": 300, "ent_coef": 0.01}},
 )
 
@@ -185,6 +189,7 @@ ROUTING = EnvKind(
     algo="maskable-ppo",
     baselines=_routing_baselines,
     normalize_obs=False,  # a table of shares, already in [0, 1]
+    entity=lambda config: (8, 7, 1),  # customers' rows, the van's state; the depot first
     hyperparameters={"maskable-ppo": {"n_steps": 1024, "batch_size": 256, "ent_coef": 0.01}},
 )
 

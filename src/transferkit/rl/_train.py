@@ -139,6 +139,11 @@ def _hyperparameters(choice: EnvChoice, algo: str, settings: TrainSettings) -> d
     """The environment's defaults for `algo`, then the user's; PPO's rollout shortened so a
     small budget still makes several updates."""
     hyper = dict(choice.kind.hyperparameters.get(algo, {})) if choice.kind else {}
+    entity = choice.kind.entity if choice.kind else None
+    if entity is not None and algo in ("ppo", "a2c", "maskable-ppo"):
+        f, g, k = entity(choice.config)
+        hyper["policy"] = "entity"
+        hyper["policy_kwargs"] = {"row_features": f, "global_features": g, "extra_actions": k}
     hyper.update(settings.hyperparameters)
     if algo in ("ppo", "maskable-ppo", "a2c") and "n_steps" in hyper:
         per_env = max(8, min(hyper["n_steps"], settings.steps // (4 * settings.envs)))
