@@ -101,6 +101,25 @@ def test_every_environment_trains_with_its_default_agent(tmp_path: Path, env: st
     assert picture in html and html.count("data:image/png;base64,") == 2
 
 
+@pytest.mark.parametrize(("env", "algo"), [("pricing:small", "dqn"), ("ads", "a2c"),
+                                           ("inventory:single-stage", "sac")])  # fmt: skip
+def test_every_algorithm_trains_saves_and_reloads(tmp_path: Path, env: str, algo: str):
+    from transferkit.rl._agents import load_policy
+    from transferkit.rl._train import TrainSettings, train
+
+    settings = TrainSettings(env=env, algo=algo, steps=300, eval_every=150, eval_episodes=2,
+                             test_episodes=2)  # fmt: skip
+    run = train(settings, out=tmp_path / "run")
+    policy, meta = load_policy(run)
+    assert meta["algo"] == algo
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    from transferkit.rl._catalog import choose
+    from transferkit.rl._evaluate import TEST_SEED, score
+
+    again = score(choose(env).make, policy, 2, TEST_SEED)
+    assert list(again.returns) == pytest.approx(evaluation["agent"]["returns"])
+
+
 def test_flatten_keeps_an_optimiser_state_with_integer_keys():
     net = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(net.parameters(), lr=0.01)

@@ -9,6 +9,7 @@ back to the environment's box.
 
 from __future__ import annotations
 
+import copy
 import functools
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,7 @@ def build_model(
     """A fresh Stable-Baselines3 model on the CPU (these policies are small MLPs: the GPU's
     transfers cost more than it saves)."""
     cls = algo_class(algo)
-    settings = dict(hyperparameters)
+    settings = copy.deepcopy(dict(hyperparameters))  # SB3 adds to policy_kwargs in place
     policy: Any = settings.pop("policy", "MlpPolicy")
     if policy == "entity":
         from transferkit.rl._entity import EntityPolicy, MaskableEntityPolicy

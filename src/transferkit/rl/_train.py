@@ -145,6 +145,8 @@ def _hyperparameters(choice: EnvChoice, algo: str, settings: TrainSettings) -> d
         hyper["policy"] = "entity"
         hyper["policy_kwargs"] = {"row_features": f, "global_features": g, "extra_actions": k}
     hyper.update(settings.hyperparameters)
+    if algo in ("ppo", "maskable-ppo"):
+        hyper.setdefault("n_steps", 2048)  # SB3's default, shortened below for small budgets
     if algo in ("ppo", "maskable-ppo", "a2c") and "n_steps" in hyper:
         per_env = max(8, min(hyper["n_steps"], settings.steps // (4 * settings.envs)))
         hyper["n_steps"] = per_env
