@@ -120,6 +120,22 @@ def test_every_algorithm_trains_saves_and_reloads(tmp_path: Path, env: str, algo
     assert list(again.returns) == pytest.approx(evaluation["agent"]["returns"])
 
 
+def test_training_stops_on_an_evaluation_plateau(tmp_path: Path):
+    from transferkit.rl._train import TrainSettings, train
+
+    # a learning rate of 0: the policy never changes, every evaluation scores the same,
+    # so the second one is no new best and patience 1 stops the run there
+    settings = TrainSettings(env="routing:10", steps=4000, eval_every=200, eval_episodes=2,
+                             test_episodes=2, patience=1,
+                             hyperparameters={"learning_rate": 0.0})  # fmt: skip
+    run = train(settings, out=tmp_path / "run")
+    rows = (run / "history.csv").read_text().splitlines()[1:]
+    assert len(rows) == 2
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    assert evaluation["stopped_early"] and evaluation["timesteps"] < 4000
+    assert "stopped early on a plateau" in (run / "summary.txt").read_text()
+
+
 def test_flatten_keeps_an_optimiser_state_with_integer_keys():
     net = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
