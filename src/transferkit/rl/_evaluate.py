@@ -96,3 +96,22 @@ def score(make_env: Callable[[], gymnasium.Env], policy: Any, episodes: int, see
     finally:
         env.close()
     return Score(tuple(returns), tuple(regrets) if regrets else None)
+
+
+def verdict(evaluation: dict[str, Any]) -> str:
+    """One sentence: is the agent better than the best baseline, with the paired interval."""
+    baselines = {k: v for k, v in evaluation["baselines"].items() if k != "random"}
+    if not baselines:
+        baselines = evaluation["baselines"]
+    name, best = max(baselines.items(), key=lambda item: item[1]["mean"])
+    rel = best["relative"]
+    gap = f" ({100 * rel:+.1f} %)" if rel is not None else ""
+    span = f"[{best['difference_low']:+.2f}, {best['difference_high']:+.2f}]"
+    if best["difference_low"] > 0:
+        return f"the agent BEATS the best baseline, {name}{gap}; paired difference {span}."
+    if best["difference_high"] < 0:
+        return (
+            f"the agent TRAILS the best baseline, {name}{gap}; paired difference {span}:"
+            f" use {name}, or train longer."
+        )
+    return f"the agent and the best baseline, {name}, are level{gap}; paired difference {span}."

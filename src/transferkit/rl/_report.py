@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from transferkit.rl._agents import choice_of, load_policy
-from transferkit.rl._evaluate import TEST_SEED, play
-from transferkit.rl._results import verdict
+from transferkit.rl._evaluate import TEST_SEED, play, verdict
 from transferkit.runs._folder import write_text
 from transferkit.runs._report import _env, _figure_uri, _plt
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from transferkit.rl._agents import load_policy
 from transferkit.rl._catalog import EnvChoice
-from transferkit.rl._evaluate import TEST_SEED, Score, interval_half_width, score
+from transferkit.rl._evaluate import TEST_SEED, Score, interval_half_width, score, verdict
 from transferkit.runs._folder import write_text
 from transferkit.runs._write import write_json
 
@@ -39,25 +39,6 @@ def held_against(
         }
     result["baselines"] = baselines
     return result
-
-
-def verdict(evaluation: dict[str, Any]) -> str:
-    """One sentence: is the agent better than the best baseline, with the paired interval."""
-    baselines = {k: v for k, v in evaluation["baselines"].items() if k != "random"}
-    if not baselines:
-        baselines = evaluation["baselines"]
-    name, best = max(baselines.items(), key=lambda item: item[1]["mean"])
-    rel = best["relative"]
-    gap = f" ({100 * rel:+.1f} %)" if rel is not None else ""
-    span = f"[{best['difference_low']:+.2f}, {best['difference_high']:+.2f}]"
-    if best["difference_low"] > 0:
-        return f"the agent BEATS the best baseline, {name}{gap}; paired difference {span}."
-    if best["difference_high"] < 0:
-        return (
-            f"the agent TRAILS the best baseline, {name}{gap}; paired difference {span}:"
-            f" use {name}, or train longer."
-        )
-    return f"the agent and the best baseline, {name}, are level{gap}; paired difference {span}."
 
 
 def finish(run: Path, choice: EnvChoice, settings: Any, history: list[dict[str, float]],
