@@ -8,6 +8,8 @@ Importing this package registers the environments with Gymnasium
 
 from __future__ import annotations
 
+from typing import Any
+
 from transferkit.rl._ads import AdConfig, AdPlacementEnv
 from transferkit.rl._ads_policies import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
@@ -53,6 +55,24 @@ def _register() -> None:
 
 _register()
 
+# the agents need Stable-Baselines3: imported on first use, so the environments alone stay light
+_LAZY = {
+    "TrainSettings": "transferkit.rl._train",
+    "train": "transferkit.rl._train",
+    "load_policy": "transferkit.rl._agents",
+    "held_against": "transferkit.rl._results",
+    "choose": "transferkit.rl._catalog",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'transferkit.rl' has no attribute {name!r}")
+
+
 __all__ = [
     "ORGYM_INV_MANAGEMENT",
     "UCB1",
@@ -76,6 +96,11 @@ __all__ = [
     "RoutingEnv",
     "SSPolicy",
     "ThompsonSampling",
+    "TrainSettings",
+    "choose",
+    "held_against",
+    "load_policy",
+    "train",
     "tune_base_stock",
     "tune_s_s",
 ]
