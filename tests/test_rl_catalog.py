@@ -52,3 +52,17 @@ def test_wrong_names_and_fields_are_one_line(name, settings, message):
     with pytest.raises(TransferKitError, match=message) as caught:
         choose(name, settings)
     assert "\n" not in str(caught.value)
+
+
+def test_the_environments_load_without_the_agents_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gymnasium, transferkit.rl as rl;"
+        "gymnasium.make('transferkit/DeliveryRouting-v0');"
+        "assert 'stable_baselines3' not in sys.modules;"
+        "assert callable(rl.train) and 'stable_baselines3' in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
