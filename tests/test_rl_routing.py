@@ -143,3 +143,28 @@ def test_the_entity_policy_reads_an_instance_of_another_size():
     again = model.policy.mlp_extractor.forward_actor(torch.as_tensor(shuffled)[None])
     assert torch.allclose(again[0, 1:], logits[0, 1:][order], atol=1e-5)
     assert torch.allclose(again[0, 0], logits[0, 0], atol=1e-5)
+
+
+def test_nearest_neighbour_and_2_opt_on_cases_with_known_answers():
+    from transferkit.rl._routing_policies import NearestNeighbour, NearestNeighbourTwoOpt
+
+    env = RoutingEnv(CALM)
+    env.reset(seed=0)
+    env.xy[:] = 0.95  # all far away but customer 6, a step from the depot
+    env.xy[5] = (0.55, 0.5)
+    env.position[env.van] = env.depot
+    action, _ = NearestNeighbour(CALM).predict(env._observation(), action_masks=env.action_masks())
+    assert action == 6
+    # four corners visited crosswise; wide windows: 2-opt uncrosses them (the square's
+    # perimeter, 2.0, instead of 2 + 2 diagonals)
+    planner = NearestNeighbourTwoOpt(CALM)
+    day = {"xy": np.array([[0.25, 0.25], [0.75, 0.75], [0.75, 0.25], [0.25, 0.75]]),
+           "opens": np.zeros(4), "closes": np.full(4, 1e6)}  # fmt: skip
+    crossed = [1, 2, 3, 4]
+    best = planner.two_opt(crossed, day)
+    assert planner.route_cost(best, day) < planner.route_cost(crossed, day)
+    from itertools import pairwise
+
+    stops = [day["xy"][i - 1] for i in best]
+    inner = sum(np.linalg.norm(b - a) for a, b in pairwise(stops))
+    assert inner == pytest.approx(1.5)  # three sides of the square, no diagonal
