@@ -95,6 +95,62 @@ def train_command(
     train(settings, out=out, overwrite=overwrite, echo=typer.echo)
 
 
+@rl_app.command("transfer")
+def transfer_command(
+    source: Annotated[Path, Opt("--from", help="The trained run to start from.")],
+    env: Annotated[
+        str | None,
+        Opt(
+            help="The target: a preset or another environment of the same kind (default:"
+            " the source's)."
+        ),
+    ] = None,
+    config: Annotated[Path | None, Opt(help="The target's fields (TOML, YAML or JSON).")] = None,
+    freeze: Annotated[
+        str, Opt(help="none, or features: keep the transferred representation fixed.")
+    ] = "none",
+    lr_scale: Annotated[float, Opt(help="The learning rate times this.")] = 1.0,
+    steps: Annotated[int | None, Opt(help="Steps on the target (default: the source's).")] = None,
+    seed: Annotated[int, Opt(help="Seed of the target training.")] = 0,
+    baseline: Annotated[
+        str | None,
+        Opt(
+            help="scratch: train from scratch beside it on the same budget and report"
+            " jumpstart, asymptotic gain, transfer ratio and time to threshold."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        Opt(
+            help="The return of the time-to-threshold metric (default: 90 % of the way"
+            " from scratch's first evaluation to its best)."
+        ),
+    ] = None,
+    out: Annotated[Path | None, Opt(help="Run folder.")] = None,
+    overwrite: Annotated[bool, Opt(help="Replace the run files in an existing --out.")] = False,
+) -> None:
+    """Train on a target environment starting from a trained run's policy."""
+    from transferkit._errors import TransferKitError
+
+    _rl()
+    from transferkit.rl._transfer import transfer
+
+    if baseline not in (None, "scratch"):
+        raise TransferKitError(f"`--baseline` {baseline!r}: the only baseline is scratch.")
+    target = env
+    if config is not None:
+        from transferkit.rl._catalog import choose
+
+        settings, _ = _env_settings(config)
+        choose(env or "", settings)  # refused now, before any training, if it does not fit
+        raise TransferKitError("a target config file is not taken yet: name a preset with --env.")
+    transfer(
+        source, target, freeze=freeze, lr_scale=lr_scale, steps=steps, seed=seed, out=out,
+        overwrite=overwrite, baseline_scratch=baseline == "scratch", threshold=threshold,
+        echo=typer.echo,
+    )  # fmt: skip
+
+
 @rl_app.command("evaluate")
 def evaluate_command(
     run: Annotated[Path, Arg(help="A `transferkit rl train` run folder.")],

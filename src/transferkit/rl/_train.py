@@ -34,6 +34,7 @@ from transferkit.runs._write import new_run_dir, write_csv, write_json
 
 RL_FILES = (
     "config.json",
+    "transfer.json",
     "history.csv",
     "policy.safetensors",
     "policy.json",
@@ -43,6 +44,7 @@ RL_FILES = (
     "summary.txt",
     "report.html",
 )
+DEFAULT_LR = {"ppo": 3e-4, "maskable-ppo": 3e-4, "a2c": 7e-4, "dqn": 1e-4, "sac": 3e-4}  # SB3's
 HISTORY = ("timesteps", "wall_s", "mean", "low", "high", "best")
 
 
@@ -61,6 +63,9 @@ class TrainSettings:
     eval_episodes: int = 20
     test_episodes: int = 100
     patience: int | None = 10  # evaluations without a new best before stopping; None: never
+    init_from: str | None = None  # a run folder whose policy starts this one (transfer)
+    freeze: str = "none"  # with init_from: "features" trains only the output layers
+    lr_scale: float = 1.0  # the algorithm's learning rate times this
 
     def check(self) -> TrainSettings:
         for name in ("steps", "envs", "eval_episodes", "test_episodes"):
@@ -70,6 +75,12 @@ class TrainSettings:
             raise TransferKitError("`--eval-every` must be at least 1.")
         if self.patience is not None and self.patience < 1:
             raise TransferKitError("`--patience` must be at least 1 (or none).")
+        if self.freeze not in ("none", "features"):
+            raise TransferKitError(f"`--freeze` {self.freeze!r} is not one of none, features.")
+        if not self.lr_scale > 0:
+            raise TransferKitError(f"`--lr-scale` must be positive; got {self.lr_scale}.")
+        if self.freeze != "none" and self.init_from is None:
+            raise TransferKitError("`--freeze` applies to a transfer: give the source run.")
         return self
 
 
@@ -110,7 +121,14 @@ def train(settings: TrainSettings, out: str | Path | None = None, overwrite: boo
     vec = make_vec(choice, settings.envs, settings.seed, normalize, hyper.get("gamma", 0.99))
     model = build_model(algo, vec, settings.seed, hyper)
     evaluator = _Evaluator(run, choice, settings, algo, hyper)
+    if resume is None and settings.init_from is not None:
+        from transferkit.rl._transfer import warm_start
+
+        write_json(run, "transfer.json", warm_start(model, vec, settings, choice))
     done = evaluator.restore(model, vec) if resume is not None else 0
+    if resume is None:  # the curve starts where the policy starts: before any training
+        evaluator.init_callback(model)
+        evaluator.evaluate()
     remaining = settings.steps - done
     started = time.perf_counter()
     if remaining > 0:
@@ -145,6 +163,11 @@ def _hyperparameters(choice: EnvChoice, algo: str, settings: TrainSettings) -> d
         hyper["policy"] = "entity"
         hyper["policy_kwargs"] = {"row_features": f, "global_features": g, "extra_actions": k}
     hyper.update(settings.hyperparameters)
+    if settings.lr_scale != 1.0:
+        base = hyper.get("learning_rate", DEFAULT_LR[algo])
+        if not isinstance(base, (int, float)):
+            raise TransferKitError("`--lr-scale` needs a constant learning rate.")
+        hyper["learning_rate"] = base * settings.lr_scale
     if algo in ("ppo", "maskable-ppo"):
         hyper.setdefault("n_steps", 2048)  # SB3's default, shortened below for small budgets
     if algo in ("ppo", "maskable-ppo", "a2c") and "n_steps" in hyper:

@@ -1,0 +1,93 @@
+"""`transferkit rl transfer`: a run started from another run's policy, on the same spaces
+(every weight and the normaliser carried: its first evaluation is the source policy's)
+and across sizes (routing 10 -> 20 customers through the entity policy), with the
+scratch baseline and the metrics beside it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+from transferkit.rl import TrainSettings, choose, load_policy, train
+from transferkit.rl._evaluate import EVAL_SEED, score
+from transferkit.rl._transfer import transfer
+
+TINY = {"eval_episodes": 2, "test_episodes": 2}
+
+
+def rl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "transferkit.cli", "rl", *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)  # fmt: skip
+
+
+def test_same_spaces_carry_every_weight_and_the_normaliser(tmp_path: Path):
+    source = train(TrainSettings(env="inventory:single-stage", steps=600, eval_every=300, **TINY),
+                   out=tmp_path / "source")  # fmt: skip
+    target = "inventory:single-stage"
+    run = transfer(source, target, env_settings={"demand_mean": 30.0}, steps=300,
+                   out=tmp_path / "target")  # fmt: skip
+    record = json.loads((run / "transfer.json").read_text())
+    assert record["share_reused"] == 1.0 and record["normaliser_carried"]
+    # the target's curve starts where the source policy stands on the target
+    policy, _ = load_policy(source)
+    variant = choose(target, {"demand_mean": 30.0})
+    expected = score(variant.make, policy, 2, EVAL_SEED).mean
+    first = (run / "history.csv").read_text().splitlines()[1].split(",")
+    assert first[0] == "0" and float(first[2]) == pytest.approx(expected, rel=1e-4)
+
+
+def test_across_sizes_with_the_scratch_baseline_from_the_command_line(tmp_path: Path):
+    train(TrainSettings(env="routing:10", steps=400, eval_every=200, **TINY),
+          out=tmp_path / "source")  # fmt: skip
+    done = rl("transfer", "--from", "source", "--env", "routing:20", "--steps", "300",
+              "--freeze", "features", "--baseline", "scratch", "--out", "target",
+              cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "target"
+    record = json.loads((run / "transfer.json").read_text())
+    assert record["source_env"] == "routing:10" and record["target_env"] == "routing:20"
+    assert record["reinitialised"] == [] and record["share_reused"] == 1.0
+    assert record["frozen"] and all(n.startswith("mlp_extractor.encode") for n in record["frozen"])
+    metrics = record["metrics"]
+    for key in ("jumpstart", "asymptotic_gain", "transfer_ratio", "threshold", "time_ratio"):
+        assert key in metrics
+    assert (run / "baseline-scratch" / "history.csv").is_file()
+    assert (
+        "baseline-scratch/history.csv" in json.loads((run / "manifest.json").read_text())["files"]
+    )
+    summary = (run / "summary.txt").read_text()
+    assert "transfer vs scratch: jumpstart" in summary
+    assert ("NEGATIVE TRANSFER" in summary) == record["negative_transfer"]
+    # the frozen encoder did not move
+    from safetensors.torch import load_file
+
+    before = load_file(str(tmp_path / "source" / "policy.safetensors"))
+    after = load_file(str(run / "policy.safetensors"))
+    name = next(k for k in before if "encode" in k and k.endswith("weight"))
+    import torch
+
+    assert torch.equal(before[name], after[name])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--from", "nowhere", "--env", "routing:20"],
+            "is not a finished `transferkit rl train` run",
+        ),
+        (["--from", "nowhere", "--freeze", "all"], "`--freeze` 'all' is not one of"),
+        (["--from", "nowhere", "--baseline", "random"], "the only baseline is scratch"),
+    ],
+)
+def test_bad_transfers_are_one_line(tmp_path: Path, args: list[str], message: str):
+    done = rl("transfer", *args, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
