@@ -12,6 +12,7 @@ from typing import Any
 
 from transferkit.rl._ads import AdConfig, AdPlacementEnv
 from transferkit.rl._ads_policies import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
+from transferkit.rl._games import GameConfig, GameEnv
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
 from transferkit.rl._inventory_vector import InventoryVectorEnv
 from transferkit.rl._policies import BaseStockPolicy, SSPolicy, tune_base_stock, tune_s_s
@@ -47,6 +48,13 @@ def _register() -> None:
         gymnasium.register(
             id="transferkit/DeliveryRouting-v0", entry_point="transferkit.rl._routing:RoutingEnv"
         )
+    for game, name in (("cartpole", "CartPole"), ("mountaincar", "MountainCar"),
+                       ("acrobot", "Acrobot")):  # fmt: skip
+        if f"transferkit/{name}-v0" not in gymnasium.registry:
+            gymnasium.register(
+                id=f"transferkit/{name}-v0", entry_point="transferkit.rl._games:GameEnv",
+                kwargs={"game": game},
+            )  # fmt: skip
     if "transferkit/DynamicPricing-v0" not in gymnasium.registry:
         gymnasium.register(
             id="transferkit/DynamicPricing-v0", entry_point="transferkit.rl._pricing:PricingEnv"
@@ -82,6 +90,8 @@ __all__ = [
     "ConstantPrice",
     "DynamicProgrammingPrice",
     "EpsilonGreedy",
+    "GameConfig",
+    "GameEnv",
     "InventoryConfig",
     "InventoryEnv",
     "InventoryVectorEnv",

@@ -18,6 +18,7 @@ import numpy as np
 
 from transferkit._errors import TransferKitError
 from transferkit.rl._ads import AdConfig, AdPlacementEnv
+from transferkit.rl._games import GameConfig, GameEnv
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
 from transferkit.rl._pricing import PricingConfig, PricingEnv
 from transferkit.rl._routing import RoutingConfig, RoutingEnv
@@ -193,7 +194,41 @@ ROUTING = EnvKind(
     hyperparameters={"maskable-ppo": {"n_steps": 1024, "batch_size": 256, "ent_coef": 0.01}},
 )
 
-KINDS: dict[str, EnvKind] = {kind.name: kind for kind in (INVENTORY, ROUTING, PRICING, ADS)}
+
+def _game_baselines(config: Any, seed: int) -> dict[str, Any]:
+    from transferkit.rl._games import game_baselines
+
+    return game_baselines(config, seed)
+
+
+def _game(name: str, gym_id: str, presets: dict[str, Any]) -> EnvKind:
+    return EnvKind(name=name, gym_id=gym_id, presets=presets, make=GameEnv, algo="ppo",
+                   baselines=_game_baselines)  # fmt: skip
+
+
+# Gymnasium's own games, their physics varied as CARL does; "real": harder physics plus
+# a delayed action and noisy observations (the simulation-to-reality stand-in)
+CARTPOLE = _game("cartpole", "transferkit/CartPole-v0", {
+    "default": GameConfig(),
+    "long-pole": GameConfig(length=1.0),
+    "heavy-pole": GameConfig(masspole=0.5),
+    "real": GameConfig(length=0.7, masspole=0.15, force=8.0, action_delay=1,
+                       observation_noise=0.02),
+})  # fmt: skip
+MOUNTAINCAR = _game("mountaincar", "transferkit/MountainCar-v0", {
+    "default": GameConfig(game="mountaincar"),
+    "weak-engine": GameConfig(game="mountaincar", force=0.0008),
+    "strong-gravity": GameConfig(game="mountaincar", gravity=0.003),
+})  # fmt: skip
+ACROBOT = _game("acrobot", "transferkit/Acrobot-v0", {
+    "default": GameConfig(game="acrobot"),
+    "long-links": GameConfig(game="acrobot", link_length_1=1.3, link_length_2=1.3),
+    "heavy-links": GameConfig(game="acrobot", link_mass_1=1.5, link_mass_2=1.5),
+})  # fmt: skip
+
+KINDS: dict[str, EnvKind] = {
+    kind.name: kind for kind in (INVENTORY, ROUTING, PRICING, ADS, CARTPOLE, MOUNTAINCAR, ACROBOT)
+}
 
 
 def choose(name: str, settings: Mapping[str, Any] | None = None) -> EnvChoice:
