@@ -87,8 +87,9 @@ def train_command(
     if env is None:
         raise TransferKitError("give ENV (e.g. inventory), or --resume RUN.")
     env_settings, agent = _env_settings(config)
+    plans = {k: agent.pop(k) for k in ("randomise", "curriculum") if k in agent}
     settings = TrainSettings(
-        env=env, algo=algo, settings=env_settings, hyperparameters=agent, steps=steps,
+        env=env, algo=algo, settings=env_settings, hyperparameters=agent, **plans, steps=steps,
         envs=envs, seed=seed, eval_every=eval_every, eval_episodes=eval_episodes,
         test_episodes=test_episodes, patience=patience or None,
     )  # fmt: skip

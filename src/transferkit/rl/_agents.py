@@ -60,7 +60,7 @@ def check_algo(name: str, env: gymnasium.Env) -> None:
 
 def wrapped(choice: EnvChoice) -> gymnasium.Env:
     """The environment as an agent trains in it: a continuous action rescaled to [-1, 1]."""
-    env = choice.make()
+    env = choice.make_training()
     space = env.action_space
     if isinstance(space, gymnasium.spaces.Box):
         unit = np.ones(space.shape, dtype=np.float32)

@@ -57,11 +57,21 @@ class EnvChoice:
     kind: EnvKind | None
     config: Any = None
     gym_id: str = ""
+    ranges: Mapping[str, Any] = field(default_factory=dict)  # domain randomisation
+    staged: bool = False  # a curriculum sets its stages
 
     def make(self) -> gymnasium.Env:
         if self.kind is None:
             return gymnasium.make(self.gym_id)
         return self.kind.make(self.config)
+
+    def make_training(self) -> gymnasium.Env:
+        """The environment an agent trains in: a `VariantEnv` when its settings vary."""
+        if self.kind is None or not (self.ranges or self.staged):
+            return self.make()
+        from transferkit.rl._variants import variant_env
+
+        return variant_env(self.kind, self.config, self.ranges)
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config) if self.kind is not None else {}
@@ -158,6 +168,10 @@ def _ad_baselines(config: Any, seed: int) -> dict[str, Any]:
     return ad_baselines(config, seed)
 
 
+def _ad_rows(config: Any) -> tuple[int, int, int]:
+    return 6 + 2 * config.segments, config.segments + 1, 0
+
+
 ADS = EnvKind(
     name="ads",
     gym_id="transferkit/AdPlacement-v0",
@@ -166,9 +180,13 @@ ADS = EnvKind(
     algo="ppo",
     baselines=_ad_baselines,
     normalize_obs=False,  # posterior means, spreads and shares: already on a common scale
-    entity=lambda config: (6 + 2 * config.segments, config.segments + 1, 0),
+    entity=_ad_rows,
     hyperparameters={"ppo": {"n_steps": 1200, "batch_size": 300, "ent_coef": 0.01}},
 )
+
+
+def _routing_rows(config: Any) -> tuple[int, int, int]:
+    return 8, 7, 1
 
 
 def _routing_baselines(config: Any, seed: int) -> dict[str, Any]:
@@ -190,7 +208,7 @@ ROUTING = EnvKind(
     algo="maskable-ppo",
     baselines=_routing_baselines,
     normalize_obs=False,  # a table of shares, already in [0, 1]
-    entity=lambda config: (8, 7, 1),  # customers' rows, the van's state; the depot first
+    entity=_routing_rows,  # customers' rows, the van's state; the depot first
     hyperparameters={"maskable-ppo": {"n_steps": 1024, "batch_size": 256, "ent_coef": 0.01}},
 )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from transferkit.runs._write import new_run_dir, write_csv, write_json
 
 RL_FILES = (
     "config.json",
+    "curriculum.json",
     "transfer.json",
     "history.csv",
     "policy.safetensors",
@@ -45,6 +46,7 @@ RL_FILES = (
     "report.html",
 )
 DEFAULT_LR = {"ppo": 3e-4, "maskable-ppo": 3e-4, "a2c": 7e-4, "dqn": 1e-4, "sac": 3e-4}  # SB3's
+PLANS = ("randomise", "curriculum")  # config-file tables that are training plans
 HISTORY = ("timesteps", "wall_s", "mean", "low", "high", "best")
 
 
@@ -66,6 +68,8 @@ class TrainSettings:
     init_from: str | None = None  # a run folder whose policy starts this one (transfer)
     freeze: str = "none"  # with init_from: "features" trains only the output layers
     lr_scale: float = 1.0  # the algorithm's learning rate times this
+    randomise: dict[str, list[float]] = field(default_factory=dict)  # {setting: [low, high]}
+    curriculum: list[dict[str, Any]] = field(default_factory=list)  # stages, in order
 
     def check(self) -> TrainSettings:
         for name in ("steps", "envs", "eval_episodes", "test_episodes"):
@@ -92,8 +96,9 @@ def split_config(data: Any, source: str) -> tuple[dict[str, Any], dict[str, Any]
     if not isinstance(data, Mapping):
         raise TransferKitError(f"config file {source}: expected a mapping of settings.")
     env, agent = dict(data.get("env", {})), dict(data.get("agent", {}))
-    rest = {k: v for k, v in data.items() if k not in ("env", "agent")}
-    return env | rest, agent
+    rest = {k: v for k, v in data.items() if k not in ("env", "agent", *PLANS)}
+    plans = {k: data[k] for k in PLANS if k in data}  # randomise, curriculum: the run's own
+    return env | rest, agent | plans
 
 
 def train(settings: TrainSettings, out: str | Path | None = None, overwrite: bool = False,
@@ -105,6 +110,15 @@ def train(settings: TrainSettings, out: str | Path | None = None, overwrite: boo
     else:
         settings.check()
     choice = choose(settings.env, settings.settings)
+    stages = None
+    if settings.curriculum:
+        from transferkit.rl._curriculum import parse_stages
+
+        stages = parse_stages(settings.curriculum)
+    if choice.kind is None and (settings.randomise or stages):
+        raise TransferKitError("randomise and curriculum apply to transferkit's environments.")
+    choice = replace(choice, ranges=dict(settings.randomise), staged=stages is not None)
+    choice.make_training()  # a bad range or stage is refused before any run folder
     probe = choice.make()
     algo = settings.algo or (choice.kind.algo if choice.kind else "ppo")
     check_algo(algo, probe)
@@ -132,7 +146,12 @@ def train(settings: TrainSettings, out: str | Path | None = None, overwrite: boo
     remaining = settings.steps - done
     started = time.perf_counter()
     if remaining > 0:
-        model.learn(remaining, callback=evaluator, reset_num_timesteps=resume is None)
+        callbacks: list[Any] = [evaluator]
+        if stages is not None:
+            from transferkit.rl._curriculum import Curriculum
+
+            callbacks.append(Curriculum(stages, run))
+        model.learn(remaining, callback=callbacks, reset_num_timesteps=resume is None)
         if evaluator.last_eval < model.num_timesteps and not evaluator.stopped:
             evaluator.evaluate()
     vec.close()
