@@ -69,3 +69,11 @@ def test_bad_physics_are_one_line():
         GameConfig(length=-1.0).check()
     with pytest.raises(TransferKitError, match="`game` 'pong' is not one of"):
         GameConfig(game="pong").check()
+
+
+def test_mirrored_actions_do_the_opposite():
+    plain, mirrored = GameEnv(GameConfig()), GameEnv(GameConfig(mirror_actions=True))
+    plain.reset(seed=2)
+    mirrored.reset(seed=2)
+    for action in (1, 1, 0, 1):
+        assert np.allclose(mirrored.step(action)[0], plain.step(1 - action)[0])

@@ -230,6 +230,7 @@ CARTPOLE = _game("cartpole", "transferkit/CartPole-v0", {
     "default": GameConfig(),
     "long-pole": GameConfig(length=1.0),
     "heavy-pole": GameConfig(masspole=0.5),
+    "mirrored": GameConfig(mirror_actions=True),
     "real": GameConfig(length=0.7, masspole=0.15, force=8.0, action_delay=1,
                        observation_noise=0.02),
 })  # fmt: skip

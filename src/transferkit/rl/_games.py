@@ -6,7 +6,9 @@ effect that many steps later) and `observation_noise` (Gaussian, per unit of the
 observation's scale).
 
 A variant is one field (`cartpole:long-pole` doubles the pole), so a user can watch a
-transfer on a game they know. The episode limits are Gymnasium's (500, 200, 500 steps).
+transfer on a game they know. `mirror_actions` reverses what each action does: an agent
+trained without it has learned exactly the wrong reflexes (the negative-transfer case).
+The episode limits are Gymnasium's (500, 200, 500 steps).
 """
 
 from __future__ import annotations
@@ -38,13 +40,15 @@ class GameConfig:
     link_mass_2: float | None = None  # acrobot (1.0)
     action_delay: int = 0
     observation_noise: float = 0.0
+    mirror_actions: bool = False  # the actions' meanings reversed (a source gone wrong)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> GameConfig:
         if self.game not in GAMES:
             raise TransferKitError(f"`game` {self.game!r} is not one of {', '.join(GAMES)}.")
         physics = {k: v for k, v in asdict(self).items()
-                   if k not in ("game", "action_delay", "observation_noise", "extra")}  # fmt: skip
+                   if k not in ("game", "action_delay", "observation_noise", "mirror_actions",
+                                "extra")}  # fmt: skip
         for name, value in physics.items():
             if value is not None and value <= 0:
                 raise TransferKitError(f"{self.game} `{name}` must be positive; got {value}.")
@@ -105,6 +109,8 @@ class GameEnv(gymnasium.Env[Any, Any]):
         return self._noisy(observation), info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self.config.mirror_actions:  # push left <-> right; torque or engine reversed
+            action = int(self.action_space.n) - 1 - int(action)  # type: ignore[attr-defined]
         if self.config.action_delay:
             self.pending.append(action)
             action = self.pending.popleft()
