@@ -63,6 +63,9 @@ def test_across_sizes_with_the_scratch_baseline_from_the_command_line(tmp_path: 
     )
     summary = (run / "summary.txt").read_text()
     assert "transfer vs scratch: jumpstart" in summary
+    html = (run / "report.html").read_text()
+    assert 'id="transfer"' in html and "transfer ratio" in html
+    assert html.count("data:image/png;base64,") == 3  # curve, transfer vs scratch, a day
     assert ("NEGATIVE TRANSFER" in summary) == record["negative_transfer"]
     # the frozen encoder did not move
     from safetensors.torch import load_file

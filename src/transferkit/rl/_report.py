@@ -28,14 +28,59 @@ def write_rl_report(run: Path) -> Path:
     episode = _episode_plot(run)
     if episode is not None:
         plots.append(episode)
+    transfer = _transfer(run, history)
+    if transfer is not None:
+        plots.insert(1, transfer.pop("plot"))
     text = verdict(evaluation)
     html = _env().get_template("rl_report.html.j2").render(
         env=config["env"], algo=config["algo"], run=str(run), rows=rows, plots=plots,
         verdict=text, verdict_class="good" if "BEATS" in text else "why",
         episodes=evaluation["episodes"], timesteps=evaluation["timesteps"],
         wall=f"{evaluation['wall_s']:.0f}", stopped=evaluation.get("stopped_early", False),
+        transfer=transfer,
     )  # fmt: skip
     return write_text(run, "report.html", html)
+
+
+def _transfer(run: Path, history: list[dict[str, str]]) -> dict[str, Any] | None:
+    """The transfer's record, its metrics against scratch and both curves (when the run
+    trained a scratch baseline beside it)."""
+    path, scratch_path = run / "transfer.json", run / "baseline-scratch" / "history.csv"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    out: dict[str, Any] = {"record": record, "metrics": record.get("metrics"), "plot": None}
+    if not scratch_path.is_file():
+        out["plot"] = {"title": "transfer", "uri": _figure_uri(_curves({"transfer": history}))}
+        return out
+    with open(scratch_path, newline="") as handle:
+        scratch = list(csv.DictReader(handle))
+    fig = _curves({"transfer": history, "scratch": scratch})
+    if out["metrics"] and out["metrics"].get("threshold") is not None:
+        fig.axes[0].axhline(out["metrics"]["threshold"], color="#718096", linestyle=":",
+                            label="threshold")  # fmt: skip
+        fig.axes[0].legend(fontsize=8, loc="lower right")
+    title = (
+        f"from {record.get('source_env')} and from scratch, the same budget (95 % bands over"
+        " the evaluation episodes)"
+    )
+    out["plot"] = {"title": title, "uri": _figure_uri(fig)}
+    return out
+
+
+def _curves(curves: dict[str, list[dict[str, str]]]) -> Any:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for (name, rows), colour in zip(curves.items(), ["#2b6cb0", "#c53030"], strict=False):
+        steps = [float(r["timesteps"]) for r in rows]
+        ax.plot(steps, [float(r["mean"]) for r in rows], color=colour, label=name)
+        ax.fill_between(steps, [float(r["low"]) for r in rows], [float(r["high"]) for r in rows],
+                        color=colour, alpha=0.2)  # fmt: skip
+    ax.set_xlabel("training steps on the target")
+    ax.set_ylabel("mean episode return")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    return fig
 
 
 def _row(name: str, s: dict[str, Any], b: dict[str, Any] | None) -> dict[str, Any]:

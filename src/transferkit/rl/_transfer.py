@@ -144,6 +144,9 @@ def transfer(from_run: str | Path, env: str | None = None, *,
     lines = metric_lines(pair, record["negative_transfer"])
     summary = (run / "summary.txt").read_text() + "\n".join(lines) + "\n"
     write_text(run, "summary.txt", summary)
+    from transferkit.rl._report import write_rl_report
+
+    write_rl_report(run)  # now with both curves and the metrics
     if echo is not None:
         for line in lines:
             echo(line)
