@@ -19,9 +19,9 @@ import argparse
 import json
 from pathlib import Path
 
+from transferkit.rl._train import TrainSettings, train
 from transferkit.rl._transfer import transfer
 from transferkit.rl._transfer_metrics import negative, summarise
-from transferkit.rl._train import TrainSettings, train
 
 # pair -> (source env, source steps, target env, target steps)
 PAIRS = {
