@@ -42,6 +42,7 @@ def test_randomised_settings_are_drawn_per_episode_within_their_ranges():
         ({"customers": [10, 20]}, "`customers` changes the environment's observation"),
         ({"congestion": [0.5, 0.1]}, "low <= high"),
         ({"traffic": [0, 1]}, "routing has no setting 'traffic'"),
+        ({"rush": [0, 1]}, "only a setting that is one number can be drawn"),
     ],
 )
 def test_bad_ranges_are_one_line(ranges, message):
@@ -70,3 +71,27 @@ def test_the_promotion_rules_and_the_record_of_stages(tmp_path: Path):
 def test_a_stage_without_a_rule_is_refused():
     with pytest.raises(TransferKitError, match="stage 1 has no promotion rule"):
         parse_stages([{"demand_mean": 10.0}, {"demand_mean": 20.0}])
+
+
+def test_a_config_file_carries_the_plans(tmp_path: Path):
+    import subprocess
+    import sys
+
+    (tmp_path / "plan.toml").write_text(
+        "demand_mean = 18.0\n"
+        "[randomise]\nshock_probability = [0.0, 0.2]\n"
+        "[[curriculum]]\ndemand_mean = 8.0\nsteps = 200\n"
+        "[[curriculum]]\ndemand_mean = 18.0\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "transferkit.cli", "rl", "train", "inventory:single-stage",
+         "--config", "plan.toml", "--steps", "400", "--eval-every", "200", "--eval-episodes",
+         "2", "--test-episodes", "2", "--out", "run"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["randomise"] == {"shock_probability": [0.0, 0.2]}
+    assert config["settings"] == {"demand_mean": 18.0} and config["hyperparameters"] == {}
+    reached = json.loads((tmp_path / "run" / "curriculum.json").read_text())["reached"]
+    assert [r["timesteps"] for r in reached] == [0, 200]

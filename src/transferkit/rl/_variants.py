@@ -38,6 +38,12 @@ class VariantEnv(gymnasium.Env[Any, Any]):
                 raise TransferKitError(
                     f"randomise: {kind.name} has no setting {name!r}; known: {known}."
                 )
+            current = getattr(config, name)
+            if isinstance(current, bool) or not isinstance(current, (int, float)):
+                raise TransferKitError(
+                    f"randomise `{name}`: only a setting that is one number can be drawn"
+                    f" ({name} is {current!r})."
+                )
             if not low <= high:
                 raise TransferKitError(f"randomise `{name}`: give [low, high] with low <= high.")
         self.inner = kind.make(config)
