@@ -191,3 +191,22 @@ def test_the_vector_env_steps_k_chains_as_k_single_envs():
     # every episode ended at period 30 and restarted in the same step
     assert done.all() and (obs[:, -1] == 0).all()
     np.testing.assert_array_equal(obs[:, :3], np.tile(ORGYM_INV_MANAGEMENT.initial, (k, 1)))
+
+
+def test_stock_counts_can_arrive_late_and_noisy():
+    late = InventoryEnv(replace(ONE_STAGE, count_delay=1))
+    obs, _ = late.reset(seed=0)
+    assert obs[0] == 10.0
+    obs, _, _, _, info = late.step(np.array([0.0], dtype=np.float32))
+    assert obs[0] == 10.0 and info["on_hand"][0] != 10.0  # the count is a period late
+    obs, _, _, _, _ = late.step(np.array([0.0], dtype=np.float32))
+    assert obs[0] == info["on_hand"][0]
+    noisy = InventoryEnv(replace(ONE_STAGE, initial=(100.0,), count_noise=0.1))
+    counts = [noisy.reset(seed=s)[0][0] for s in range(30)]
+    assert counts != [100.0] * 30 and 60 < np.mean(counts) < 140
+    from transferkit.rl import InventoryVectorEnv
+
+    vector = InventoryVectorEnv(3, replace(ONE_STAGE, count_delay=1))
+    vector.reset(seed=0)
+    after, *_ = vector.step(np.zeros((3, 1), dtype=np.float32))
+    assert (after[:, 0] == 10.0).all()  # the same delay in arrays

@@ -123,6 +123,19 @@ INVENTORY = EnvKind(
         "seasonal-shocks": replace(
             ORGYM_INV_MANAGEMENT, season_amplitude=0.5, season_length=10, shock_probability=0.1
         ),
+        # the reality stand-in: demand from another, non-stationary process with shocks,
+        # and stock counts a period late and 10 % off
+        "real": replace(
+            ORGYM_INV_MANAGEMENT,
+            demand="negative-binomial",
+            dispersion=4.0,
+            trend=0.01,
+            season_amplitude=0.3,
+            season_length=15,
+            shock_probability=0.08,
+            count_delay=1,
+            count_noise=0.1,
+        ),
         "single-stage": InventoryConfig(
             initial=(60.0,),
             prices=(2.0, 1.5),

@@ -60,6 +60,8 @@ class InventoryConfig:
     shock_probability: float = 0.0  # each period, the mean is multiplied by shock_scale
     shock_scale: float = 3.0
     fixed_cost: float = 0.0  # per order placed (any stage ordering a positive quantity)
+    count_delay: int = 0  # stock counts reach the policy this many periods late
+    count_noise: float = 0.0  # and off by this share (Gaussian), as real counts are
     discount: float = 0.97
     extra: dict[str, Any] = field(default_factory=dict)  # free notes, kept in run folders
 
@@ -69,6 +71,11 @@ class InventoryConfig:
 
     def check(self) -> InventoryConfig:
         """A one-line error naming the first bad setting."""
+        self._check_lengths()
+        self._check_values()
+        return self
+
+    def _check_lengths(self) -> None:
         n = self.stages
         lengths = {
             "initial": n,
@@ -86,6 +93,8 @@ class InventoryConfig:
                     f"inventory `{name}` has {got} values for {n} stages: give {want}"
                     " (prices, costs and penalties have one more: customers or the plant)."
                 )
+
+    def _check_values(self) -> None:
         if self.periods < 1:
             raise TransferKitError(f"inventory `periods` must be at least 1; got {self.periods}.")
         if any(v < 0 for name in ("initial", "prices", "costs", "penalties", "holding")
@@ -115,13 +124,14 @@ class InventoryConfig:
                 "inventory `season_amplitude` must be in [0, 1) and `shock_probability` in"
                 " [0, 1]: demand cannot go negative."
             )
+        if self.count_delay < 0 or self.count_noise < 0:
+            raise TransferKitError("inventory `count_delay` and `count_noise` cannot be negative.")
         if self.fixed_cost < 0:
             raise TransferKitError(
                 f"inventory `fixed_cost` cannot be negative; got {self.fixed_cost}."
             )
         if not 0 < self.discount <= 1:
             raise TransferKitError(f"inventory `discount` must be in (0, 1]; got {self.discount}.")
-        return self
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,6 +205,7 @@ class InventoryEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self.customer_backlog = 0.0
         # pipeline[i, k]: units arriving at stage i in k periods (k = 0: this period)
         self.pipeline = np.zeros((n, self.depth + 1))
+        self.counts = [self.on_hand.copy()] * (self.config.count_delay + 1)  # oldest first
         return self._observation(), {}
 
     def demand_mean(self, period: int) -> float:
@@ -247,11 +258,16 @@ class InventoryEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             "profit": float(profit),
         }
         self.period += 1
+        self.counts = [*self.counts[1:], self.on_hand.copy()]
         return self._observation(), reward, self.period >= c.periods, False, info
 
     def _observation(self) -> np.ndarray:
+        counted = self.counts[0]  # what the count says: late and noisy where configured
+        if self.config.count_noise:
+            noise = self.np_random.standard_normal(len(counted)) * self.config.count_noise
+            counted = np.maximum(0.0, np.rint(counted * (1 + noise)))
         parts = [
-            self.on_hand,
+            counted,
             self.owed,
             self.pipeline[:, 1:].ravel(),  # slot 0 is always empty between periods
             np.array([self.customer_backlog, self.period / self.config.periods]),

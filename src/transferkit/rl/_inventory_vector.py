@@ -58,6 +58,8 @@ class InventoryVectorEnv(gymnasium.vector.VectorEnv):
         self.owed = np.zeros((k, n))
         self.backlog = np.zeros(k)
         self.pipeline = np.zeros((k, n, self.depth + 1))
+        # counts[:, d]: the stock on hand d periods before the newest count (oldest first)
+        self.counts = np.repeat(self.on_hand[:, None, :], self.config.count_delay + 1, axis=1)
         return self._observation(), {}
 
     def _demand(self) -> np.ndarray:
@@ -93,6 +95,7 @@ class InventoryVectorEnv(gymnasium.vector.VectorEnv):
         )
         rewards = c.discount**self.period * profit
         self.period += 1
+        self.counts = np.concatenate([self.counts[:, 1:], self.on_hand[:, None, :]], axis=1)
         done = self.period >= c.periods
         infos: dict[str, Any] = {}
         if done.any():
@@ -106,11 +109,16 @@ class InventoryVectorEnv(gymnasium.vector.VectorEnv):
         self.owed[done] = 0.0
         self.backlog[done] = 0.0
         self.pipeline[done] = 0.0
+        self.counts[done] = np.asarray(self.config.initial, dtype=float)
 
     def _observation(self) -> np.ndarray:
         k = self.num_envs
+        counted = self.counts[:, 0]
+        if self.config.count_noise:
+            noise = self._rng.standard_normal(counted.shape) * self.config.count_noise
+            counted = np.maximum(0.0, np.rint(counted * (1 + noise)))
         parts = [
-            self.on_hand,
+            counted,
             self.owed,
             self.pipeline[:, :, 1:].reshape(k, -1),
             self.backlog[:, None],
