@@ -9,8 +9,17 @@ Pairs: cartpole (pole 0.5 -> 1.0), cartpole-mirrored (the deliberate negative ca
 actions reversed), routing (10 -> 20 customers, the entity policy), inventory (one stage
 -> OR-Gym's three, policy surgery on an MLP).
 
-Run: python benchmarks/bench_rl_transfer.py [--pair cartpole] [--seeds 5]
-     [--out benchmarks/runs/rl-transfer]
+Two more experiments (`--experiment`):
+- `sim-to-real`: an agent trained in the simulator (cartpole:default, inventory:orgym) is
+  scored in the "real" environment (cartpole:real, inventory:real); the gap is what an
+  agent trained in the real one with the same budget gets beyond it; how much of the gap
+  domain randomisation closes (trained in the simulator with settings drawn from ranges)
+  and fine-tuning in the real environment with 10 % of the budget closes.
+- `curriculum`: the same total steps spent directly on the hardest variant, or through a
+  curriculum of easier ones first; the final performance on the hardest variant.
+
+Run: python benchmarks/bench_rl_transfer.py [--experiment pairs|sim-to-real|curriculum]
+     [--pair cartpole] [--seeds 5] [--out benchmarks/runs/rl-transfer]
 """
 
 from __future__ import annotations
@@ -32,12 +41,42 @@ PAIRS = {
 }
 
 
+# sim, real, budget, ranges for domain randomisation
+SIM_TO_REAL = {
+    "cartpole": ("cartpole:default", "cartpole:real", 60_000, {
+        "length": [0.4, 1.0], "masspole": [0.05, 0.3], "force": [7.0, 12.0],
+        "observation_noise": [0.0, 0.03], "action_delay": [0, 1]}),
+    "inventory": ("inventory:orgym", "inventory:real", 200_000, {
+        "demand_mean": [15.0, 30.0], "season_amplitude": [0.0, 0.4],
+        "shock_probability": [0.0, 0.1], "count_noise": [0.0, 0.15], "count_delay": [0, 1]}),
+}  # fmt: skip
+# the hardest variant, the curriculum's stages before it, total steps
+CURRICULA = {
+    "acrobot": ("acrobot:heavy-links", [
+        {"link_mass_1": 1.0, "link_mass_2": 1.0, "steps": 30_000},
+        {"link_mass_1": 1.25, "link_mass_2": 1.25, "steps": 30_000}], 100_000),
+    "inventory": ("inventory:seasonal-shocks", [
+        {"season_amplitude": 0.0, "shock_probability": 0.0, "steps": 50_000},
+        {"season_amplitude": 0.25, "shock_probability": 0.05, "steps": 50_000}], 200_000),
+}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pair", action="append", choices=sorted(PAIRS))
+    parser.add_argument("--experiment", default="pairs",
+                        choices=["pairs", "sim-to-real", "curriculum"])  # fmt: skip
+    parser.add_argument("--pair", action="append")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", default="benchmarks/runs/rl-transfer")
     args = parser.parse_args()
+    if args.experiment == "sim-to-real":
+        for name in args.pair or list(SIM_TO_REAL):
+            sim_to_real(name, args.seeds, Path(args.out) / "sim-to-real" / name)
+        return
+    if args.experiment == "curriculum":
+        for name in args.pair or list(CURRICULA):
+            curriculum(name, args.seeds, Path(args.out) / "curriculum" / name)
+        return
     for pair in args.pair or list(PAIRS):
         source_env, source_steps, target_env, target_steps = PAIRS[pair]
         results = []
@@ -67,6 +106,77 @@ def report(pair: str, source: str, target: str, results: list[dict]) -> None:
         print(f"  {key:<16} {got['mean']:+.3f} ± {got['half_width']:.3f} ({got['seeds']} seeds)")
     if negative(summary):
         print("  NEGATIVE TRANSFER")
+
+
+def _trained(folder: Path, **settings) -> Path:
+    if not (folder / "evaluation.json").is_file():
+        steps = settings["steps"]
+        train(TrainSettings(eval_every=max(1, steps // 20), patience=None, **settings),
+              out=folder, overwrite=True)  # fmt: skip
+    return folder
+
+
+def _in(env: str, run: Path, episodes: int = 100) -> float:
+    from transferkit.rl._agents import load_policy
+    from transferkit.rl._catalog import choose
+    from transferkit.rl._evaluate import TEST_SEED, score
+
+    policy, _ = load_policy(run)
+    return score(choose(env).make, policy, episodes, TEST_SEED).mean
+
+
+def sim_to_real(name: str, seeds: int, root: Path) -> None:
+    from transferkit.rl._evaluate import interval_half_width
+
+    sim, real, budget, ranges = SIM_TO_REAL[name]
+    rows = []
+    for seed in range(seeds):
+        base = root / f"seed-{seed}"
+        in_sim = _trained(base / "sim", env=sim, steps=budget, seed=seed)
+        in_real = _trained(base / "real", env=real, steps=budget, seed=seed)
+        randomised = _trained(base / "randomised", env=sim, steps=budget, seed=seed,
+                              randomise=ranges)  # fmt: skip
+        tuned = base / "fine-tuned"
+        if not (tuned / "evaluation.json").is_file():
+            transfer(in_sim, real, steps=budget // 10, seed=seed, out=tuned, overwrite=True)
+        got = {k: _in(real, run) for k, run in
+               (("sim", in_sim), ("real", in_real), ("randomised", randomised),
+                ("fine-tuned", tuned))}  # fmt: skip
+        gap = got["real"] - got["sim"]
+        got["gap"] = gap
+        got["closed_randomised"] = (got["randomised"] - got["sim"]) / gap if gap else None
+        got["closed_fine_tuned"] = (got["fine-tuned"] - got["sim"]) / gap if gap else None
+        rows.append(got)
+    print(f"\nsim-to-real, {name}: trained in {sim}, scored in {real}; {seeds} seeds,"
+          f" {budget} steps (fine-tuning: {budget // 10} in {real})")  # fmt: skip
+    for key in ("sim", "real", "randomised", "fine-tuned", "gap", "closed_randomised",
+                "closed_fine_tuned"):  # fmt: skip
+        values = [r[key] for r in rows if r[key] is not None]
+        if values:
+            print(
+                f"  {key:<18} {sum(values) / len(values):+.3f} ± {interval_half_width(values):.3f}"
+            )
+
+
+def curriculum(name: str, seeds: int, root: Path) -> None:
+    from transferkit.rl._evaluate import interval_half_width
+
+    hardest, stages, budget = CURRICULA[name]
+    direct, staged = [], []
+    for seed in range(seeds):
+        base = root / f"seed-{seed}"
+        one = _trained(base / "direct", env=hardest, steps=budget, seed=seed)
+        plan = [*stages, {}]  # the last stage: the hardest variant itself
+        two = _trained(base / "curriculum", env=hardest, steps=budget, seed=seed, curriculum=plan)
+        direct.append(_in(hardest, one))
+        staged.append(_in(hardest, two))
+    diff = [b - a for a, b in zip(direct, staged, strict=True)]
+    print(f"\ncurriculum, {name}: {budget} steps, scored on {hardest}; {seeds} seeds")
+    print(f"  direct      {sum(direct) / seeds:.2f} ± {interval_half_width(direct):.2f}")
+    print(f"  curriculum  {sum(staged) / seeds:.2f} ± {interval_half_width(staged):.2f}")
+    print(
+        f"  curriculum - direct (paired) {sum(diff) / seeds:+.2f} ± {interval_half_width(diff):.2f}"
+    )
 
 
 if __name__ == "__main__":

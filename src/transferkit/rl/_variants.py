@@ -38,8 +38,8 @@ class VariantEnv(gymnasium.Env[Any, Any]):
                 raise TransferKitError(
                     f"randomise: {kind.name} has no setting {name!r}; known: {known}."
                 )
-            current = getattr(config, name)
-            if isinstance(current, bool) or not isinstance(current, (int, float)):
+            current = getattr(config, name)  # None: a number left at the game's default
+            if isinstance(current, bool) or not isinstance(current, (int, float, type(None))):
                 raise TransferKitError(
                     f"randomise `{name}`: only a setting that is one number can be drawn"
                     f" ({name} is {current!r})."
