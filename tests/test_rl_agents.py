@@ -136,6 +136,22 @@ def test_training_stops_on_an_evaluation_plateau(tmp_path: Path):
     assert "stopped early on a plateau" in (run / "summary.txt").read_text()
 
 
+def test_a_damaged_or_linked_policy_file_is_one_line(inventory_run: Path, tmp_path: Path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(inventory_run, copy)
+    data = (copy / "policy.safetensors").read_bytes()
+    (copy / "policy.safetensors").write_bytes(data[: len(data) // 3])
+    done = rl("evaluate", "copy", "--episodes", "2", cwd=tmp_path)
+    assert done.returncode == 2 and "the file is damaged" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    (copy / "policy.json").unlink()
+    (copy / "policy.json").symlink_to(inventory_run / "policy.json")
+    done = rl("evaluate", "copy", "--episodes", "2", cwd=tmp_path)
+    assert done.returncode == 2 and "is a symbolic link" in done.stderr
+
+
 def test_flatten_keeps_an_optimiser_state_with_integer_keys():
     net = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(net.parameters(), lr=0.01)

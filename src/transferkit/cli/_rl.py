@@ -206,11 +206,12 @@ def compare_command(
 ) -> None:
     """RUNs side by side: environment, algorithm, steps, the agent and its best baseline."""
     from transferkit.rl._results import read_evaluation
+    from transferkit.runs._folder import inside
 
     typer.echo(f"{'run':<28} {'env':<24} {'algo':<12} {'steps':>8} {'agent':>18} best baseline")
     for run in runs:
         evaluation = read_evaluation(run)
-        config = json.loads((run / "config.json").read_text())
+        config = json.loads(inside(run, "config.json", "a run's settings").read_text())
         a = evaluation["agent"]
         named = {k: v for k, v in evaluation["baselines"].items() if k != "random"}
         name, b = max(named.items(), key=lambda kv: kv[1]["mean"])

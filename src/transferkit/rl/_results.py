@@ -86,9 +86,10 @@ def _pm(s: dict[str, Any]) -> str:
 
 
 def read_evaluation(run: Path) -> dict[str, Any]:
-    path = run / "evaluation.json"
     from transferkit._errors import TransferKitError
+    from transferkit.runs._folder import inside
 
+    path = inside(run, "evaluation.json", "a run's evaluation")
     if not path.is_file():
         raise TransferKitError(
             f"{str(path)!r} is missing: the run did not finish; `transferkit rl train"

@@ -79,7 +79,13 @@ def save_state(folder: Path, stem: str, state: dict[str, Any], meta: dict[str, A
 def load_state(folder: Path, stem: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state, meta) from `save_state`'s pair of files, with a one-line cause when either
     is missing or unreadable."""
-    meta_path, tensor_path = folder / f"{stem}.json", folder / f"{stem}.safetensors"
+    from safetensors import SafetensorError
+
+    from transferkit.runs._folder import inside
+
+    # never through a link: a run folder from elsewhere cannot make us read another file
+    meta_path = inside(folder, f"{stem}.json", "a policy's files")
+    tensor_path = inside(folder, f"{stem}.safetensors", "a policy's files")
     for path in (meta_path, tensor_path):
         if not path.is_file():
             raise TransferKitError(
@@ -89,7 +95,7 @@ def load_state(folder: Path, stem: str) -> tuple[dict[str, Any], dict[str, Any]]
         meta = json.loads(meta_path.read_text())
         tensors = load_file(str(tensor_path))
         state = unflatten(meta.pop("state"), tensors)
-    except (ValueError, KeyError, OSError) as exc:
+    except (ValueError, KeyError, OSError, SafetensorError) as exc:
         raise TransferKitError(
             f"{str(tensor_path)!r} or its JSON cannot be read ({exc}): the file is damaged;"
             " train the run again."
