@@ -136,7 +136,7 @@ def train(settings: TrainSettings, out: str | Path | None = None, overwrite: boo
     model = build_model(algo, vec, settings.seed, hyper)
     evaluator = _Evaluator(run, choice, settings, algo, hyper)
     if resume is None and settings.init_from is not None:
-        from transferkit.rl._transfer import warm_start
+        from transferkit.rl._warm import warm_start
 
         write_json(run, "transfer.json", warm_start(model, vec, settings, choice))
     done = evaluator.restore(model, vec) if resume is not None else 0

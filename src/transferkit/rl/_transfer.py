@@ -1,12 +1,7 @@
-"""Start an agent from another run's policy (`rl transfer`, `TrainSettings.init_from`).
-
-Same spaces: every weight loads and training continues (the observation normaliser's
-statistics too). Different sizes: `transplant` reuses every tensor whose shape fits
-(with the entity policy, all of them) and the record of what was reused goes into the
-run folder. `freeze="features"` keeps the transferred representation fixed and trains
-the output layers only; `lr_scale` lowers the learning rate, as `fit` does for a
-pretrained backbone.
-"""
+"""`transferkit rl transfer`: train on a target environment from a trained run's
+policy (`_warm`), optionally with the same training from scratch beside it, and Taylor
+and Stone's metrics of the pair (`_transfer_metrics`) in `transfer.json`, the summary and
+the report."""
 
 from __future__ import annotations
 
@@ -14,70 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from transferkit._errors import TransferKitError
-from transferkit.rl._catalog import EnvChoice
-from transferkit.rl._store import load_state
-from transferkit.rl._surgery import transplant
-
-
-def warm_start(model: Any, vec: Any, settings: Any, choice: EnvChoice) -> dict[str, Any]:
-    """Load the source run's policy into `model`; the record for `transfer.json`."""
-    source = Path(str(settings.init_from))
-    state, meta = load_state(source, "policy")
-    if meta.get("algo") != (settings.algo or meta.get("algo")):
-        raise TransferKitError(
-            f"the source run {str(source)!r} trained {meta.get('algo')}, this run"
-            f" {settings.algo}: transfer between runs of the same algorithm."
-        )
-    record = transplant(state["policy"], model.policy)
-    stats: Any = state.get("obs_stats")
-    rms: Any = getattr(vec, "obs_rms", None)
-    same_shape = stats is not None and rms is not None and stats["mean"].shape == rms.mean.shape
-    if same_shape:  # the source's view of observations, as a settled starting estimate
-        rms.mean, rms.var, rms.count = stats["mean"].copy(), stats["var"].copy(), 1e4
-    frozen = freeze(model.policy, settings.freeze)
-    return {
-        "source": str(source),
-        "source_env": meta.get("env"),
-        "target_env": choice.label,
-        "freeze": settings.freeze,
-        "frozen": frozen,
-        "lr_scale": settings.lr_scale,
-        "normaliser_carried": bool(same_shape),
-        **record,
-    }
-
-
-def freeze(policy: Any, what: str) -> list[str]:
-    """Stop the gradients of the shared representation: the entity encoder, or an MLP's
-    hidden layers; the output layers keep training. The names frozen."""
-    if what == "none":
-        return []
-    from transferkit.rl._entity import EntityNetwork
-
-    extractor = policy.mlp_extractor
-    if isinstance(extractor, EntityNetwork):
-        modules = {"mlp_extractor.encode": extractor.encode}
-    else:
-        modules = {"mlp_extractor": extractor}
-    names = []
-    for prefix, module in modules.items():
-        for name, parameter in module.named_parameters():
-            parameter.requires_grad_(False)
-            names.append(f"{prefix}.{name}")
-    return names
-
-
-def source_settings(run: str | Path) -> dict[str, Any]:
-    """The source run's `config.json`, with a one-line cause when it is not a run."""
-    path = Path(run) / "config.json"
-    if not path.is_file() or not (Path(run) / "policy.json").is_file():
-        raise TransferKitError(
-            f"{str(run)!r} is not a finished `transferkit rl train` run (no config.json and"
-            " policy.json): give the run folder to transfer from."
-        )
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+from transferkit.rl._warm import source_settings
 
 
 def curve_of(run: Path) -> Any:
