@@ -22,6 +22,7 @@ from transferkit.rl._games import GameConfig, GameEnv
 from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
 from transferkit.rl._pricing import PricingConfig, PricingEnv
 from transferkit.rl._routing import RoutingConfig, RoutingEnv
+from transferkit.rl._variants import variant_env, with_settings
 
 Baselines = Callable[[Any, int], dict[str, Any]]
 
@@ -69,8 +70,6 @@ class EnvChoice:
         """The environment an agent trains in: a `VariantEnv` when its settings vary."""
         if self.kind is None or not (self.ranges or self.staged):
             return self.make()
-        from transferkit.rl._variants import variant_env
-
         return variant_env(self.kind, self.config, self.ranges)
 
     def config_dict(self) -> dict[str, Any]:
@@ -289,19 +288,3 @@ def choose(name: str, settings: Mapping[str, Any] | None = None) -> EnvChoice:
         config = with_settings(config, settings, f"{kind.name} config")
     config.check()
     return EnvChoice(label=f"{kind.name}:{preset}", kind=kind, config=config)
-
-
-def with_settings(config: Any, settings: Mapping[str, Any], what: str) -> Any:
-    """`config` with fields replaced (lists become tuples), refusing an unknown field."""
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    changes: dict[str, Any] = {}
-    for key, value in settings.items():
-        if key not in fields:
-            raise TransferKitError(
-                f"{what}: unknown setting {key!r}; known: {', '.join(sorted(fields))}."
-            )
-        changes[key] = tuple(value) if isinstance(value, list) else value
-    try:
-        return replace(config, **changes)
-    except TypeError as exc:
-        raise TransferKitError(f"{what}: {exc}") from None

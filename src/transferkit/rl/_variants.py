@@ -73,8 +73,6 @@ class VariantEnv(gymnasium.Env[Any, Any]):
     def set_settings(self, settings: Mapping[str, Any]) -> None:
         """The episodes from the next reset on use `settings` over the current config
         (an episode under way finishes in its own variant)."""
-        from transferkit.rl._catalog import with_settings
-
         config = with_settings(self.base, settings, f"{self.kind.name} stage")
         self.pending = self._build(config, ", ".join(settings) or "stage")
         self.base = config
@@ -115,3 +113,19 @@ def variant_env(
     """A `VariantEnv`, with masks when the environment has them."""
     masked = hasattr(kind.make(config).unwrapped, "action_masks")
     return (MaskedVariantEnv if masked else VariantEnv)(kind, config, ranges)
+
+
+def with_settings(config: Any, settings: Mapping[str, Any], what: str) -> Any:
+    """`config` with fields replaced (lists become tuples), refusing an unknown field."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    changes: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key not in fields:
+            raise TransferKitError(
+                f"{what}: unknown setting {key!r}; known: {', '.join(sorted(fields))}."
+            )
+        changes[key] = tuple(value) if isinstance(value, list) else value
+    try:
+        return dataclasses.replace(config, **changes)
+    except TypeError as exc:
+        raise TransferKitError(f"{what}: {exc}") from None
