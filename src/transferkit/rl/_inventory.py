@@ -258,11 +258,13 @@ class InventoryEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             "profit": float(profit),
         }
         self.period += 1
-        self.counts = [*self.counts[1:], self.on_hand.copy()]
+        if c.count_delay:
+            self.counts = [*self.counts[1:], self.on_hand.copy()]
         return self._observation(), reward, self.period >= c.periods, False, info
 
     def _observation(self) -> np.ndarray:
-        counted = self.counts[0]  # what the count says: late and noisy where configured
+        # what the count says: late and noisy where configured
+        counted = self.counts[0] if self.config.count_delay else self.on_hand
         if self.config.count_noise:
             noise = self.np_random.standard_normal(len(counted)) * self.config.count_noise
             counted = np.maximum(0.0, np.rint(counted * (1 + noise)))

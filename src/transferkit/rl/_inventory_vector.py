@@ -95,7 +95,8 @@ class InventoryVectorEnv(gymnasium.vector.VectorEnv):
         )
         rewards = c.discount**self.period * profit
         self.period += 1
-        self.counts = np.concatenate([self.counts[:, 1:], self.on_hand[:, None, :]], axis=1)
+        if c.count_delay:
+            self.counts = np.concatenate([self.counts[:, 1:], self.on_hand[:, None, :]], axis=1)
         done = self.period >= c.periods
         infos: dict[str, Any] = {}
         if done.any():
@@ -113,7 +114,7 @@ class InventoryVectorEnv(gymnasium.vector.VectorEnv):
 
     def _observation(self) -> np.ndarray:
         k = self.num_envs
-        counted = self.counts[:, 0]
+        counted = self.counts[:, 0] if self.config.count_delay else self.on_hand
         if self.config.count_noise:
             noise = self._rng.standard_normal(counted.shape) * self.config.count_noise
             counted = np.maximum(0.0, np.rint(counted * (1 + noise)))
