@@ -34,6 +34,9 @@ def test_same_spaces_carry_every_weight_and_the_normaliser(tmp_path: Path):
                    out=tmp_path / "target")  # fmt: skip
     record = json.loads((run / "transfer.json").read_text())
     assert record["share_reused"] == 1.0 and record["normaliser_carried"]
+    other = rl("evaluate", "source", "--env", "inventory:orgym", "--episodes", "2",
+               cwd=tmp_path)  # fmt: skip
+    assert other.returncode == 2 and "only the entity policy" in other.stderr
     # the target's curve starts where the source policy stands on the target
     policy, _ = load_policy(source)
     variant = choose(target, {"demand_mean": 30.0})
@@ -76,6 +79,10 @@ def test_across_sizes_with_the_scratch_baseline_from_the_command_line(tmp_path: 
     import torch
 
     assert torch.equal(before[name], after[name])
+    # the source policy itself plays the larger instance: its weights fit any size
+    done = rl("evaluate", "source", "--env", "routing:20", "--episodes", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "source" / "evaluate-routing-20.json").is_file()
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,8 @@ def evaluate_command(
 ) -> None:
     """Score RUN's agent and the baselines on the run's environment or a variant of it."""
     _rl()
-    from transferkit.rl._agents import choice_of, load_policy
+    from transferkit._errors import TransferKitError
+    from transferkit.rl._agents import AgentPolicy, choice_of, load_policy
     from transferkit.rl._catalog import choose
     from transferkit.rl._results import held_against, summary_lines
     from transferkit.runs._write import write_json
@@ -171,6 +172,14 @@ def evaluate_command(
     agent, meta = load_policy(run)
     settings, _ = _env_settings(config)
     choice = choose(env or meta["env"], settings) if (env or settings) else choice_of(meta)
+    target = choice.make()
+    agent = AgentPolicy(agent.policy, target, agent.obs_stats)  # fitted to the variant
+    if agent.policy.observation_space.shape != target.observation_space.shape:
+        raise TransferKitError(
+            f"the run's policy reads observations of shape {agent.policy.observation_space.shape};"
+            f" {choice.label}'s are {target.observation_space.shape}: only the entity policy"
+            " (routing, ads) reads another size. Use `rl transfer` to start a run there."
+        )
     evaluation = held_against(choice, agent, episodes)
     evaluation.update(timesteps=0, wall_s=0.0)
     name = "evaluate-" + choice.label.replace(":", "-") + ".json"

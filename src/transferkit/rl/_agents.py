@@ -89,7 +89,10 @@ class AgentPolicy:
     def __init__(
         self, policy: Any, env: gymnasium.Env, obs_stats: dict[str, Any] | None = None
     ) -> None:
+        from transferkit.rl._entity import fit_to
+
         self.policy, self.obs_stats = policy, obs_stats
+        fit_to(policy, env)  # an entity policy reads a table of another size
         space = env.action_space
         self.box = isinstance(space, gymnasium.spaces.Box)
         self.low = np.asarray(getattr(space, "low", 0.0), dtype=np.float64)

@@ -111,6 +111,26 @@ class _EntityMixin:
         return data
 
 
+def fit_to(policy: Any, env: Any) -> bool:
+    """Let an entity policy act in `env` when its table has another number of rows (its
+    weights do not depend on it): the spaces and the action distribution follow the
+    environment. False (and nothing changed) for any other policy or the same spaces."""
+    if not isinstance(getattr(policy, "mlp_extractor", None), EntityNetwork):
+        return False
+    if policy.observation_space == env.observation_space:
+        return False
+    policy.observation_space, policy.action_space = env.observation_space, env.action_space
+    if isinstance(policy, MaskableActorCriticPolicy):
+        from sb3_contrib.common.maskable.distributions import make_masked_proba_distribution
+
+        policy.action_dist = make_masked_proba_distribution(env.action_space)
+    else:
+        from stable_baselines3.common.distributions import make_proba_distribution
+
+        policy.action_dist = make_proba_distribution(env.action_space)
+    return True
+
+
 class EntityPolicy(_EntityMixin, ActorCriticPolicy):
     """For PPO and A2C."""
 
