@@ -108,21 +108,6 @@ class SSPolicy:
         }
 
 
-def mean_return(env: Any, policy: Any, seeds: Sequence[int]) -> float:
-    """The policy's mean episode return over single-environment episodes seeded by
-    `seeds`."""
-    total = 0.0
-    for seed in seeds:
-        observation, _ = env.reset(seed=int(seed))
-        done = False
-        while not done:
-            action, _ = policy.predict(observation)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            total += reward
-            done = terminated or truncated
-    return total / len(seeds)
-
-
 def batch_returns(config: InventoryConfig, policy: Any, episodes: int, seed: int) -> np.ndarray:
     """Each of `episodes` episodes' return under `policy`, simulated at once in arrays;
     the same `seed` gives every policy the same demand draws."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from transferkit.rl._agents import load_policy
 from transferkit.rl._catalog import EnvChoice
-from transferkit.rl._evaluate import TEST_SEED, Score, interval_half_width, score, verdict
+from transferkit.rl._evaluate import TEST_SEED, interval_half_width, score, verdict
 from transferkit.runs._folder import write_text
 from transferkit.runs._write import write_json
 
@@ -99,4 +99,4 @@ def read_evaluation(run: Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["Score", "finish", "held_against", "read_evaluation", "summary_lines", "verdict"]
+__all__ = ["finish", "held_against", "read_evaluation", "summary_lines"]
