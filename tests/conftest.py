@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import zlib
 from pathlib import Path
 
@@ -92,3 +93,28 @@ def text_file(tmp_path: Path) -> Path:
     lines = ["text\tlabel"] + [f"{t}\t{label}" for label, texts in TEXTS.items() for t in texts]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def cli(capsys, *args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    """Run `transferkit ARGS` through the console entry point, in this process (no
+    interpreter to start), from `cwd` if given: the exit code, stdout and stderr."""
+    from transferkit.cli import main
+
+    argv, debug = sys.argv, os.environ.pop("TRANSFERKIT_DEBUG", None)
+    sys.argv = ["transferkit", *args]
+    here = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(here)
+        sys.argv = argv
+        os.environ.pop("TRANSFERKIT_DEBUG", None)
+        if debug is not None:
+            os.environ["TRANSFERKIT_DEBUG"] = debug
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

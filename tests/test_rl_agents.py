@@ -21,6 +21,8 @@ torch = pytest.importorskip("torch")
 from transferkit._errors import TransferKitError  # noqa: E402
 from transferkit.rl._store import flatten, unflatten  # noqa: E402
 
+from conftest import cli  # noqa: E402
+
 TINY = ["--steps", "600", "--eval-every", "200", "--eval-episodes", "3", "--test-episodes", "6"]
 
 
@@ -65,29 +67,32 @@ def test_a_run_folder_holds_curve_policy_baselines_and_report(inventory_run: Pat
     assert "policy.safetensors" in manifest and "report.html" in manifest
 
 
-def test_the_saved_policy_reloads_and_plays_the_same_episodes(inventory_run: Path):
+def test_the_saved_policy_reloads_and_plays_the_same_episodes(inventory_run: Path, capsys):
     # `rl evaluate` rebuilds the agent from safetensors + JSON and replays the held-out
     # episodes: the returns match the ones training's end recorded, episode by episode
-    done = rl("evaluate", str(inventory_run), "--episodes", "6", cwd=inventory_run)
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli(capsys, "rl", "evaluate", str(inventory_run), "--episodes", "6")
+    assert code == 0, err
     again = json.loads((inventory_run / "evaluate-inventory-single-stage.json").read_text())
     first = json.loads((inventory_run / "evaluation.json").read_text())
     assert again["agent"]["returns"] == pytest.approx(first["agent"]["returns"])
-    variant = rl("evaluate", str(inventory_run), "--episodes", "4", "--env",
-                 "inventory:single-stage", cwd=inventory_run)  # fmt: skip
-    assert variant.returncode == 0 and "base-stock" in variant.stdout
-    compared = rl("compare", str(inventory_run), str(inventory_run), cwd=inventory_run)
-    assert compared.returncode == 0 and compared.stdout.count("inventory:single-stage") == 2
+    code, out, _ = cli(capsys, "rl", "evaluate", str(inventory_run), "--episodes", "4",
+                       "--env", "inventory:single-stage")  # fmt: skip
+    assert code == 0 and "base-stock" in out
+    code, out, _ = cli(capsys, "rl", "compare", str(inventory_run), str(inventory_run))
+    assert code == 0 and out.count("inventory:single-stage") == 2
 
 
 PICTURES = [("routing:10", "routes"), ("pricing:small", "price path"), ("ads", "clicks per ad")]
 
 
 @pytest.mark.parametrize(("env", "picture"), PICTURES)
-def test_every_environment_trains_with_its_default_agent(tmp_path: Path, env: str, picture: str):
-    done = rl("train", env, "--steps", "300", "--eval-every", "150", "--eval-episodes", "2",
-              "--test-episodes", "3", "--out", "run", cwd=tmp_path)  # fmt: skip
-    assert done.returncode == 0, done.stderr
+def test_every_environment_trains_with_its_default_agent(
+    tmp_path: Path, capsys, env: str, picture: str
+):
+    code, _, err = cli(capsys, "rl", "train", env, "--steps", "300", "--eval-every", "150",
+                       "--eval-episodes", "2", "--test-episodes", "3", "--out", "run",
+                       cwd=tmp_path)  # fmt: skip
+    assert code == 0, err
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     kind = env.partition(":")[0]
@@ -101,7 +106,7 @@ def test_every_environment_trains_with_its_default_agent(tmp_path: Path, env: st
     assert picture in html and html.count("data:image/png;base64,") == 2
 
 
-@pytest.mark.parametrize(("env", "algo"), [("pricing:small", "dqn"), ("ads", "a2c"),
+@pytest.mark.parametrize(("env", "algo"), [("pricing:small", "dqn"), ("cartpole:default", "a2c"),
                                            ("inventory:single-stage", "sac")])  # fmt: skip
 def test_every_algorithm_trains_saves_and_reloads(tmp_path: Path, env: str, algo: str):
     from transferkit.rl._agents import load_policy
@@ -136,20 +141,20 @@ def test_training_stops_on_an_evaluation_plateau(tmp_path: Path):
     assert "stopped early on a plateau" in (run / "summary.txt").read_text()
 
 
-def test_a_damaged_or_linked_policy_file_is_one_line(inventory_run: Path, tmp_path: Path):
+def test_a_damaged_or_linked_policy_file_is_one_line(inventory_run: Path, tmp_path: Path, capsys):
     import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(inventory_run, copy)
     data = (copy / "policy.safetensors").read_bytes()
     (copy / "policy.safetensors").write_bytes(data[: len(data) // 3])
-    done = rl("evaluate", "copy", "--episodes", "2", cwd=tmp_path)
-    assert done.returncode == 2 and "the file is damaged" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    code, _, err = cli(capsys, "rl", "evaluate", "copy", "--episodes", "2", cwd=tmp_path)
+    assert code == 2 and "the file is damaged" in err
+    assert len(err.strip().splitlines()) == 1
     (copy / "policy.json").unlink()
     (copy / "policy.json").symlink_to(inventory_run / "policy.json")
-    done = rl("evaluate", "copy", "--episodes", "2", cwd=tmp_path)
-    assert done.returncode == 2 and "is a symbolic link" in done.stderr
+    code, _, err = cli(capsys, "rl", "evaluate", "copy", "--episodes", "2", cwd=tmp_path)
+    assert code == 2 and "is a symbolic link" in err
 
 
 def test_flatten_keeps_an_optimiser_state_with_integer_keys():
@@ -171,7 +176,7 @@ def test_flatten_keeps_an_optimiser_state_with_integer_keys():
         flatten({"f": object()}, "s", {})
 
 
-def test_a_killed_training_run_resumes_from_its_checkpoint(tmp_path: Path):
+def test_a_killed_training_run_resumes_from_its_checkpoint(tmp_path: Path, capsys):
     args = [sys.executable, "-m", "transferkit.cli", "rl", "train", "inventory:single-stage",
             "--steps", "6000", "--eval-every", "300", "--eval-episodes", "2",
             "--test-episodes", "4", "--patience", "0", "--out", "run"]  # fmt: skip
@@ -192,8 +197,8 @@ def test_a_killed_training_run_resumes_from_its_checkpoint(tmp_path: Path):
     killed_at = json.loads(state.read_text())["num_timesteps"]
     assert 900 <= killed_at < 6000
     assert not (tmp_path / "run" / "evaluation.json").exists()
-    done = rl("train", "--resume", "run", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli(capsys, "rl", "train", "--resume", "run", cwd=tmp_path)
+    assert code == 0, err
     steps = [int(r.split(",")[0]) for r in
              (tmp_path / "run" / "history.csv").read_text().splitlines()[1:]]  # fmt: skip
     assert steps[0] == 0 and steps[-1] >= 6000  # the curve starts before any training
@@ -214,11 +219,11 @@ def test_a_killed_training_run_resumes_from_its_checkpoint(tmp_path: Path):
         (["evaluate", "nothing-here"], "is missing"),
     ],
 )
-def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str):
+def test_bad_input_is_one_line(tmp_path: Path, capsys, args: list[str], message: str):
     (tmp_path / "bad.toml").write_text("demand_mean = -3.0\n")
     (tmp_path / "typo.toml").write_text("lead_times = [1, 2, 3]\n")
-    done = rl(*args, cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], done.stderr
+    code, _, err = cli(capsys, "rl", *args, cwd=tmp_path)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
     assert not any(tmp_path.glob("runs/*"))  # refused before any run folder

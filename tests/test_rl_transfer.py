@@ -6,8 +6,6 @@ scratch baseline and the metrics beside it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,15 +16,12 @@ from transferkit.rl import TrainSettings, choose, load_policy, train
 from transferkit.rl._evaluate import EVAL_SEED, score
 from transferkit.rl._transfer import transfer
 
+from conftest import cli
+
 TINY = {"eval_episodes": 2, "test_episodes": 2}
 
 
-def rl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "transferkit.cli", "rl", *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=600)  # fmt: skip
-
-
-def test_same_spaces_carry_every_weight_and_the_normaliser(tmp_path: Path):
+def test_same_spaces_carry_every_weight_and_the_normaliser(tmp_path: Path, capsys):
     source = train(TrainSettings(env="inventory:single-stage", steps=600, eval_every=300, **TINY),
                    out=tmp_path / "source")  # fmt: skip
     target = "inventory:single-stage"
@@ -34,9 +29,9 @@ def test_same_spaces_carry_every_weight_and_the_normaliser(tmp_path: Path):
                    out=tmp_path / "target")  # fmt: skip
     record = json.loads((run / "transfer.json").read_text())
     assert record["share_reused"] == 1.0 and record["normaliser_carried"]
-    other = rl("evaluate", "source", "--env", "inventory:orgym", "--episodes", "2",
-               cwd=tmp_path)  # fmt: skip
-    assert other.returncode == 2 and "only the entity policy" in other.stderr
+    code, _, err = cli(capsys, "rl", "evaluate", "source", "--env", "inventory:orgym",
+                       "--episodes", "2", cwd=tmp_path)  # fmt: skip
+    assert code == 2 and "only the entity policy" in err
     # the target's curve starts where the source policy stands on the target
     policy, _ = load_policy(source)
     variant = choose(target, {"demand_mean": 30.0})
@@ -45,13 +40,13 @@ def test_same_spaces_carry_every_weight_and_the_normaliser(tmp_path: Path):
     assert first[0] == "0" and float(first[2]) == pytest.approx(expected, rel=1e-4)
 
 
-def test_across_sizes_with_the_scratch_baseline_from_the_command_line(tmp_path: Path):
+def test_across_sizes_with_the_scratch_baseline_from_the_command_line(tmp_path: Path, capsys):
     train(TrainSettings(env="routing:10", steps=400, eval_every=200, **TINY),
           out=tmp_path / "source")  # fmt: skip
-    done = rl("transfer", "--from", "source", "--env", "routing:20", "--steps", "300",
-              "--freeze", "features", "--baseline", "scratch", "--out", "target",
-              cwd=tmp_path)  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli(capsys, "rl", "transfer", "--from", "source", "--env", "routing:20",
+                       "--steps", "300", "--freeze", "features", "--baseline", "scratch",
+                       "--out", "target", cwd=tmp_path)  # fmt: skip
+    assert code == 0, err
     run = tmp_path / "target"
     record = json.loads((run / "transfer.json").read_text())
     assert record["source_env"] == "routing:10" and record["target_env"] == "routing:20"
@@ -80,8 +75,9 @@ def test_across_sizes_with_the_scratch_baseline_from_the_command_line(tmp_path: 
 
     assert torch.equal(before[name], after[name])
     # the source policy itself plays the larger instance: its weights fit any size
-    done = rl("evaluate", "source", "--env", "routing:20", "--episodes", "2", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli(capsys, "rl", "evaluate", "source", "--env", "routing:20",
+                       "--episodes", "2", cwd=tmp_path)  # fmt: skip
+    assert code == 0, err
     assert (tmp_path / "source" / "evaluate-routing-20.json").is_file()
 
 
@@ -96,8 +92,8 @@ def test_across_sizes_with_the_scratch_baseline_from_the_command_line(tmp_path: 
         (["--from", "nowhere", "--baseline", "random"], "the only baseline is scratch"),
     ],
 )
-def test_bad_transfers_are_one_line(tmp_path: Path, args: list[str], message: str):
-    done = rl("transfer", *args, cwd=tmp_path)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], done.stderr
+def test_bad_transfers_are_one_line(tmp_path: Path, capsys, args: list[str], message: str):
+    code, _, err = cli(capsys, "rl", "transfer", *args, cwd=tmp_path)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err

@@ -17,6 +17,8 @@ from transferkit.rl._catalog import KINDS, choose
 from transferkit.rl._curriculum import parse_stages
 from transferkit.rl._variants import variant_env
 
+from conftest import cli
+
 
 def test_randomised_settings_are_drawn_per_episode_within_their_ranges():
     base = choose("inventory:orgym").config
@@ -73,23 +75,17 @@ def test_a_stage_without_a_rule_is_refused():
         parse_stages([{"demand_mean": 10.0}, {"demand_mean": 20.0}])
 
 
-def test_a_config_file_carries_the_plans(tmp_path: Path):
-    import subprocess
-    import sys
-
+def test_a_config_file_carries_the_plans(tmp_path: Path, capsys):
     (tmp_path / "plan.toml").write_text(
         "demand_mean = 18.0\n"
         "[randomise]\nshock_probability = [0.0, 0.2]\n"
         "[[curriculum]]\ndemand_mean = 8.0\nsteps = 200\n"
         "[[curriculum]]\ndemand_mean = 18.0\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "transferkit.cli", "rl", "train", "inventory:single-stage",
-         "--config", "plan.toml", "--steps", "400", "--eval-every", "200", "--eval-episodes",
-         "2", "--test-episodes", "2", "--out", "run"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli(capsys, "rl", "train", "inventory:single-stage", "--config", "plan.toml",
+                       "--steps", "400", "--eval-every", "200", "--eval-episodes", "2",
+                       "--test-episodes", "2", "--out", "run", cwd=tmp_path)  # fmt: skip
+    assert code == 0, err
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["randomise"] == {"shock_probability": [0.0, 0.2]}
     assert config["settings"] == {"demand_mean": 18.0} and config["hyperparameters"] == {}

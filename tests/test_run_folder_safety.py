@@ -19,9 +19,8 @@ from PIL import Image
 
 import transferkit
 from transferkit import TransferKitError
-from transferkit.cli import main
 
-from conftest import write_image
+from conftest import cli, write_image
 
 MANIFEST = "manifest.json"
 
@@ -33,24 +32,6 @@ USER_FILES = {
     "model/notes.txt": "notes on the model",
     "checkpoints/mine.ckpt": "my checkpoint",
 }
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Run `transferkit ARGS` through the console entry point, in this process."""
-    argv, debug = sys.argv, os.environ.pop("TRANSFERKIT_DEBUG", None)
-    sys.argv = ["transferkit", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-        os.environ.pop("TRANSFERKIT_DEBUG", None)
-        if debug is not None:
-            os.environ["TRANSFERKIT_DEBUG"] = debug
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def one_error_line(err: str) -> str:

@@ -131,35 +131,39 @@ def train(settings: TrainSettings, out: str | Path | None = None, overwrite: boo
     normalize = choice.kind.normalize_obs if choice.kind else True
     import torch
 
+    threads = torch.get_num_threads()  # restored after: the caller's process keeps its own
     torch.set_num_threads(1)  # small MLPs gain nothing from a second thread (measured)
-    vec = make_vec(choice, settings.envs, settings.seed, normalize, hyper.get("gamma", 0.99))
-    model = build_model(algo, vec, settings.seed, hyper)
-    evaluator = _Evaluator(run, choice, settings, algo, hyper)
-    if resume is None and settings.init_from is not None:
-        from transferkit.rl._warm import warm_start
+    try:
+        vec = make_vec(choice, settings.envs, settings.seed, normalize, hyper.get("gamma", 0.99))
+        model = build_model(algo, vec, settings.seed, hyper)
+        evaluator = _Evaluator(run, choice, settings, algo, hyper)
+        if resume is None and settings.init_from is not None:
+            from transferkit.rl._warm import warm_start
 
-        write_json(run, "transfer.json", warm_start(model, vec, settings, choice))
-    done = evaluator.restore(model, vec) if resume is not None else 0
-    if resume is None:  # the curve starts where the policy starts: before any training
-        evaluator.init_callback(model)
-        evaluator.evaluate()
-    remaining = settings.steps - done
-    started = time.perf_counter()
-    if remaining > 0:
-        callbacks: list[Any] = [evaluator]
-        if stages is not None:
-            from transferkit.rl._curriculum import Curriculum
-
-            callbacks.append(Curriculum(stages, run))
-        model.learn(remaining, callback=callbacks, reset_num_timesteps=resume is None)
-        if evaluator.last_eval < model.num_timesteps and not evaluator.stopped:
+            write_json(run, "transfer.json", warm_start(model, vec, settings, choice))
+        done = evaluator.restore(model, vec) if resume is not None else 0
+        if resume is None:  # the curve starts where the policy starts: before any training
+            evaluator.init_callback(model)
             evaluator.evaluate()
-    vec.close()
-    if echo is not None:
-        echo(f"trained {model.num_timesteps} steps in {time.perf_counter() - started:.0f} s")
-    from transferkit.rl._results import finish
+        remaining = settings.steps - done
+        started = time.perf_counter()
+        if remaining > 0:
+            callbacks: list[Any] = [evaluator]
+            if stages is not None:
+                from transferkit.rl._curriculum import Curriculum
 
-    finish(run, choice, settings, evaluator.history, evaluator.stopped, echo)
+                callbacks.append(Curriculum(stages, run))
+            model.learn(remaining, callback=callbacks, reset_num_timesteps=resume is None)
+            if evaluator.last_eval < model.num_timesteps and not evaluator.stopped:
+                evaluator.evaluate()
+        vec.close()
+        if echo is not None:
+            echo(f"trained {model.num_timesteps} steps in {time.perf_counter() - started:.0f} s")
+        from transferkit.rl._results import finish
+
+        finish(run, choice, settings, evaluator.history, evaluator.stopped, echo)
+    finally:
+        torch.set_num_threads(threads)
     return run
 
 
