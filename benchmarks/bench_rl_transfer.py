@@ -7,7 +7,10 @@ and a pair whose transfer hurt is flagged NEGATIVE TRANSFER.
 
 Pairs: cartpole (pole 0.5 -> 1.0), cartpole-mirrored (the deliberate negative case:
 actions reversed), routing (10 -> 20 customers, the entity policy), inventory (one stage
--> OR-Gym's three, policy surgery on an MLP).
+-> OR-Gym's three, policy surgery on an MLP), routing-50 (the routing pair's target runs,
+trained on 20 customers from 10, go on to 50: the chain 10 -> 20 -> 50), inventory-lead
+(OR-Gym's three stages with lead times 1, 2, 4 -> its own 3, 5, 10: a longer pipeline in
+the observation, the MLP's input layer transplanted entry by entry).
 
 Two more experiments (`--experiment`):
 - `sim-to-real`: an agent trained in the simulator (cartpole:default, inventory:orgym) is
@@ -32,13 +35,17 @@ from transferkit.rl._train import TrainSettings, train
 from transferkit.rl._transfer import transfer
 from transferkit.rl._transfer_metrics import negative, summarise
 
-# pair -> (source env, source steps, target env, target steps)
-PAIRS = {
+# pair -> (source env, source steps, target env, target steps[, source settings]); a
+# source "@PAIR" starts from that pair's target runs (same seed), so pairs chain
+PAIRS: dict[str, tuple] = {
     "cartpole": ("cartpole:default", 50_000, "cartpole:long-pole", 30_000),
     "cartpole-mirrored": ("cartpole:default", 50_000, "cartpole:mirrored", 30_000),
     "routing": ("routing:10", 100_000, "routing:20", 60_000),
     "inventory": ("inventory:single-stage", 100_000, "inventory:orgym", 100_000),
-}
+    "routing-50": ("@routing", 0, "routing:50", 40_000),
+    "inventory-lead": ("inventory:orgym", 100_000, "inventory:orgym", 100_000,
+                       {"lead_time": [1, 2, 4]}),
+}  # fmt: skip
 
 
 # sim, real, budget, ranges for domain randomisation
@@ -78,13 +85,18 @@ def main() -> None:
             curriculum(name, args.seeds, Path(args.out) / "curriculum" / name)
         return
     for pair in args.pair or list(PAIRS):
-        source_env, source_steps, target_env, target_steps = PAIRS[pair]
+        source_env, source_steps, target_env, target_steps, *more = PAIRS[pair]
         results = []
         for seed in range(args.seeds):
             root = Path(args.out) / pair / f"seed-{seed}"
             source = root / "source"
-            if not (source / "evaluation.json").is_file():
+            if source_env.startswith("@"):
+                source = Path(args.out) / source_env[1:] / f"seed-{seed}" / "target"
+                if not (source / "evaluation.json").is_file():
+                    raise SystemExit(f"{source} is missing: run --pair {source_env[1:]} first")
+            elif not (source / "evaluation.json").is_file():
                 settings = TrainSettings(env=source_env, steps=source_steps, seed=seed,
+                                         settings=dict(more[0]) if more else {},
                                          eval_every=source_steps // 20, patience=None)  # fmt: skip
                 train(settings, out=source, overwrite=True)
             target = root / "target"
@@ -92,7 +104,7 @@ def main() -> None:
                 transfer(source, target_env, steps=target_steps, seed=seed, out=target,
                          overwrite=True, baseline_scratch=True)  # fmt: skip
             results.append(json.loads((target / "transfer.json").read_text())["metrics"])
-        report(pair, source_env, target_env, results)
+        report(pair, source_env + (f" {more[0]}" if more else ""), target_env, results)
 
 
 def report(pair: str, source: str, target: str, results: list[dict]) -> None:

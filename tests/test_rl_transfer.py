@@ -28,7 +28,7 @@ def test_same_spaces_carry_every_weight_and_the_normaliser(tmp_path: Path, capsy
     run = transfer(source, target, env_settings={"demand_mean": 30.0}, steps=300,
                    out=tmp_path / "target")  # fmt: skip
     record = json.loads((run / "transfer.json").read_text())
-    assert record["share_reused"] == 1.0 and record["normaliser_carried"]
+    assert record["share_reused"] == 1.0 and record["normaliser_carried"] == "all"
     code, _, err = cli(capsys, "rl", "evaluate", "source", "--env", "inventory:orgym",
                        "--episodes", "2", cwd=tmp_path)  # fmt: skip
     assert code == 2 and "only the entity policy" in err

@@ -19,7 +19,12 @@ import numpy as np
 from transferkit._errors import TransferKitError
 from transferkit.rl._ads import AdConfig, AdPlacementEnv
 from transferkit.rl._games import GameConfig, GameEnv
-from transferkit.rl._inventory import ORGYM_INV_MANAGEMENT, InventoryConfig, InventoryEnv
+from transferkit.rl._inventory import (
+    ORGYM_INV_MANAGEMENT,
+    InventoryConfig,
+    InventoryEnv,
+    inventory_names,
+)
 from transferkit.rl._pricing import PricingConfig, PricingEnv
 from transferkit.rl._routing import RoutingConfig, RoutingEnv
 from transferkit.rl._variants import variant_env, with_settings
@@ -44,6 +49,9 @@ class EnvKind:
     # a table observation: config -> (features per row, global features, extra actions);
     # actor-critic agents then use the shared per-row policy (`EntityPolicy`)
     entity: Callable[[Any], tuple[int, int, int]] | None = None
+    # config -> (observation entries' names, actions' names): surgery across sizes then
+    # matches an MLP's input columns and action rows by name, not only whole tensors
+    names: Callable[[Any], tuple[list[str], list[str]]] | None = None
 
     @property
     def config_class(self) -> type:
@@ -148,6 +156,7 @@ INVENTORY = EnvKind(
     make=InventoryEnv,
     algo="ppo",
     baselines=_inventory_baselines,
+    names=inventory_names,
     hyperparameters={"ppo": {"n_steps": 600, "batch_size": 150, "learning_rate": 3e-4}},
 )
 

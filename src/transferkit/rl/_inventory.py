@@ -156,6 +156,15 @@ def draw_demand(config: InventoryConfig, periods: np.ndarray, rng: np.random.Gen
     return rng.negative_binomial(c.dispersion, p).astype(float)
 
 
+def inventory_names(config: InventoryConfig) -> tuple[list[str], list[str]]:
+    """The names of `InventoryEnv`'s observation entries and actions, in order: policy
+    surgery matches two configs' layers by them (stage 0 is the retailer in both)."""
+    n, depth = config.stages, max(max(config.lead_time), 1)
+    observed = [f"on_hand[{i}]" for i in range(n)] + [f"owed[{i}]" for i in range(n)]
+    observed += [f"pipeline[{i},{k}]" for i in range(n) for k in range(1, depth + 1)]
+    return [*observed, "customer_backlog", "horizon_share"], [f"order[{i}]" for i in range(n)]
+
+
 # OR-Gym's InvManagement-v0 (backlog) / -v1 (lost sales): 30 periods, three stages with lead
 # times 3, 5 and 10, Poisson demand of mean 20, its prices and costs
 ORGYM_INV_MANAGEMENT = InventoryConfig()

@@ -17,7 +17,7 @@ from typing import Any
 from transferkit._errors import TransferKitError
 from transferkit.rl._catalog import EnvChoice
 from transferkit.rl._store import load_state
-from transferkit.rl._surgery import transplant
+from transferkit.rl._surgery import Names, counterpart, transplant
 
 
 def warm_start(model: Any, vec: Any, settings: Any, choice: EnvChoice) -> dict[str, Any]:
@@ -29,12 +29,16 @@ def warm_start(model: Any, vec: Any, settings: Any, choice: EnvChoice) -> dict[s
             f"the source run {str(source)!r} trained {meta.get('algo')}, this run"
             f" {settings.algo}: transfer between runs of the same algorithm."
         )
-    record = transplant(state["policy"], model.policy)
+    names = _names(source, choice)
+    record = transplant(state["policy"], model.policy, names)
     stats: Any = state.get("obs_stats")
     rms: Any = getattr(vec, "obs_rms", None)
     same_shape = stats is not None and rms is not None and stats["mean"].shape == rms.mean.shape
+    carried = "all" if same_shape else "none"
     if same_shape:  # the source's view of observations, as a settled starting estimate
         rms.mean, rms.var, rms.count = stats["mean"].copy(), stats["var"].copy(), 1e4
+    elif stats is not None and rms is not None and names is not None:
+        carried = _map_statistics(stats, rms, names)
     frozen = freeze(model.policy, settings.freeze)
     return {
         "source": str(source),
@@ -43,9 +47,52 @@ def warm_start(model: Any, vec: Any, settings: Any, choice: EnvChoice) -> dict[s
         "freeze": settings.freeze,
         "frozen": frozen,
         "lr_scale": settings.lr_scale,
-        "normaliser_carried": bool(same_shape),
+        "normaliser_carried": carried,
+        "matched_by_name": names is not None,
         **record,
     }
+
+
+def _names(source: Path, choice: EnvChoice) -> Names | None:
+    """The two spaces' entry names when the environments give them (`EnvKind.names`)."""
+    from transferkit.rl._catalog import choose
+
+    src = source_settings(source)
+    try:
+        before = choose(src["env"], src.get("settings") or None)
+    except TransferKitError:
+        return None
+    if before.kind is None or choice.kind is None or before.kind is not choice.kind:
+        return None
+    if choice.kind.names is None:
+        return None
+    source_observation, source_action = choice.kind.names(before.config)
+    target_observation, target_action = choice.kind.names(choice.config)
+    return Names(source_observation, target_observation, source_action, target_action)
+
+
+def _map_statistics(stats: dict[str, Any], rms: Any, names: Names) -> str:
+    """The normaliser's mean and variance of each target entry from its counterpart in
+    the source (the same entry, or entity 0's); entries without one keep (0, 1). Held
+    with a smaller weight than a same-shape carry, so the target's own data takes over
+    sooner. Which entries were carried: "some" or "none"."""
+    import numpy as np
+
+    if len(stats["mean"]) != len(names.source_observation):
+        return "none"
+    if len(rms.mean) != len(names.target_observation):
+        return "none"
+    mean, var = np.zeros_like(rms.mean), np.ones_like(rms.var)
+    found = 0
+    for t, name in enumerate(names.target_observation):
+        s = counterpart(name, names.source_observation)
+        if s is not None:
+            mean[t], var[t] = stats["mean"][s], stats["var"][s]
+            found += 1
+    if not found:
+        return "none"
+    rms.mean, rms.var, rms.count = mean, var, 1e3
+    return "some"
 
 
 def freeze(policy: Any, what: str) -> list[str]:
