@@ -12,9 +12,14 @@ import pytest
 
 pytest.importorskip("stable_baselines3")
 
-from transferkit.rl import TrainSettings, choose, load_policy, train
+from transferkit.rl import (
+    TrainSettings,
+    choose,
+    load_policy,
+    train,
+    transfer,  # the public name
+)
 from transferkit.rl._evaluate import EVAL_SEED, score
-from transferkit.rl._transfer import transfer
 
 from conftest import cli
 

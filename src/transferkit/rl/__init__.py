@@ -70,6 +70,8 @@ _LAZY = {
     "load_policy": "transferkit.rl._agents",
     "held_against": "transferkit.rl._results",
     "choose": "transferkit.rl._catalog",
+    "transfer": "transferkit.rl._transfer",
+    "transplant": "transferkit.rl._surgery",
 }
 
 
@@ -111,6 +113,8 @@ __all__ = [
     "held_against",
     "load_policy",
     "train",
+    "transfer",
+    "transplant",
     "tune_base_stock",
     "tune_s_s",
 ]
