@@ -53,7 +53,7 @@ SIM_TO_REAL = {
     "cartpole": ("cartpole:default", "cartpole:real", 60_000, {
         "length": [0.4, 1.0], "masspole": [0.05, 0.3], "force": [7.0, 12.0],
         "observation_noise": [0.0, 0.03], "action_delay": [0, 1]}),
-    "inventory": ("inventory:orgym", "inventory:real", 200_000, {
+    "inventory": ("inventory:orgym", "inventory:real", 100_000, {
         "demand_mean": [15.0, 30.0], "season_amplitude": [0.0, 0.4],
         "shock_probability": [0.0, 0.1], "count_noise": [0.0, 0.15], "count_delay": [0, 1]}),
 }  # fmt: skip
