@@ -108,7 +108,8 @@ def _by_name(
         return None
     if observation:
         wanted, there = names.target_observation, names.source_observation
-        pairs = [(t, list(there).index(n)) for t, n in enumerate(wanted) if n in there]
+        index = {n: i for i, n in enumerate(there)}
+        pairs = [(t, index[n]) for t, n in enumerate(wanted) if n in index]
         out = torch.zeros_like(own)
     else:
         wanted, there = names.target_action, names.source_action

@@ -48,7 +48,6 @@ def warm_start(model: Any, vec: Any, settings: Any, choice: EnvChoice) -> dict[s
         "frozen": frozen,
         "lr_scale": settings.lr_scale,
         "normaliser_carried": carried,
-        "matched_by_name": names is not None,
         **record,
     }
 
@@ -62,9 +61,7 @@ def _names(source: Path, choice: EnvChoice) -> Names | None:
         before = choose(src["env"], src.get("settings") or None)
     except TransferKitError:
         return None
-    if before.kind is None or choice.kind is None or before.kind is not choice.kind:
-        return None
-    if choice.kind.names is None:
+    if choice.kind is None or before.kind is not choice.kind or choice.kind.names is None:
         return None
     source_observation, source_action = choice.kind.names(before.config)
     target_observation, target_action = choice.kind.names(choice.config)
