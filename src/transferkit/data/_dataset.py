@@ -48,6 +48,17 @@ class Dataset:
             fields={k: [v[i] for i in index] for k, v in self.fields.items()},
         )
 
+    def joined(self, other: Dataset) -> Dataset:
+        """This dataset's samples, then `other`'s (the same classes)."""
+        return Dataset(
+            inputs=[*self.inputs, *other.inputs],
+            labels=np.concatenate([self.labels, other.labels]),
+            class_names=self.class_names,
+            modality=self.modality,
+            refs=[*self.refs, *other.refs],
+            fields={k: [*v, *other.fields[k]] for k, v in self.fields.items() if k in other.fields},
+        )
+
     def class_counts(self) -> dict[str, int]:
         counts = Counter(int(v) for v in self.labels)
         return {name: counts.get(i, 0) for i, name in enumerate(self.class_names)}

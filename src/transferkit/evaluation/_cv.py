@@ -4,6 +4,7 @@ threshold tuning may look at."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,10 @@ def cross_validate(
     k: int,
     seed: int,
     rule: ThresholdRule | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], OutOfFold]:
     """Stratified k-fold over train + val: every fold fits the head (balancing and threshold
-    tuning inside the fold) and is scored on its held-out part; mean and std per metric."""
+    tuning inside the fold) and is scored on its held-out part; mean and std per metric,
+    and every row's out-of-fold prediction."""
     from sklearn.model_selection import StratifiedKFold
 
     x = np.concatenate([features["train"], features["val"]])
@@ -37,6 +39,8 @@ def cross_validate(
         )
     names = splits.class_names
     per_fold: list[dict[str, float]] = []
+    oof_proba = np.zeros((len(y), len(names)))
+    oof_predicted = np.zeros(len(y), dtype=int)
     for fitted, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
         head, _ = fit_head(x[fitted], y[fitted])
         proba = head.predict_proba(x[held])
@@ -44,7 +48,9 @@ def cross_validate(
         if rule is not None:
             scores = oof_scores(fit_head, x[fitted], y[fitted], seed)
             tuned = choose_threshold(y[fitted], scores, rule, names[1])
-        m = classification_metrics(y[held], decide(proba, tuned), names, proba)
+        oof_proba[held] = proba
+        oof_predicted[held] = decide(proba, tuned)
+        m = classification_metrics(y[held], oof_predicted[held], names, proba)
         flat = {key: m[key] for key in ("accuracy", "balanced_accuracy", "macro_f1")}
         flat.update({key: m[key] for key in ("roc_auc", "pr_auc") if m.get(key) is not None})
         for name, values in m["per_class"].items():
@@ -57,7 +63,17 @@ def cross_validate(
         }
         for key in per_fold[0]
     }
-    return {"folds": k, "on": "train + val", "metrics": summary, "per_fold": per_fold}
+    on = "train + val" if len(splits.val) else "train"
+    result = {"folds": k, "on": on, "metrics": summary, "per_fold": per_fold}
+    return result, OutOfFold(oof_proba, oof_predicted)
+
+
+@dataclass
+class OutOfFold:
+    """Each row of train + val as predicted by the fold's head that did not see it."""
+
+    proba: np.ndarray
+    predicted: np.ndarray
 
 
 def oof_scores(

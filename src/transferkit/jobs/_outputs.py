@@ -30,7 +30,7 @@ def write_outputs(
     task_probas: dict[str, list[np.ndarray]] | None = None,
 ) -> None:
     for name, proba in probas.items():
-        ds = getattr(splits, name)
+        ds = splits.train if name == "cv" else getattr(splits, name)  # cv: out-of-fold
         texts = ds.inputs if splits.modality == "text" else None
         fields = ds.fields
         if task_probas:  # one label, prediction and confidence column per other task

@@ -29,7 +29,7 @@ from transferkit.config import JobConfig
 from transferkit.data import DataSplits, Skipped, check_trainable, read_data
 from transferkit.data._fields import attach_fields
 from transferkit.data._tasks import encode_tasks, task_names
-from transferkit.evaluation._cv import cross_validate, oof_scores
+from transferkit.evaluation._cv import OutOfFold, cross_validate, oof_scores
 from transferkit.evaluation._metrics import classification_metrics
 from transferkit.features._cache import FeatureCache
 from transferkit.features._extract import embed_splits
@@ -112,6 +112,7 @@ class Outcome:
     tuned: Threshold | None = None
     oof: np.ndarray | None = None  # the out-of-fold P(positive) on train `tuned` came from
     cv: dict[str, Any] | None = None
+    oof_cv: OutOfFold | None = None  # every row's prediction by the CV fold that held it out
     train: dict[str, Any] | None = None  # the training settings of a trained strategy
     task_probas: dict[str, list[np.ndarray]] | None = None  # multi-task: per split, per task
 
@@ -160,6 +161,8 @@ def read(job: Job, groups: bool = True) -> DataSplits:
             label_pattern=data.label_pattern,
             other_labels=tuple(tasks[1:]),
         )
+    if _val_unused(job, splits):
+        _fold_val(splits)
     group = job.config.evaluation.group
     if group is not None and groups:  # resolved now: a wrong name fails before any embedding
         attach_fields(splits, [group], "--group", data.label_pattern)
@@ -192,6 +195,27 @@ def read(job: Job, groups: bool = True) -> DataSplits:
         job.backbone = with_clip_options(job.backbone, choice.clip_seconds, choice.windows)
         split_clip_options(job.backbone)  # out of range: one line, before any work
     return splits
+
+
+def _val_unused(job: Job, splits: DataSplits) -> bool:
+    """Whether a drawn validation split would sit unused: `features` chooses its head's
+    regularisation by cross-validation on train, and a run with a test split is scored
+    there (with `--cv` and no test split, on every row's out-of-fold prediction), so the
+    drawn rows are better spent on training."""
+    if job.strategy != "features" or splits.split_source == "given":
+        return False
+    baseline = job.config.evaluation.baseline  # scratch trains: it picks its epoch on val
+    if splits.test is not None and len(splits.test) > 0:
+        return baseline in (None, "raw")  # raw is scored on test, beside the run
+    single = not task_names(job.config.data.label_column)
+    return bool(job.config.evaluation.cv) and single and baseline is None
+
+
+def _fold_val(splits: DataSplits) -> None:
+    """Every labelled row to train; the validation split is left empty."""
+    splits.train = splits.train.joined(splits.val)
+    splits.val = splits.val.subset([])
+    splits.split_source = "all labelled rows train (features needs no validation split)"
 
 
 def build_backbone(job: Job, splits: DataSplits, strategy: str, cut: Any) -> Backbone:
@@ -312,7 +336,7 @@ def embed(job: Job, splits: DataSplits, model: Backbone, devices: int = 1) -> Ou
     k = job.config.evaluation.cv
     if k:
         with job.timer.phase("cross_validate"), status(f"{k}-fold cross-validation", job.show):
-            outcome.cv = cross_validate(fit_head, features, splits, k, seed, rule)
+            outcome.cv, outcome.oof_cv = cross_validate(fit_head, features, splits, k, seed, rule)
     return outcome
 
 
@@ -355,10 +379,11 @@ def head_key(fit_head: partial, x: np.ndarray, y: np.ndarray) -> str:
 
 
 def evaluate(job: Job, splits: DataSplits, outcome: Outcome) -> tuple[dict, dict]:
-    """Probabilities for val and test, and the metrics on test (else val)."""
-    eval_name = "test" if splits.test is not None and len(splits.test) else "val"
+    """Probabilities for val and test, and the metrics on test, else val, else (every row
+    training, `--cv`) on the out-of-fold predictions of train."""
+    eval_name = _evaluated_split(splits)
     with job.timer.phase("evaluate"):
-        held_out = {k: x for k, x in outcome.features.items() if k != "train"}
+        held_out = {k: x for k, x in outcome.features.items() if k != "train" and len(x)}
         if splits.tasks:  # every task's probabilities; the first task's are the run's
             outcome.task_probas = {
                 k: outcome.head.predict_proba_tasks(x) for k, x in held_out.items()
@@ -366,8 +391,13 @@ def evaluate(job: Job, splits: DataSplits, outcome: Outcome) -> tuple[dict, dict
             probas = {k: p[0] for k, p in outcome.task_probas.items()}
         else:
             probas = {k: outcome.head.predict_proba(x) for k, x in held_out.items()}
-        evaluated = getattr(splits, eval_name)
-        predicted = decide(probas[eval_name], outcome.tuned)
+        if eval_name == "cv":
+            assert outcome.oof_cv is not None  # no test nor val: a --cv run (_val_unused)
+            probas["cv"] = outcome.oof_cv.proba
+            evaluated, predicted = splits.train, outcome.oof_cv.predicted
+        else:
+            evaluated = getattr(splits, eval_name)
+            predicted = decide(probas[eval_name], outcome.tuned)
         metrics = classification_metrics(
             evaluated.labels,
             predicted,
@@ -391,6 +421,12 @@ def evaluate(job: Job, splits: DataSplits, outcome: Outcome) -> tuple[dict, dict
             )
     metrics["evaluated_on"] = eval_name
     return probas, metrics
+
+
+def _evaluated_split(splits: DataSplits) -> str:
+    if splits.test is not None and len(splits.test):
+        return "test"
+    return "val" if len(splits.val) else "cv"
 
 
 def val_accuracy(outcome: Outcome, splits: DataSplits) -> float:

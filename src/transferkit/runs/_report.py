@@ -97,10 +97,11 @@ def _run_context(
 ) -> dict[str, Any]:
     history = read_history(run, "history.csv")
     evaluated = metrics.get("evaluated_on", "val")
-    if evaluated not in ("val", "test", "target"):  # target: an adapted run
+    # target: an adapted run; cv: every row trained, scored out of fold
+    if evaluated not in ("val", "test", "target", "cv"):
         raise TransferKitError(
             f"{str(run / 'metrics.json')!r} is damaged: evaluated_on is {evaluated!r}, not"
-            " 'val', 'test' or 'target'. Restore it, or refit."
+            " 'val', 'test', 'target' or 'cv'. Restore it, or refit."
         )
     predictions = read_predictions(run, f"predictions_{evaluated}.csv")
     classes = metrics.get("confusion_matrix_labels") or sorted(metrics.get("per_class", {}))
