@@ -370,7 +370,7 @@ def check_head(head: str, strategy: str) -> None:
     """Trained strategies train a linear head (from the logistic probe): say so."""
     if head not in HEADS:
         raise choice_error("head", head, list(HEADS))
-    if strategy not in ("features", "auto") and head not in ("logistic", "linear"):
+    if strategy not in ("features", "auto", "contrastive") and head not in ("logistic", "linear"):
         raise TransferKitError(
             f"head {head!r} is for strategy 'features'; strategy {strategy!r} trains a linear"
             " head started from the logistic probe. Drop `--head`, or use --strategy features."

@@ -18,6 +18,48 @@ SCHEDULES = ("cosine", "onecycle", "step", "exponential", "none")
 BATCHNORM = ("frozen", "trainable", "all")
 
 
+PAIR_LOSSES = ("cosine", "cosent", "contrastive")
+
+
+@dataclass
+class ContrastiveConfig:
+    """How the encoder is tuned. `pairs` None: 40 per labelled row (SetFit's 20 iterations
+    of one positive and one negative pair per row), at least 640 and at most 8,000;
+    `repeats` > 1 tunes that many encoders from different pair samples and averages their
+    weights (a model soup of one recipe), which steadies few-shot runs."""
+
+    pairs: int | None = None
+    epochs: int = 1
+    lr: float = 2e-5
+    batch_size: int = 16
+    warmup: float = 0.1
+    loss: str = "cosine"
+    repeats: int = 1
+    seed: int = 0
+
+    def validate(self) -> ContrastiveConfig:
+        """One line naming the first bad setting by its `fit` name."""
+        if self.loss not in PAIR_LOSSES:
+            raise choice_error("pair_loss", self.loss, list(PAIR_LOSSES))
+        counts = {"pair_epochs": self.epochs, "encoders": self.repeats, "batch_size": self.batch_size}
+        for name, value in counts.items():
+            if int(value) < 1:
+                raise TransferKitError(f"`{name}` must be at least 1; got {value}.")
+        if self.pairs is not None and self.pairs < 2:
+            raise TransferKitError(f"`pairs` must be at least 2 (or unset); got {self.pairs}.")
+        if not self.lr > 0:
+            raise TransferKitError(f"`body_lr` must be positive; got {self.lr}.")
+        return self
+
+    def n_pairs(self, n_rows: int) -> int:
+        if self.pairs is not None:
+            return int(self.pairs)
+        return int(min(max(40 * n_rows, 640), 8000))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class TrainConfig:
     """How to train: optimizer, schedule, regularisation, stopping. Defaults suit small data.
@@ -73,6 +115,13 @@ class TrainConfig:
     balance: str = "none"
     class_weights: list[float] | None = None  # one per class, for balance="class-weight"
     focal_gamma: float = 2.0
+    # contrastive: pairs (None: from the data's size), their loss and epochs, the
+    # encoder's rate, and how many encoders to tune and average (ContrastiveConfig)
+    pairs: int | None = None
+    pair_loss: str = "cosine"
+    pair_epochs: int = 1
+    body_lr: float = 2e-5
+    encoders: int = 1
     # set by auto: stop as soon as the validation accuracy is below this (its features
     # model's), rather than train to the end
     stop_below: float | None = None
@@ -106,7 +155,20 @@ class TrainConfig:
             )
         if self.monitor not in ("val_accuracy", "val_loss"):
             raise choice_error("monitor", self.monitor, ["val_accuracy", "val_loss"])
+        self.contrastive().validate()
         return self
+
+    def contrastive(self) -> ContrastiveConfig:
+        """The settings of strategy 'contrastive' among these."""
+        return ContrastiveConfig(
+            pairs=self.pairs,
+            epochs=self.pair_epochs,
+            lr=self.body_lr,
+            batch_size=16,
+            loss=self.pair_loss,
+            repeats=self.encoders,
+            seed=self.seed,
+        )
 
     def _validate_counts(self) -> None:
         at_least = {

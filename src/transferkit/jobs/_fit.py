@@ -105,6 +105,10 @@ def run(config: JobConfig, resume_dir: Path | None = None) -> FitResult:
     if job.strategy == "features":
         model = steps.build_backbone(job, splits, "features", job.cut)
         outcome = steps.embed(job, splits, model, devices=_extract_devices(job))
+    elif job.strategy == "contrastive":
+        from transferkit.jobs._train import contrastive
+
+        outcome = contrastive(job, splits)
     else:
         from transferkit.jobs._train import train
 
@@ -153,6 +157,7 @@ def write_run(
     if model.cut is not None:
         metrics["cut"] = model.cut_name
     extras = {"auto": job.auto, "cv": outcome.cv}
+    extras["contrastive"] = (outcome.train or {}).get("contrastive")
     extras["threshold"] = outcome.tuned.to_dict() if outcome.tuned is not None else None
     metrics.update({k: v for k, v in extras.items() if v is not None})
     write_json(job.run_dir, "metrics.json", metrics)

@@ -162,7 +162,7 @@ def read(job: Job, groups: bool = True) -> DataSplits:
             other_labels=tuple(tasks[1:]),
         )
     if _val_unused(job, splits):
-        _fold_val(splits)
+        _fold_val(splits, job.strategy)
     group = job.config.evaluation.group
     if group is not None and groups:  # resolved now: a wrong name fails before any embedding
         attach_fields(splits, [group], "--group", data.label_pattern)
@@ -198,11 +198,12 @@ def read(job: Job, groups: bool = True) -> DataSplits:
 
 
 def _val_unused(job: Job, splits: DataSplits) -> bool:
-    """Whether a drawn validation split would sit unused: `features` chooses its head's
-    regularisation by cross-validation on train, and a run with a test split is scored
+    """Whether a drawn validation split would sit unused: `features` (and `contrastive`,
+    with its fixed budget of pairs) chooses its head's regularisation by cross-validation
+    on train, and a run with a test split is scored
     there (with `--cv` and no test split, on every row's out-of-fold prediction), so the
     drawn rows are better spent on training."""
-    if job.strategy != "features" or splits.split_source == "given":
+    if job.strategy not in ("features", "contrastive") or splits.split_source == "given":
         return False
     baseline = job.config.evaluation.baseline  # scratch trains: it picks its epoch on val
     if splits.test is not None and len(splits.test) > 0:
@@ -211,11 +212,11 @@ def _val_unused(job: Job, splits: DataSplits) -> bool:
     return bool(job.config.evaluation.cv) and single and baseline is None
 
 
-def _fold_val(splits: DataSplits) -> None:
+def _fold_val(splits: DataSplits, strategy: str) -> None:
     """Every labelled row to train; the validation split is left empty."""
     splits.train = splits.train.joined(splits.val)
     splits.val = splits.val.subset([])
-    splits.split_source = "all labelled rows train (features needs no validation split)"
+    splits.split_source = f"all labelled rows train ({strategy} needs no validation split)"
 
 
 def build_backbone(job: Job, splits: DataSplits, strategy: str, cut: Any) -> Backbone:

@@ -137,3 +137,39 @@ def _open_run_folder(job: Job, splits: DataSplits, choice: Any) -> None:
     early.update(strategy=job.strategy, auto=job.auto, out=str(job.run_dir))
     write_config(job, early)
     write_choice(job.run_dir, choice, splits, job.config.data.path)
+
+
+def contrastive(job: Job, splits: DataSplits) -> Outcome:
+    """Strategy `contrastive`: tune the sentence encoder on pairs of training rows (SetFit),
+    save it beside the head, then the `features` step on the tuned encoder (the head and
+    its C by cross-validation, the cache keyed by the tuned weights)."""
+    from transferkit._errors import TransferKitError
+    from transferkit.backbones._text import HFTextBackbone
+    from transferkit.finetune._contrastive import tune_encoder
+    from transferkit.runs._folder import output_path, record
+
+    _refuse_out_of_fold(job)
+    if splits.modality != "text":
+        raise TransferKitError(
+            f"strategy 'contrastive' tunes a sentence encoder on pairs of texts;"
+            f" {job.config.data.path!r} holds {splits.modality}: use --strategy finetune."
+        )
+    config = _config(job, splits)
+    settings = config.contrastive()
+    model = steps.build_backbone(job, splits, "contrastive", job.cut)
+    if not isinstance(model, HFTextBackbone):
+        raise TransferKitError(
+            f"strategy 'contrastive' needs a transformers text encoder; {job.backbone!r} is"
+            " not one: use minilm-l6 or hf:MODEL_ID."
+        )
+    _open_run_folder(job, splits, None)
+    assert job.run_dir is not None  # opened just above
+    pairs = settings.n_pairs(len(splits.train))
+    what = f"contrastive tuning of the encoder on {pairs} pairs x {settings.repeats}"
+    with job.timer.phase("train"), status(what, job.show):
+        info = tune_encoder(model, splits.train.inputs, splits.train.labels, settings)
+    model.save_trained(output_path(job.run_dir, "model/backbone.safetensors"))
+    record(job.run_dir, "model/backbone.safetensors")
+    outcome = steps.embed(job, splits, model)
+    outcome.train = {"contrastive": info}
+    return outcome
