@@ -30,8 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, fresh_dir, remove  # noqa: E402
-from _fewshot import write_split  # noqa: E402
+from _fewshot import write_split
+
+from _common import ROOT, fresh_dir, remove
 
 METHODS = ("features", "contrastive", "setfit")
 
@@ -82,7 +83,9 @@ def interval(values: list[float]) -> float:
 
     if len(values) < 2:
         return float("nan")
-    return float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
+    return float(
+        stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
+    )
 
 
 def main() -> None:
@@ -134,11 +137,16 @@ def main() -> None:
                 print(f"== {key} (test accuracy, mean ± 95 % interval, {args.seeds} seeds)")
                 for m in methods:
                     r = found[key][m]
-                    print(f"  {m:<12} {r['mean']:.4f} ± {r['half_width']:.4f}  ({r['seconds']:.0f} s)")
+                    print(
+                        f"  {m:<12} {r['mean']:.4f} ± {r['half_width']:.4f}  ({r['seconds']:.0f} s)"
+                    )
                 for a, b in (("contrastive", "setfit"), ("contrastive", "features")):
                     if a in scores and b in scores:
                         d = [x - y for x, y in zip(scores[a], scores[b], strict=True)]
-                        found[key][f"{a}-{b}"] = {"mean": float(np.mean(d)), "half_width": interval(d)}
+                        found[key][f"{a}-{b}"] = {
+                            "mean": float(np.mean(d)),
+                            "half_width": interval(d),
+                        }
                         print(f"  {a} - {b} (paired) {np.mean(d):+.4f} ± {interval(d):.4f}")
                 out_file.write_text(json.dumps(found, indent=1))
     finally:

@@ -11,7 +11,15 @@ STRATEGIES = (
     "scratch",
     "auto",
 )
-AVAILABLE_STRATEGIES = ("features", "finetune", "top:K", "gradual", "contrastive", "scratch", "auto")
+AVAILABLE_STRATEGIES = (
+    "features",
+    "finetune",
+    "top:K",
+    "gradual",
+    "contrastive",
+    "scratch",
+    "auto",
+)
 HEADS = ("logistic", "linear", "mlp")
 BASELINES = ("scratch", "raw", "single-task")
 MODALITIES = ("image", "text", "tabular", "audio")

@@ -41,7 +41,11 @@ class ContrastiveConfig:
         """One line naming the first bad setting by its `fit` name."""
         if self.loss not in PAIR_LOSSES:
             raise choice_error("pair_loss", self.loss, list(PAIR_LOSSES))
-        counts = {"pair_epochs": self.epochs, "encoders": self.repeats, "batch_size": self.batch_size}
+        counts = {
+            "pair_epochs": self.epochs,
+            "encoders": self.repeats,
+            "batch_size": self.batch_size,
+        }
         for name, value in counts.items():
             if int(value) < 1:
                 raise TransferKitError(f"`{name}` must be at least 1; got {value}.")

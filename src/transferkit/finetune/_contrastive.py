@@ -20,6 +20,7 @@ from torch import nn
 from transferkit._errors import TransferKitError
 from transferkit.finetune._config import ContrastiveConfig
 
+
 def sample_pairs(labels: np.ndarray, n_pairs: int, seed: int) -> list[tuple[int, int, float]]:
     """`n_pairs` pairs of row indices with 1.0 for the same class and 0.0 for different
     classes: half of each (balanced whatever the class sizes), never a row with itself,
@@ -39,9 +40,9 @@ def sample_pairs(labels: np.ndarray, n_pairs: int, seed: int) -> list[tuple[int,
     pairs: list[tuple[int, int, float]] = []
     for target, (a, b) in kinds.items():
         want = n_pairs // 2 + (n_pairs % 2 if target == 1.0 else 0)
-        order = np.concatenate(
-            [rng.permutation(len(a)) for _ in range(math.ceil(want / len(a)))]
-        )[:want]
+        order = np.concatenate([rng.permutation(len(a)) for _ in range(math.ceil(want / len(a)))])[
+            :want
+        ]
         for k in order:  # each pair in a random direction
             x, y = (a[k], b[k]) if rng.random() < 0.5 else (b[k], a[k])
             pairs.append((int(x), int(y), target))
