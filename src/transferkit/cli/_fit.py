@@ -54,7 +54,7 @@ FLAGS = [
     Flag("weights", "weights", Path | None, None, "Local weights file (or hf: model folder) instead of a download.", BACKBONE),
     Flag("cut", "cut", str | None, None, "features: keep the groups up to this one (e.g. blocks.5; see rank --layers).", BACKBONE),
     Flag("candidates", "candidates", str | None, None, "--strategy auto: comma-separated backbones to rank (default: the built-ins).", BACKBONE),
-    Flag("strategy", "strategy", str, "features", "features, finetune, top:K, gradual, scratch, or auto (rank the candidates and cut points, then pick).", STRATEGY),
+    Flag("strategy", "strategy", str, "features", "features, finetune, top:K, gradual, contrastive (text: SetFit-style pairs, then the features head), lora (PEFT adapters), scratch, or auto (rank the candidates and cut points, then pick).", STRATEGY),
     Flag("head", "head", str, "logistic", "features: 'logistic' (C by CV on train), 'linear' or 'mlp'.", STRATEGY),
     Flag("epochs", "train.epochs", int, _D.epochs, "Training epochs.", TRAINING),
     Flag("lr", "train.lr", float, _D.lr, "Learning rate of the head; backbone groups get less.", TRAINING),
@@ -84,6 +84,15 @@ FLAGS = [
     Flag("unfreeze_every", "train.unfreeze_every", int, _D.unfreeze_every, "gradual: epochs between unfreezing groups.", TRAINING),
     Flag("no_prefix_cache", "train.prefix_cache", bool, False, "top:K: run the frozen prefix every epoch.", TRAINING, ("--no-prefix-cache",), True),
     Flag("cached_views", "train.cached_views", int, _D.cached_views, "top:K: augmented views of each image whose prefix is cached.", TRAINING),
+    Flag("pairs", "train.pairs", int | None, None, "contrastive: pairs of training rows (default: 40 per row, 640 to 8,000).", TRAINING),
+    Flag("pair_loss", "train.pair_loss", str, _D.pair_loss, "contrastive: 'cosine' (SetFit's), 'cosent' or 'contrastive' (sentence-transformers losses).", TRAINING),
+    Flag("pair_epochs", "train.pair_epochs", int, _D.pair_epochs, "contrastive: epochs over the pairs.", TRAINING),
+    Flag("body_lr", "train.body_lr", float, _D.body_lr, "contrastive: the encoder's learning rate (AdamW).", TRAINING),
+    Flag("encoders", "train.encoders", int, _D.encoders, "contrastive: tune this many encoders on different pairs and average their weights.", TRAINING),
+    Flag("lora_r", "train.lora_r", int, _D.lora_r, "lora: the adapters' rank.", TRAINING),
+    Flag("lora_alpha", "train.lora_alpha", float, _D.lora_alpha, "lora: the adapters' alpha (scale alpha / r).", TRAINING),
+    Flag("lora_dropout", "train.lora_dropout", float, _D.lora_dropout, "lora: dropout on the adapters' input.", TRAINING),
+    Flag("lora_targets", "train.lora_targets", str | None, None, "lora: comma-separated layer names to adapt (default per architecture: query,value for BERT-like models, qkv for ViTs, pointwise convolutions for CNNs).", TRAINING),
     Flag("threshold", "threshold", str | None, None, "Binary tasks: tune the decision threshold: f1, recall=R or precision=P.", IMBALANCE),
     Flag("balance", "balance", str, "none", "none, class-weight, oversample, undersample, smote, adasyn (features); class-weight, sampler, focal (trained).", IMBALANCE),
     Flag("class_weight", "class_weight", str | None, None, "Class weights by name, e.g. 'spam=5,ham=1' (default: balanced).", IMBALANCE),
@@ -205,7 +214,7 @@ def _config(values: dict[str, Any], given: set[str]) -> tuple[Any, str]:
 def _value(flag: Flag, value: Any) -> Any:
     if flag.invert:
         return not value
-    if flag.name == "candidates":
+    if flag.name in ("candidates", "lora_targets"):
         return [c.strip() for c in value.split(",") if c.strip()] if value else None
     if flag.name == "class_weight" and value:
         from transferkit.heads._balance import parse_class_weights

@@ -11,15 +11,7 @@ STRATEGIES = (
     "scratch",
     "auto",
 )
-AVAILABLE_STRATEGIES = (
-    "features",
-    "finetune",
-    "top:K",
-    "gradual",
-    "contrastive",
-    "scratch",
-    "auto",
-)
+AVAILABLE_STRATEGIES = STRATEGIES  # all of them, since lora landed
 HEADS = ("logistic", "linear", "mlp")
 BASELINES = ("scratch", "raw", "single-task")
 MODALITIES = ("image", "text", "tabular", "audio")

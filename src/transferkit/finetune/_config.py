@@ -126,6 +126,12 @@ class TrainConfig:
     pair_epochs: int = 1
     body_lr: float = 2e-5
     encoders: int = 1
+    # lora: the adapters' rank, scale (alpha / r), dropout and the layers they adapt
+    # (None: per architecture, finetune._lora.default_targets)
+    lora_r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    lora_targets: list[str] | None = None
     # set by auto: stop as soon as the validation accuracy is below this (its features
     # model's), rather than train to the end
     stop_below: float | None = None
@@ -160,6 +166,11 @@ class TrainConfig:
         if self.monitor not in ("val_accuracy", "val_loss"):
             raise choice_error("monitor", self.monitor, ["val_accuracy", "val_loss"])
         self.contrastive().validate()
+        if self.lora_r < 1 or not self.lora_alpha > 0 or not 0 <= self.lora_dropout < 1:
+            raise TransferKitError(
+                "`lora_r` must be at least 1, `lora_alpha` positive and `lora_dropout` in"
+                f" [0, 1); got {self.lora_r}, {self.lora_alpha} and {self.lora_dropout}."
+            )
         return self
 
     def contrastive(self) -> ContrastiveConfig:

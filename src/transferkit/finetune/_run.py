@@ -75,6 +75,13 @@ def train_backbone(
         n_classes = len(splits.class_names)
         probe, _ = train_head("logistic", x, splits.train.labels, n_classes, config.seed)
         head = as_module(probe)
+    lora = None
+    if strategy == "lora":
+        from transferkit.finetune._lora import inject
+
+        lora = inject(
+            model, config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_targets
+        )
     module = run_training(
         model,
         splits,
@@ -87,13 +94,46 @@ def train_backbone(
         cache=cache,
     )
     backbone = module.backbone.eval()
+    if lora is not None:
+        lora.update(_merged_adapter(backbone, run_dir, lora, module.head))
     backbone.save_trained(output_path(run_dir, "model/backbone.safetensors"))
     record(run_dir, "model/backbone.safetensors")
     head = module.head.eval()
     info = {"kind": "linear", "trained_with": strategy, "epochs": config.epochs, "lr": config.lr}
+    info["peak_memory_mb"] = peak_memory_mb(config)
+    if lora is not None:
+        info["lora"] = lora
     if isinstance(head, MultiTaskHead):
         info.update(kind="multi-task", weighting=config.task_weights, weights=head.loss_weights())
     return backbone, head, info
+
+
+def _merged_adapter(backbone: Backbone, run_dir: Path, lora: dict, head: Any) -> dict:
+    """Save the trained adapter (model/adapter.safetensors), then merge it into the
+    backbone's weights; the counts of trainable parameters for metrics.json."""
+    from transferkit.finetune._lora import merge, save_adapter
+
+    save_adapter(backbone, output_path(run_dir, "model/adapter.safetensors"), lora)
+    record(run_dir, "model/adapter.safetensors")
+    head_parameters = sum(p.numel() for p in head.parameters())
+    trainable = lora["adapter_parameters"] + head_parameters
+    return {
+        "merged_layers": merge(backbone),
+        "trainable_parameters": trainable,
+        "trainable_share": trainable / (lora["backbone_parameters"] + head_parameters),
+    }
+
+
+def peak_memory_mb(config: TrainConfig) -> float:
+    """The peak memory of training: the GPU's allocations, or on the CPU the process's
+    peak resident size (everything it held so far, not training alone)."""
+    import torch
+
+    if config.accelerator == "gpu" and torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def multitask_start(

@@ -17,7 +17,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from transferkit._errors import TransferKitError, choice_error
 from transferkit.finetune._config import TrainConfig
 
-TRAINED_STRATEGIES = ("finetune", "top:K", "gradual", "scratch")
+TRAINED_STRATEGIES = ("finetune", "top:K", "gradual", "lora", "scratch")
 
 
 class Strategy(BaseFinetuning):
@@ -142,6 +142,31 @@ class Scratch(Strategy):
         return "trainable"
 
 
+class Lora(Strategy):
+    """Only the LoRA adapters (injected by `finetune._lora.inject`) and the head train,
+    the adapters at the head's rate: every original weight stays frozen."""
+
+    name = "lora"
+
+    def initial_groups(self, n_groups: int) -> list[int]:
+        return []
+
+    def param_groups(self, module: Any) -> list[dict[str, Any]]:
+        adapters = [p for n, p in module.backbone.named_parameters() if "lora_" in n]
+        return [
+            {"params": list(module.head.parameters()), "lr": self.config.lr, "name": "head"},
+            {"params": adapters, "lr": self.config.lr, "name": "lora"},
+        ]
+
+    def freeze_before_training(self, pl_module: pl.LightningModule) -> None:
+        self.n_groups = len(pl_module.layer_groups())
+        for name, p in pl_module.backbone.named_parameters():
+            p.requires_grad = "lora_" in name
+
+    def batchnorm_mode(self) -> str:
+        return "frozen"  # the network's own weights, statistics included, stay as they were
+
+
 def apply_batchnorm_mode(module: nn.Module, mode: str) -> None:
     """Set each BatchNorm layer's mode as `mode` says (see TrainConfig.batchnorm): called at
     every epoch start, since a group unfrozen since the last epoch changes the answer."""
@@ -170,6 +195,8 @@ def make_strategy(name: str, config: TrainConfig) -> Strategy:
         return Gradual(config)
     if name == "scratch":
         return Scratch(config)
+    if name == "lora":
+        return Lora(config)
     if name.startswith("top:"):
         k = name[4:]
         if not k.isdigit() or int(k) < 1:

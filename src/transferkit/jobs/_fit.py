@@ -158,6 +158,8 @@ def write_run(
         metrics["cut"] = model.cut_name
     extras = {"auto": job.auto, "cv": outcome.cv}
     extras["contrastive"] = (outcome.train or {}).get("contrastive")
+    for key in ("lora", "peak_memory_mb"):
+        extras[key] = (outcome.head_info or {}).get(key)
     extras["threshold"] = outcome.tuned.to_dict() if outcome.tuned is not None else None
     metrics.update({k: v for k, v in extras.items() if v is not None})
     write_json(job.run_dir, "metrics.json", metrics)

@@ -48,6 +48,7 @@ TRAINED_FILES = (
     "checkpoints/last.ckpt",
     "checkpoints/best.ckpt",
     "model/backbone.safetensors",
+    "model/adapter.safetensors",
 )
 RANKING_FILES = ("ranking.json", "ranking.csv", "ranking.png")
 ADAPT_FILES = ("predictions_target.csv", "adaptation.csv", "domains.png")
