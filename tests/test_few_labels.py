@@ -58,3 +58,21 @@ def test_a_validation_split_is_still_drawn_where_it_is_used(
     # no test split (features is scored on val) or a trained strategy (picks its epoch on val)
     m = transferkit.fit(text_file, out=tmp_path / "run", quiet=True, **extra).metrics
     assert m["n_val"] > 0 and m["evaluated_on"] == "val"
+    if extra:  # 12 rows a class: a fixed budget all the same, val only scores the run
+        assert m["epoch_kept"].startswith("the last of 1")
+
+
+def test_a_trained_strategy_on_tiny_data_keeps_the_last_epoch_of_a_fixed_budget(
+    tmp_path: Path,
+) -> None:
+    data = _split_folder(tmp_path / "reviews")
+    n_train = sum(1 for _ in (data / "train.csv").open()) - 1
+    train = {"epochs": 2}
+    result = transferkit.fit(data, strategy="top:1", train=train, out=tmp_path / "run", quiet=True)
+    m = result.metrics
+    assert (m["n_train"], m["n_val"], m["evaluated_on"]) == (n_train, 0, "test")
+    assert m["epoch_kept"].startswith("the last of 2")
+    assert "epoch kept: the last of 2" in result.summary
+    with (result.run_dir / "history.csv").open() as f:
+        history = list(csv.DictReader(f))
+    assert len(history) == 2 and all(r["val_accuracy"] == "" for r in history)

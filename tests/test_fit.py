@@ -145,8 +145,6 @@ def test_default_run_folders_are_fresh(colour_folder, tmp_path, monkeypatch):
 def test_strategy_and_modality_errors(colour_folder, tmp_path):
     with pytest.raises(TransferKitError, match=r"Got 'finetuning'. Did you mean 'finetune'\?"):
         transferkit.fit(colour_folder, strategy="finetuning")
-    with pytest.raises(TransferKitError, match=r"'lora' is not available in this version"):
-        transferkit.fit(colour_folder, strategy="lora")
     with pytest.raises(
         TransferKitError, match=r"backbone 'minilm-l6' reads text but .* holds image"
     ):

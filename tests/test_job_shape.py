@@ -84,7 +84,6 @@ BAD = [
     ({"encoding": "one-hot"}, r"`encoding` must be one of .* Did you mean 'onehot'\?"),
     ({"max_image_pixels": -1}, r"`max_image_pixels` must be a number of pixels"),
     ({"strategy": "finetuning"}, r"`strategy` must be one of .* Did you mean 'finetune'\?"),
-    ({"strategy": "lora"}, r"strategy 'lora' is not available"),
     ({"head": "logistc"}, r"`head` must be one of .* Did you mean 'logistic'\?"),
     ({"strategy": "top:1", "head": "mlp"}, r"head 'mlp' is for strategy 'features'"),
     ({"strategy": "auto", "cut": "blocks.5"}, r"auto picks the cut point itself"),

@@ -35,10 +35,17 @@ def create_backbone(
     base, clip = _audio.split_clip_options(spec)
     if clip:  # an audio backbone with its own clip length or windows
         backbone = create_backbone(base, weights=weights, pretrained=pretrained, device=device)
+        if backbone.modality == "text" and set(clip) == {"windows"}:  # long texts' windows
+            backbone.max_windows = int(clip["windows"])  # type: ignore[attr-defined]
+            backbone.spec = spec
+            assert backbone.recipe is not None
+            backbone.recipe["spec"] = spec
+            return backbone
         if not isinstance(backbone, _audio.AudioInputs):
             raise TransferKitError(
                 f"backbone {spec!r}: [seconds=..., windows=...] set how an audio backbone"
-                f" reads its clips, and {base!r} reads {backbone.modality}."
+                f" reads its clips (a text backbone takes [windows=N] alone), and {base!r}"
+                f" reads {backbone.modality}."
             )
         backbone.set_clip(**clip)  # type: ignore[arg-type]
         backbone.spec = spec

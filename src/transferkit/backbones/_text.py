@@ -16,6 +16,8 @@ from transferkit._paths import default_cache_dir
 from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
 from transferkit.backbones._lazy import sample_digest
 from transferkit.backbones._weights import hub_error, hub_offline
+from transferkit.backbones._windows import MAX_WINDOWS, encode_windows
+from transferkit.backbones._windows import settings as window_settings
 
 MINILM = BackboneConfig(
     name="minilm-l6",
@@ -60,6 +62,7 @@ class HFTextBackbone(Backbone):
         self._tokenizer = tokenizer
         self._stack: nn.ModuleList | None = None  # the transformer layers, when cut
         self._removed: list[nn.Module] | None = None  # the layers a cut took out
+        self.max_windows = MAX_WINDOWS  # per long text ('minilm-l6[windows=1]': truncate)
 
     @property
     def tokenizer(self) -> Any:
@@ -96,19 +99,56 @@ class HFTextBackbone(Backbone):
         self._removed = None
         return super().uncut()
 
+    def preprocessing(self) -> dict[str, Any]:
+        """The config's steps, and how long texts are cut into windows (the cache key)."""
+        return {**super().preprocessing(), **window_settings(), "windows": self.max_windows}
+
+    def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Model inputs for `texts`: one row per window of the backbone's `max_length`
+        (a short text is one window), padded to the longest, and `window_weights`."""
+        texts = [str(t) for t in texts]
+        arrays, _ = encode_windows(self.tokenizer, texts, self.config.max_length, self.max_windows)
+        return {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+    def windowed_count(self, texts: Sequence[str]) -> int:
+        """How many of `texts` are longer than one window."""
+        chunks = (texts[i : i + 256] for i in range(0, len(texts), 256))
+        length, most = self.config.max_length, self.max_windows
+        return sum(
+            encode_windows(self.tokenizer, [str(t) for t in c], length, most)[1] for c in chunks
+        )
+
+    def _split(
+        self, inputs: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """(the model's inputs on the device, the texts x windows weights or None)."""
+        weights = inputs.get("window_weights")
+        model_inputs = {k: v.to(self.device) for k, v in inputs.items() if k != "window_weights"}
+        return model_inputs, None if weights is None else weights.to(self.device)
+
+    def _pool_windows(self, pooled: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        """Each text's embedding from its windows' (normalised again when the backbone
+        normalises); a text of one window keeps its own."""
+        if weights is None:
+            return pooled
+        pooled = weights.to(pooled.dtype) @ pooled
+        if self.config.normalize and self.cut is None:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled
+
     def forward_features(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.cut is not None:
             return self.pooled_at(inputs, self.cut)
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        hidden = self.model(**inputs).last_hidden_state
+        model_inputs, weights = self._split(inputs)
+        hidden = self.model(**model_inputs).last_hidden_state
         if self.config.pooling == "cls":
             pooled = hidden[:, 0]
         else:
-            mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            mask = model_inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         if self.config.normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return pooled
+        return self._pool_windows(pooled, weights)
 
     def pooled_cuts(self) -> list[int]:
         """Cut points whose pooled output can be scored: after the embeddings (the mean of
@@ -121,20 +161,24 @@ class HFTextBackbone(Backbone):
 
     def pooled_at(self, inputs: dict[str, torch.Tensor], cut: int) -> torch.Tensor:
         """The masked mean of the output of groups [0, cut) (embeddings, then layers)."""
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        hidden = self.model(**inputs, output_hidden_states=True).hidden_states[cut - 1]
-        mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        model_inputs, weights = self._split(inputs)
+        hidden = self.model(**model_inputs, output_hidden_states=True).hidden_states[cut - 1]
+        mask = model_inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return self._pool_windows(pooled, weights)
 
     def pooled_all(
         self, inputs: dict[str, torch.Tensor], cuts: list[int]
     ) -> dict[Any, torch.Tensor]:
         """One pass: the masked mean at each cut in `cuts` (no source classifier)."""
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        states = self.model(**inputs, output_hidden_states=True).hidden_states
-        mask = inputs["attention_mask"].unsqueeze(-1).to(states[0].dtype)
+        model_inputs, weights = self._split(inputs)
+        states = self.model(**model_inputs, output_hidden_states=True).hidden_states
+        mask = model_inputs["attention_mask"].unsqueeze(-1).to(states[0].dtype)
         count = mask.sum(1).clamp(min=1e-9)
-        return {c: (states[c - 1] * mask).sum(1) / count for c in cuts}
+        pooled = {c: (states[c - 1] * mask).sum(1) / count for c in cuts}
+        if weights is None:
+            return pooled
+        return {c: weights.to(p.dtype) @ p for c, p in pooled.items()}
 
     def sample_digest(self, item: Any) -> str:
         return sample_digest("text", item)  # the lazy backbone's digest, shared
@@ -148,14 +192,8 @@ class HFTextBackbone(Backbone):
         order = np.argsort(lengths, kind="stable")[::-1]
         for start in range(0, len(order), batch_size):
             positions = [int(i) for i in order[start : start + batch_size]]
-            encoded = self.tokenizer(
-                [texts[i] for i in positions],
-                padding=True,
-                truncation=True,
-                max_length=self.config.max_length,
-                return_tensors="pt",
-            )
-            yield Batch(positions=positions, inputs=dict(encoded), errors={})
+            encoded = self.encode([texts[i] for i in positions])
+            yield Batch(positions=positions, inputs=encoded, errors={})
 
 
 def _find_layer_list(model: nn.Module) -> list[nn.Module]:

@@ -47,7 +47,7 @@ FLAGS = [
     Flag("modality", "modality", str | None, None, "'image', 'text', 'tabular' or 'audio' instead of what is detected.", DATA),
     Flag("label_pattern", "label_pattern", str | None, None, "Image or audio files: labels from their names, e.g. '{digit}_{speaker}_{take}.wav' (the field --label names, else the first).", DATA),
     Flag("clip_seconds", "clip_seconds", float | None, None, "Sound: the clip length in seconds (default: the backbone's, 1 s); a longer file is cut, a shorter one stretched or padded.", DATA),
-    Flag("windows", "windows", int | None, None, "Sound: cut each file into up to N consecutive clips of --clip-seconds and average their embeddings (long recordings).", DATA),
+    Flag("windows", "windows", int | None, None, "Sound: cut each file into up to N consecutive clips of --clip-seconds and average their embeddings (long recordings). Text: read a long text in up to N overlapping windows of the backbone's length, averaged (default 16; 1 truncates).", DATA),
     Flag("encoding", "encoding", str, "onehot", "Tables: categorical columns as 'onehot' or 'ordinal'.", DATA),
     Flag("max_image_pixels", "max_image_pixels", int | None, None, "Skip images with more pixels (0: no limit). Default: TRANSFERKIT_MAX_IMAGE_PIXELS, else 89,478,485.", DATA),
     Flag("backbone", "backbone", str | None, None, "Backbone name (see `transferkit backbones`), timm:NAME or hf:MODEL_ID. Default: efficientnet_lite0 (images), minilm-l6 (text).", BACKBONE),

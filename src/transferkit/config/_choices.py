@@ -11,7 +11,6 @@ STRATEGIES = (
     "scratch",
     "auto",
 )
-AVAILABLE_STRATEGIES = STRATEGIES  # all of them, since lora landed
 HEADS = ("logistic", "linear", "mlp")
 BASELINES = ("scratch", "raw", "single-task")
 MODALITIES = ("image", "text", "tabular", "audio")

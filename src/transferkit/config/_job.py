@@ -17,7 +17,6 @@ from typing import Any
 
 from transferkit._errors import TransferKitError, choice_error
 from transferkit.config._choices import (
-    AVAILABLE_STRATEGIES,
     BASELINES,
     ENCODINGS,
     HEADS,
@@ -351,11 +350,6 @@ def check_strategy(strategy: str) -> str:
     base = strategy.split(":")[0] + (":K" if strategy.startswith("top:") else "")
     if base not in STRATEGIES:
         raise choice_error("strategy", strategy, list(STRATEGIES))
-    if base not in AVAILABLE_STRATEGIES:
-        raise TransferKitError(
-            f"strategy {strategy!r} is not available in this version of transferkit; use"
-            f" one of {', '.join(repr(a) for a in AVAILABLE_STRATEGIES)}."
-        )
     return strategy
 
 

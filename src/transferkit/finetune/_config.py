@@ -132,6 +132,10 @@ class TrainConfig:
     lora_alpha: float = 16.0
     lora_dropout: float = 0.1
     lora_targets: list[str] | None = None
+    # which epoch's weights are kept: "best" by `monitor` on the validation split, or
+    # "last" (a fixed budget: what tiny data gets, where a validation split of a few
+    # rows would choose by chance)
+    select: str = "best"
     # set by auto: stop as soon as the validation accuracy is below this (its features
     # model's), rather than train to the end
     stop_below: float | None = None
@@ -155,6 +159,7 @@ class TrainConfig:
             "batchnorm": list(BATCHNORM),
             "task_weights": ["equal", "uncertainty"],
             "head_init": ["probe", "random"],
+            "select": ["best", "last"],
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -143,11 +143,4 @@ def _tune_once(
 
 
 def _tokens(backbone: Any, texts: list[str]) -> dict[str, torch.Tensor]:
-    encoded = backbone.tokenizer(
-        texts,
-        padding=True,
-        truncation=True,
-        max_length=backbone.config.max_length,
-        return_tensors="pt",
-    )
-    return {k: v.to(backbone.device) for k, v in encoded.items()}
+    return backbone.encode(texts)  # long texts as windows, pooled in forward_features

@@ -88,22 +88,16 @@ class TextItems(TorchDataset):
 
 
 class TokenCollate:
+    """Texts to the backbone's inputs (long ones as windows), padded per batch."""
+
     def __init__(self, backbone: Backbone) -> None:
-        self.tokenizer = backbone.tokenizer
-        self.max_length = backbone.config.max_length
+        self.encode = backbone.encode  # type: ignore[attr-defined]
 
     def __call__(
         self, items: list[tuple[str, int]]
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         texts, labels = zip(*items, strict=True)
-        encoded = self.tokenizer(
-            list(texts),
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        )
-        return dict(encoded), torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        return self.encode(list(texts)), torch.as_tensor(np.asarray(labels, dtype=np.int64))
 
 
 def make_loader(

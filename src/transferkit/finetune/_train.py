@@ -233,10 +233,14 @@ def _fit_module(
 ) -> TransferModule:
     checkpoints = run_dir / "checkpoints"
     mode = "max" if config.monitor == "val_accuracy" else "min"
+    by_val = config.select == "best"  # else a fixed budget: the last epoch is kept
+    val = loaders["val"]
+    if val is not None and not len(val.dataset):
+        val = None  # every labelled row trains (tiny data with a test split)
     best = ModelCheckpoint(
         dirpath=checkpoints,
         filename="best",
-        monitor=config.monitor,
+        monitor=config.monitor if by_val else None,
         mode=mode,
         save_top_k=1,
         save_last=True,
@@ -249,7 +253,7 @@ def _fit_module(
         best,
         History(run_dir),
     ]
-    if config.patience:
+    if config.patience and by_val:
         callbacks.append(EarlyStopping(monitor=config.monitor, mode=mode, patience=config.patience))
     if config.stop_below is not None:
         # a run that falls below its starting point (auto's features model) stops there
@@ -286,11 +290,12 @@ def _fit_module(
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
         # weights_only: a checkpoint is tensors and plain values, never code to unpickle
-        trainer.fit(module, loaders["train"], loaders["val"], ckpt_path=ckpt, weights_only=True)
+        trainer.fit(module, loaders["train"], val, ckpt_path=ckpt, weights_only=True)
     if trainer.global_rank != 0:
         # DDP workers other than rank 0 are done: evaluation and the run folder are rank 0's
         raise SystemExit(0)
-    _restore_best(module, Path(best.best_model_path) if best.best_model_path else None)
+    if by_val:
+        _restore_best(module, Path(best.best_model_path) if best.best_model_path else None)
     return module
 
 

@@ -156,8 +156,17 @@ def write_run(
     )
     if model.cut is not None:
         metrics["cut"] = model.cut_name
+    metrics.update(steps.windowed_texts(job, splits, model))
     extras = {"auto": job.auto, "cv": outcome.cv}
     extras["contrastive"] = (outcome.train or {}).get("contrastive")
+    if outcome.train and "select" in outcome.train:
+        train = outcome.train
+        extras["epoch_kept"] = (
+            f"the last of {train['epochs']} (a fixed budget: a class has fewer than 20"
+            " labelled rows, too few for a validation split to choose)"
+            if train["select"] == "last"
+            else f"the best by {train['monitor']} on the validation split"
+        )
     for key in ("lora", "peak_memory_mb"):
         extras[key] = (outcome.head_info or {}).get(key)
     extras["threshold"] = outcome.tuned.to_dict() if outcome.tuned is not None else None

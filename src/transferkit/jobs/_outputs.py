@@ -138,6 +138,14 @@ def summary(
             f"imputed {len(splits.imputed)} missing, non-numeric or non-finite cell(s) with"
             f" training medians (listed in {run_dir / 'imputed.csv'})"
         )
+    if metrics.get("epoch_kept"):
+        lines.append(f"epoch kept: {metrics['epoch_kept']}")
+    if metrics.get("texts_windowed"):
+        n, windows = metrics["texts_windowed"], metrics.get("windows_per_text", "")
+        lines.append(
+            f"{n} text(s) longer than the backbone's window were read whole, in overlapping"
+            f" windows (at most {windows} per text) whose embeddings are averaged"
+        )
     if "cv" in metrics:
         cv = metrics["cv"]
         shown = ", ".join(

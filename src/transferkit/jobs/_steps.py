@@ -185,10 +185,11 @@ def read(job: Job, groups: bool = True) -> DataSplits:
                 " write the options in the candidates' names, e.g."
                 " 'crepe-tiny[seconds=2,windows=3]'."
             )
-        if splits.modality != "audio":
+        text_windows = splits.modality == "text" and choice.clip_seconds is None
+        if splits.modality != "audio" and not text_windows:
             raise TransferKitError(
-                f"--clip-seconds and --windows set how sounds are cut; {data.path!r} holds"
-                f" {splits.modality}: drop them."
+                f"--clip-seconds and --windows set how sounds are cut (and --windows how long"
+                f" texts are); {data.path!r} holds {splits.modality}: drop them."
             )
         from transferkit.backbones._audio import split_clip_options, with_clip_options
 
@@ -203,10 +204,19 @@ def _val_unused(job: Job, splits: DataSplits) -> bool:
     on train, and a run with a test split is scored
     there (with `--cv` and no test split, on every row's out-of-fold prediction), so the
     drawn rows are better spent on training."""
-    if job.strategy not in ("features", "contrastive") or splits.split_source == "given":
+    if splits.split_source == "given":
         return False
     baseline = job.config.evaluation.baseline  # scratch trains: it picks its epoch on val
-    if splits.test is not None and len(splits.test) > 0:
+    has_test = splits.test is not None and len(splits.test) > 0
+    if job.strategy in ("finetune", "lora", "scratch") or job.strategy.startswith("top:"):
+        from transferkit.jobs._train import tiny
+
+        # tiny data trains a fixed budget and keeps the last epoch: val would go unused
+        single = not task_names(job.config.data.label_column)
+        return has_test and baseline is None and single and tiny(splits)
+    if job.strategy not in ("features", "contrastive"):
+        return False
+    if has_test:
         return baseline in (None, "raw")  # raw is scored on test, beside the run
     single = not task_names(job.config.data.label_column)
     return bool(job.config.evaluation.cv) and single and baseline is None
@@ -216,7 +226,12 @@ def _fold_val(splits: DataSplits, strategy: str) -> None:
     """Every labelled row to train; the validation split is left empty."""
     splits.train = splits.train.joined(splits.val)
     splits.val = splits.val.subset([])
-    splits.split_source = f"all labelled rows train ({strategy} needs no validation split)"
+    why = (
+        "a fixed budget on tiny data, the last epoch kept"
+        if strategy not in ("features", "contrastive")
+        else f"{strategy} needs no validation split"
+    )
+    splits.split_source = f"all labelled rows train ({why})"
 
 
 def build_backbone(job: Job, splits: DataSplits, strategy: str, cut: Any) -> Backbone:
@@ -428,6 +443,31 @@ def _evaluated_split(splits: DataSplits) -> str:
     if splits.test is not None and len(splits.test):
         return "test"
     return "val" if len(splits.val) else "cv"
+
+
+def windowed_texts(job: Job, splits: DataSplits, model: Any) -> dict[str, int]:
+    """How many of the run's texts were read in several windows (recorded in the cache
+    beside the backbone's facts, so a cached rerun says the same without torch)."""
+    if splits.modality != "text":
+        return {}
+    from transferkit._hashing import digest_text
+
+    texts = [t for name in ("train", "val", "test") for t in _inputs_of(splits, name)]
+    key = digest_text(f"{model.identity}|windowed|{digest_text(json.dumps(texts))}")
+    found = job.cache.read_facts(key)
+    if found is None or "texts_windowed" not in found:
+        real = getattr(model, "real", model)  # a lazy backbone builds here, if ever
+        if not hasattr(real, "windowed_count"):
+            return {}
+        windows = int(real.preprocessing().get("windows", 1))
+        found = {"texts_windowed": real.windowed_count(texts), "windows_per_text": windows}
+        job.cache.write_facts(key, found)
+    return {k: int(v) for k, v in found.items()}
+
+
+def _inputs_of(splits: DataSplits, name: str) -> list[str]:
+    data = getattr(splits, name)
+    return [str(t) for t in data.inputs] if data is not None else []
 
 
 def val_accuracy(outcome: Outcome, splits: DataSplits) -> float:

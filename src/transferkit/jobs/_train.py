@@ -75,12 +75,26 @@ def _config(job: Job, splits: DataSplits) -> Any:
         job.config.strategy.train, data.seed, perf.batch_size, perf.num_workers, perf.device
     )
     config.balance = job.balance
+    if tiny(splits):  # a validation split of a few rows would pick the epoch by chance
+        config.select = "last"
     if job.balance == "class-weight":
         weights = class_weights(
             splits.train.labels, splits.class_names, job.config.imbalance.class_weight
         )
         config.class_weights = [float(w) for w in weights]
     return config
+
+
+TINY = 20  # fewer labelled rows than this in some class: a fixed budget, not val's choice
+
+
+def tiny(splits: DataSplits) -> bool:
+    """Whether some class has fewer than TINY labelled rows in train and val together."""
+    import numpy as np
+
+    labels = np.concatenate([splits.train.labels, splits.val.labels])
+    counts = np.bincount(labels, minlength=len(splits.class_names))
+    return bool(counts.min() < TINY)
 
 
 def _features_candidate(job: Job, splits: DataSplits, choice: Any) -> tuple[Outcome, float] | None:

@@ -47,8 +47,17 @@ class Deployable(nn.Module):
 
 
 class TextDeployable(Deployable):
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    """Windows in (a long text is several rows), texts out: `window_weights` (texts x
+    windows) averages each text's windows."""
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, window_weights: torch.Tensor
+    ) -> torch.Tensor:
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "window_weights": window_weights,
+        }
         return torch.softmax(self.head(self.backbone.forward_features(inputs)), dim=1)
 
 
@@ -83,7 +92,8 @@ def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) ->
             f"export covers image, text and spectrogram runs; {str(run)!r} is a {modality}"
             f" run, {why}: use `transferkit predict` for it."
         )
-    if int(predictor.config["backbone"].get("preprocessing", {}).get("windows", 1)) > 1:
+    audio_windows = predictor.config["backbone"].get("preprocessing", {}).get("windows", 1)
+    if modality == "audio" and int(audio_windows) > 1:
         raise TransferKitError(
             f"{str(run)!r} averages several windows per file, which export does not cover:"
             " use `transferkit predict` for it."
@@ -104,6 +114,8 @@ def export(run: str | Path, format: str = "onnx", *, overwrite: bool = False) ->
     module = kind(backbone, predictor.head).eval()
     samples = _real_inputs(predictor, backbone)
     example = _tensors(backbone, (samples * 2)[:2])  # two rows: the batch axis stays dynamic
+    if modality == "text":  # and a text of two windows: the windows axis stays its own
+        example = _tensors(backbone, [samples[0], "word " * 2 * backbone.config.max_length])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter notices (deprecations, shape hints)
         if format == "onnx":
@@ -154,8 +166,13 @@ def _to_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], target: Path,
     batch = torch.export.Dim("batch", min=1, max=4096)
     if modality == "text":
         seq = torch.export.Dim("seq", min=1, max=4096)
-        names = ["input_ids", "attention_mask"]
-        shapes: Any = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
+        windows = torch.export.Dim("windows", min=1, max=65536)
+        names = ["input_ids", "attention_mask", "window_weights"]
+        shapes: Any = {
+            "input_ids": {0: windows, 1: seq},
+            "attention_mask": {0: windows, 1: seq},
+            "window_weights": {0: batch, 1: windows},
+        }
     else:
         names = ["spectrogram" if modality == "audio" else "pixels"]
         shapes = ({0: batch},)  # by position: the forward's argument is named `pixels`
@@ -203,7 +220,7 @@ def _tensors(backbone: Any, items: list[str]) -> tuple[torch.Tensor, ...]:
         inputs.append(batch.inputs)
     first = inputs[0]
     if backbone.modality == "text":
-        return (first["input_ids"], first["attention_mask"])
+        return (first["input_ids"], first["attention_mask"], first["window_weights"])
     return (first,)
 
 
@@ -244,12 +261,17 @@ def _write_sidecar(
     k = len(predictor.class_names)
     if backbone.modality == "text":
         inputs = [
-            {"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"]},
-            {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "seq"]},
+            {"name": "input_ids", "dtype": "int64", "shape": ["windows", "seq"]},
+            {"name": "attention_mask", "dtype": "int64", "shape": ["windows", "seq"]},
+            {"name": "window_weights", "dtype": "float32", "shape": ["batch", "windows"]},
         ]
         steps = (
-            "tokenize with the tokenizer in tokenizer/ (transformers AutoTokenizer),"
-            " truncation to max_length, padding to the longest text of the batch"
+            "tokenize with the tokenizer in tokenizer/ (transformers AutoTokenizer) without"
+            " special tokens; a text longer than max_length less the special tokens is cut"
+            " into overlapping windows (window_overlap of a window shared, at most `windows`"
+            " per text), each window gets the special tokens; pad to the longest window;"
+            " window_weights[text, window] is 1 / (the text's windows) for each of its"
+            " windows (transferkit.backbones._windows.encode_windows does exactly this)"
         )
     elif backbone.modality == "audio":
         size = backbone.config.input_size
@@ -442,15 +464,14 @@ class OnnxPredictor:
             ) from exc
         max_length = self.config["preprocessing"]["max_length"]
 
+        preprocessing = self.config["preprocessing"]
+        windows = int(preprocessing.get("windows", 1))
+
         def read(items: list[str]) -> tuple[list[int], dict[str, np.ndarray], dict[int, str]]:
-            encoded = tokenizer(
-                [str(t) for t in items],
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_tensors="np",
-            )
-            inputs = {k: encoded[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
+            from transferkit.backbones._windows import encode_windows
+
+            texts = [str(t) for t in items]
+            inputs, _ = encode_windows(tokenizer, texts, max_length, windows)
             return list(range(len(items))), inputs, {}
 
         return read
