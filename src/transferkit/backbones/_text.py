@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,59 @@ class HFTextBackbone(Backbone):
         if self.config.normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return self._pool_windows(pooled, weights)
+
+    def prefix_split_supported(self, cut: int) -> bool:
+        """Whether the groups below `cut` can run once and be cached (`top:K`): any cut
+        after the embeddings and below the top layer."""
+        return 1 <= cut < len(self.trained_groups())
+
+    def _stack_now(self) -> nn.ModuleList:
+        stack = self._stack if self._stack is not None else _layer_stack(self.model)
+        assert stack is not None  # a transformer has its layers in one list
+        return stack
+
+    @contextmanager
+    def _only_layers(self, start: int, stop: int | None) -> Iterator[None]:
+        """The model runs layers [start, stop) of its stack alone (the rest put back after)."""
+        stack = self._stack_now()
+        saved = list(stack)
+        del stack[:]
+        stack.extend(saved[start:stop])
+        try:
+            yield
+        finally:
+            del stack[:]
+            stack.extend(saved)
+
+    def forward_prefix(self, inputs: dict[str, torch.Tensor], cut: int) -> torch.Tensor:
+        """The hidden states (B, L, D) after groups [0, cut): the embeddings and cut - 1
+        layers, for texts of one window each."""
+        model_inputs, _ = self._split(inputs)
+        with self._only_layers(0, cut - 1):
+            return self.model(**model_inputs).last_hidden_state  # type: ignore[no-any-return]
+
+    def forward_suffix(self, inputs: dict[str, torch.Tensor], cut: int) -> torch.Tensor:
+        """Pooled features from cached hidden states: the layers from group `cut` on run
+        on `inputs["hidden"]` (the model's own attention masking from
+        `inputs["attention_mask"]`), then the pooling of `forward_features`."""
+        hidden = inputs["hidden"].to(self.device)
+        mask = inputs["attention_mask"].to(self.device)
+        embeddings = self.layer_groups()[0][1][0]
+        hook = embeddings.register_forward_hook(lambda module, args, output: hidden)
+        try:
+            with self._only_layers(cut - 1, None):
+                ids = torch.zeros_like(mask)  # shapes only: the hook gives the states
+                states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        finally:
+            hook.remove()
+        if self.config.pooling == "cls":
+            pooled = states[:, 0]
+        else:
+            weights = mask.unsqueeze(-1).to(states.dtype)
+            pooled = (states * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        if self.config.normalize and self.cut is None:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled
 
     def pooled_cuts(self) -> list[int]:
         """Cut points whose pooled output can be scored: after the embeddings (the mean of

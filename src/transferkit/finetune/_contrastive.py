@@ -63,15 +63,19 @@ class _SentenceEncoder(nn.Module):
 
 
 def _loss(name: str, model: nn.Module) -> nn.Module:
-    try:  # sentence-transformers >= 6 keeps the losses here
-        from sentence_transformers.sentence_transformer import losses
+    import importlib
+
+    try:  # sentence-transformers >= 6 keeps the losses here, earlier versions one level up
+        losses = importlib.import_module("sentence_transformers.sentence_transformer.losses")
     except ImportError:
-        from sentence_transformers import losses  # type: ignore[no-redef]
-    if name == "cosent":
-        return losses.CoSENTLoss(model)  # type: ignore[arg-type]
-    if name == "contrastive":
-        return losses.OnlineContrastiveLoss(model)  # type: ignore[arg-type]
-    return losses.CosineSimilarityLoss(model)  # type: ignore[arg-type]
+        losses = importlib.import_module("sentence_transformers.losses")
+    kinds = {
+        "cosent": "CoSENTLoss",
+        "contrastive": "OnlineContrastiveLoss",
+        "cosine": "CosineSimilarityLoss",
+    }
+    loss: nn.Module = getattr(losses, kinds[name])(model)
+    return loss
 
 
 def tune_encoder(
@@ -122,7 +126,8 @@ def _tune_once(
     params = [p for p in backbone.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr)
     steps = config.epochs * math.ceil(len(pairs) / config.batch_size)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup * steps), steps)
+    warmup = int(config.warmup * steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, warmup, steps)  # type: ignore[no-untyped-call]
     rng = np.random.default_rng(seed)
     losses: list[float] = []
     for epoch in range(config.epochs):
@@ -143,4 +148,5 @@ def _tune_once(
 
 
 def _tokens(backbone: Any, texts: list[str]) -> dict[str, torch.Tensor]:
-    return backbone.encode(texts)  # long texts as windows, pooled in forward_features
+    encoded: dict[str, torch.Tensor] = backbone.encode(texts)  # long texts as windows
+    return encoded

@@ -44,14 +44,21 @@ def default_targets(model: nn.Module) -> list[str]:
     return [n for n in found if n not in ("classifier", "head", "fc")]
 
 
-def inject(backbone: Any, r: int, alpha: float, dropout: float, targets: list[str] | None) -> dict:
+def inject(
+    backbone: Any, r: int, alpha: float, dropout: float, targets: list[str] | None
+) -> dict[str, Any]:
     """Add adapters to `backbone.model` in place; what was added, for metrics.json."""
     from peft import LoraConfig, inject_adapter_in_model
 
     model = backbone.model
     chosen = targets or default_targets(model)
     total = sum(p.numel() for p in model.parameters())
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=chosen)
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,  # type: ignore[arg-type]  # a float scale works; PEFT hints int
+        lora_dropout=dropout,
+        target_modules=chosen,
+    )
     try:
         inject_adapter_in_model(config, model)
     except ValueError as exc:  # no layer matched

@@ -108,7 +108,9 @@ def train_backbone(
     return backbone, head, info
 
 
-def _merged_adapter(backbone: Backbone, run_dir: Path, lora: dict, head: Any) -> dict:
+def _merged_adapter(
+    backbone: Backbone, run_dir: Path, lora: dict[str, Any], head: Any
+) -> dict[str, Any]:
     """Save the trained adapter (model/adapter.safetensors), then merge it into the
     backbone's weights; the counts of trainable parameters for metrics.json."""
     from transferkit.finetune._lora import merge, save_adapter

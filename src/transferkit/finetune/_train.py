@@ -149,7 +149,20 @@ def train(
     strategy = make_strategy(strategy_name, config)
     cut = prefix_cut(backbone, strategy, config)
     n_classes = len(splits.class_names)
-    if cut is not None and cache is not None:
+    if cut is not None and cache is not None and backbone.modality == "text":
+        from transferkit.finetune._text_prefix import (
+            TextPrefixModule,
+            fits_one_window,
+            text_prefix_loaders,
+        )
+
+        if fits_one_window(backbone, splits.train) and fits_one_window(backbone, splits.val):
+            loaders = text_prefix_loaders(backbone, splits, cut, config, cache)
+            module = TextPrefixModule(backbone, n_classes, config, strategy, head, cut=cut)
+        else:  # a text of several windows: each epoch reads every text whole
+            module = TransferModule(backbone, n_classes, config, strategy, head)
+            loaders = _loaders(backbone, splits, config)
+    elif cut is not None and cache is not None:
         from transferkit.finetune._prefix import PrefixModule, prefix_loaders
 
         loaders = prefix_loaders(backbone, splits, cut, config, cache)
@@ -194,6 +207,8 @@ def _moving_prefix(backbone: Backbone, strategy: Any, config: TrainConfig) -> bo
     """True when `gradual` can train on cached prefixes (the cut moving down each epoch)."""
     if not config.prefix_cache or config.ddp or not isinstance(strategy, Gradual):
         return False
+    if backbone.modality == "text":
+        return False  # texts cache one cut (top:K); gradual's moving cut is for images
     supported = getattr(backbone, "prefix_split_supported", None)
     single = getattr(backbone, "windows", 1) == 1
     return config.batchnorm != "all" and single and supported is not None and supported(1)
@@ -288,6 +303,8 @@ def _fit_module(
         # few batches per epoch and no worker processes are deliberate on small data
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        # no validation split: tiny data trains on every row for a fixed budget
+        warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
         # weights_only: a checkpoint is tensors and plain values, never code to unpickle
         trainer.fit(module, loaders["train"], val, ckpt_path=ckpt, weights_only=True)

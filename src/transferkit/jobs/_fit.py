@@ -18,6 +18,7 @@ from transferkit.data import DataSplits, Skipped
 from transferkit.jobs import _steps as steps
 from transferkit.jobs._choose import choose, write_choice
 from transferkit.jobs._outputs import resolved_config, run_facts, summary, write_outputs
+from transferkit.jobs._splits import windowed_texts
 from transferkit.jobs._steps import Job, write_config
 from transferkit.runs._write import new_run_dir, run_file_names, save_model, write_json
 
@@ -156,7 +157,7 @@ def write_run(
     )
     if model.cut is not None:
         metrics["cut"] = model.cut_name
-    metrics.update(steps.windowed_texts(job, splits, model))
+    metrics.update(windowed_texts(job, splits, model))
     extras = {"auto": job.auto, "cv": outcome.cv}
     extras["contrastive"] = (outcome.train or {}).get("contrastive")
     if outcome.train and "select" in outcome.train:

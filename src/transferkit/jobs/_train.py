@@ -14,6 +14,7 @@ from transferkit.finetune._run import train_backbone, train_config
 from transferkit.heads._balance import check_balance, class_weights
 from transferkit.jobs import _steps as steps
 from transferkit.jobs._choose import write_choice
+from transferkit.jobs._splits import tiny
 from transferkit.jobs._steps import Job, Outcome, write_config
 from transferkit.runs._folder import forget_file
 from transferkit.runs._write import new_run_dir, run_file_names
@@ -83,18 +84,6 @@ def _config(job: Job, splits: DataSplits) -> Any:
         )
         config.class_weights = [float(w) for w in weights]
     return config
-
-
-TINY = 20  # fewer labelled rows than this in some class: a fixed budget, not val's choice
-
-
-def tiny(splits: DataSplits) -> bool:
-    """Whether some class has fewer than TINY labelled rows in train and val together."""
-    import numpy as np
-
-    labels = np.concatenate([splits.train.labels, splits.val.labels])
-    counts = np.bincount(labels, minlength=len(splits.class_names))
-    return bool(counts.min() < TINY)
 
 
 def _features_candidate(job: Job, splits: DataSplits, choice: Any) -> tuple[Outcome, float] | None:
