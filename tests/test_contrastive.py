@@ -119,3 +119,17 @@ def test_a_contrastive_run_trains_on_every_row_and_predicts_as_it_scored(
 def test_contrastive_refuses_what_it_cannot_train(colour_folder: Path, tmp_path: Path) -> None:
     with pytest.raises(TransferKitError, match="tunes a sentence encoder"):
         transferkit.fit(colour_folder, strategy="contrastive", out=tmp_path / "r", quiet=True)
+
+
+def test_transfer_classifier_tunes_the_encoder_and_keys_the_cache_by_it() -> None:
+    from tests.conftest import TEXTS
+    from transferkit import TransferClassifier
+
+    X = [t for texts in TEXTS.values() for t in texts]
+    y = [label for label, texts in TEXTS.items() for _ in texts]
+    plain = TransferClassifier().fit(X, y)
+    tuned = TransferClassifier(strategy="contrastive", train={"pairs": 32}).fit(X, y)
+    assert tuned.contrastive_["steps"] == 2
+    assert tuned.backbone_.weights_digest != plain.backbone_.weights_digest
+    assert not np.allclose(tuned._embed(X[:2]), plain._embed(X[:2]))
+    assert list(tuned.predict(X[:3])) == [y[0]] * 3

@@ -17,7 +17,7 @@ from transferkit._paths import default_cache_dir
 from transferkit.backbones._base import Backbone, BackboneConfig, Batch, register_backbone
 from transferkit.backbones._lazy import sample_digest
 from transferkit.backbones._weights import hub_error, hub_offline
-from transferkit.backbones._windows import MAX_WINDOWS, encode_windows
+from transferkit.backbones._windows import MAX_WINDOWS, encode_windows, text_lengths, window_body
 from transferkit.backbones._windows import settings as window_settings
 
 MINILM = BackboneConfig(
@@ -111,13 +111,16 @@ class HFTextBackbone(Backbone):
         arrays, _ = encode_windows(self.tokenizer, texts, self.config.max_length, self.max_windows)
         return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Each text's length in tokens, special tokens left out."""
+        return text_lengths(
+            self.tokenizer, [str(t) for t in texts], self.max_windows * self.config.max_length
+        )
+
     def windowed_count(self, texts: Sequence[str]) -> int:
         """How many of `texts` are longer than one window."""
-        chunks = (texts[i : i + 256] for i in range(0, len(texts), 256))
-        length, most = self.config.max_length, self.max_windows
-        return sum(
-            encode_windows(self.tokenizer, [str(t) for t in c], length, most)[1] for c in chunks
-        )
+        body = window_body(self.tokenizer, self.config.max_length)
+        return sum(n > body for n in self.token_lengths(texts))
 
     def _split(
         self, inputs: dict[str, torch.Tensor]

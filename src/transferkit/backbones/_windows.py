@@ -37,7 +37,7 @@ def encode_windows(
     """`input_ids` and `attention_mask` with one row per window (padded to the longest),
     `window_weights` (texts x windows); and how many texts needed more than one window."""
     prefix, suffix = special_tokens(tokenizer)
-    body = max(1, max_length - len(prefix) - len(suffix))
+    body = window_body(tokenizer, max_length)
     rows: list[list[int]] = []
     owners: list[int] = []
     lengths: list[int] = []
@@ -63,6 +63,23 @@ def encode_windows(
         "window_weights": weights,
     }
     return inputs, windowed
+
+
+def window_body(tokenizer: Any, max_length: int) -> int:
+    """The tokens of text one window holds: `max_length` less the special tokens."""
+    prefix, suffix = special_tokens(tokenizer)
+    return max(1, max_length - len(prefix) - len(suffix))
+
+
+def text_lengths(tokenizer: Any, texts: list[str], most_tokens: int) -> list[int]:
+    """Each text's token count without special tokens (a text is cut at about 16
+    characters a token past `most_tokens` first, as `encode_windows` cuts it)."""
+    lengths: list[int] = []
+    for start in range(0, len(texts), 256):
+        chunk = [t[: most_tokens * 16] for t in texts[start : start + 256]]
+        ids = tokenizer(chunk, add_special_tokens=False, truncation=False)["input_ids"]
+        lengths.extend(len(i) for i in ids)
+    return lengths
 
 
 def special_tokens(tokenizer: Any) -> tuple[list[int], list[int]]:

@@ -39,7 +39,7 @@ def check_balance(mode: str, strategy: str) -> str:
     """Validate `mode` for `strategy`: a one-line error names what fits instead."""
     if mode not in BALANCE:
         raise choice_error("balance", mode, list(BALANCE))
-    allowed = FEATURE_MODES if strategy == "features" else TRAINED_MODES
+    allowed = FEATURE_MODES if strategy in ("features", "contrastive") else TRAINED_MODES
     if mode not in allowed:
         raise TransferKitError(
             f"--balance {mode} does not apply to strategy {strategy!r}: use one of"

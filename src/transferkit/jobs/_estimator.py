@@ -122,7 +122,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         if self.strategy == "auto":
             raise TransferKitError(
                 "TransferClassifier needs an explicit strategy ('features', 'finetune',"
-                " 'top:K', 'gradual' or 'scratch'); 'auto' is for `transferkit.fit`."
+                " 'top:K', 'gradual', 'contrastive', 'lora' or 'scratch'); 'auto' is for"
+                " `transferkit.fit`."
             )
         if self.head not in HEADS:
             raise choice_error("head", self.head, list(HEADS))
@@ -146,8 +147,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 " out-of-fold predictions of the head)."
             )
         self.threshold_ = None
-        if self.strategy == "features":
-            self.backbone_ = _shared_backbone(spec, self.weights, self.device)
+        if self.strategy in ("features", "contrastive"):
+            if self.strategy == "contrastive":
+                self.backbone_ = self._contrastive(spec, [str(x) for x in X], encoded, modality)
+            else:
+                self.backbone_ = _shared_backbone(spec, self.weights, self.device)
             features = self._embed(X)
             fit_head = partial(
                 balanced_head,
@@ -167,6 +171,29 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             self._fit_trained(spec, [str(x) for x in X], encoded, modality, balance, weights)
         self.n_features_in_ = self.backbone_.feature_dim
         return self
+
+    def _contrastive(self, spec: str, X: list[str], encoded: np.ndarray, modality: str) -> Any:
+        """A fresh copy of the text encoder tuned on pairs of `X` (every row: contrastive
+        needs no validation split); its weights' digest keys the cache."""
+        import tempfile
+
+        from transferkit.backbones._text import HFTextBackbone
+        from transferkit.finetune._contrastive import tune_encoder
+        from transferkit.finetune._run import train_config
+
+        model = create_backbone(spec, weights=self.weights, device=self.device)
+        if modality != "text" or not isinstance(model, HFTextBackbone):
+            raise TransferKitError(
+                "strategy 'contrastive' tunes a transformers text encoder on pairs of texts;"
+                f" X holds {modality} for {spec!r}: use strategy='finetune'."
+            )
+        config = train_config(
+            self.train, self.random_state, self.batch_size, self.num_workers, self.device
+        )
+        self.contrastive_ = tune_encoder(model, X, encoded, config.contrastive())
+        with tempfile.TemporaryDirectory(prefix="transferkit-") as tmp:
+            model.save_trained(Path(tmp) / "backbone.safetensors")  # its digest: the cache key
+        return model
 
     def _balance(self, encoded: np.ndarray) -> tuple[str, np.ndarray | None]:
         """The balancing mode and, for 'class-weight', one weight per class."""

@@ -146,6 +146,12 @@ def summary(
             f"{n} text(s) longer than the backbone's window were read whole, in overlapping"
             f" windows (at most {windows} per text) whose embeddings are averaged"
         )
+    if metrics.get("token_lengths"):
+        t = metrics["token_lengths"]
+        lines.append(
+            f"text lengths in tokens: median {t['p50']}, 95th percentile {t['p95']}, longest"
+            f" {t['max']}; one window reads {t['window']}"
+        )
     if "cv" in metrics:
         cv = metrics["cv"]
         shown = ", ".join(

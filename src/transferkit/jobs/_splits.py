@@ -60,9 +60,10 @@ def fold_val(splits: DataSplits, strategy: str) -> None:
     splits.split_source = f"all labelled rows train ({why})"
 
 
-def windowed_texts(job: Job, splits: DataSplits, model: Any) -> dict[str, int]:
-    """How many of the run's texts were read in several windows (recorded in the cache
-    beside the backbone's facts, so a cached rerun says the same without torch)."""
+def windowed_texts(job: Job, splits: DataSplits, model: Any) -> dict[str, Any]:
+    """How many of the run's texts were read in several windows, and the percentiles of
+    their token lengths (recorded in the cache beside the backbone's facts, so a cached
+    rerun says the same without torch)."""
     if splits.modality != "text":
         return {}
     from transferkit._hashing import digest_text
@@ -72,12 +73,24 @@ def windowed_texts(job: Job, splits: DataSplits, model: Any) -> dict[str, int]:
     found = job.cache.read_facts(key)
     if found is None or "texts_windowed" not in found:
         real = getattr(model, "real", model)  # a lazy backbone builds here, if ever
-        if not hasattr(real, "windowed_count"):
+        if not hasattr(real, "token_lengths"):
             return {}
-        windows = int(real.preprocessing().get("windows", 1))
-        found = {"texts_windowed": real.windowed_count(texts), "windows_per_text": windows}
+        from transferkit.backbones._windows import window_body
+
+        lengths = np.asarray(real.token_lengths(texts))
+        body = window_body(real.tokenizer, real.config.max_length)
+        found = {
+            "texts_windowed": int((lengths > body).sum()),
+            "windows_per_text": int(real.preprocessing().get("windows", 1)),
+            "token_lengths": {
+                "p50": int(np.percentile(lengths, 50)),
+                "p95": int(np.percentile(lengths, 95)),
+                "max": int(lengths.max()),
+                "window": body,
+            },
+        }
         job.cache.write_facts(key, found)
-    return {k: int(v) for k, v in found.items()}
+    return found
 
 
 def _inputs_of(splits: DataSplits, name: str) -> list[str]:
