@@ -61,9 +61,9 @@ def test_the_contrastive_loss_falls_on_classes_that_start_mixed() -> None:
     labels = np.array([0, 1] * 8)
     model = create_backbone("minilm-l6")
     before = model.forward_features(_tokens(model, texts)).detach()
-    config = ContrastiveConfig(pairs=256, epochs=2, lr=1e-4, seed=0)
+    config = ContrastiveConfig(pairs=128, epochs=2, lr=1e-4, seed=0)
     info = tune_encoder(model, texts, labels, config)
-    assert info["steps"] == 2 * 256 // 16
+    assert info["steps"] == 2 * 128 // 16
     assert info["loss_last"] < 0.5 * info["loss_first"]
     after = model.forward_features(_tokens(model, texts)).detach()
     assert _separation(after, labels) > _separation(before, labels) + 0.2
