@@ -10,7 +10,7 @@ cache warm (the same fit again). Prints the mean epoch time after the first epoc
 accuracy of each.
 
 Texts: `text:top:2` runs `top:2` on sms_spam with `minilm-l6` (stratified 80/20, seed 0,
-3 epochs): the hidden states after the four frozen layers are cached with their masks.
+2 epochs): the hidden states after the four frozen layers are cached with their masks.
 
 Run: python benchmarks/bench_prefix_cache.py [STRATEGY ...]   (default: top:1 gradual)
      python benchmarks/bench_prefix_cache.py text:top:2
@@ -30,7 +30,7 @@ from _common import dataset, fresh_dir, remove
 DATA = dataset("hymenoptera")
 TRAIN = {"epochs": 6, "cached_views": 4}
 SMS = dataset("sms_spam") / "SMSSpamCollection"
-TEXT_TRAIN = {"epochs": 3}
+TEXT_TRAIN = {"epochs": 2}
 
 
 def epoch_seconds(run_dir) -> list[float]:
