@@ -70,6 +70,7 @@ def test_long_texts_are_counted_predicted_and_exported_alike(tmp_path: Path) -> 
     result = transferkit.fit(data, out=run, quiet=True)
     assert result.metrics["texts_windowed"] == 8
     assert result.metrics["windows_per_text"] == MAX_WINDOWS
+    assert result.metrics["texts_truncated"] == 0
     assert "read whole, in overlapping windows" in result.summary
     with (run / "predictions_val.csv").open() as f:
         scored = list(csv.DictReader(f))

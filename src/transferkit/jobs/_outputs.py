@@ -146,6 +146,11 @@ def summary(
             f"{n} text(s) longer than the backbone's window were read whole, in overlapping"
             f" windows (at most {windows} per text) whose embeddings are averaged"
         )
+    if metrics.get("texts_truncated"):
+        lines.append(
+            f"{metrics['texts_truncated']} text(s) longer than the backbone's window were cut to"
+            " it (--windows 1); the default reads them whole"
+        )
     if metrics.get("token_lengths"):
         t = metrics["token_lengths"]
         lines.append(

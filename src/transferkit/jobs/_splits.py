@@ -79,9 +79,13 @@ def windowed_texts(job: Job, splits: DataSplits, model: Any) -> dict[str, Any]:
 
         lengths = np.asarray(real.token_lengths(texts))
         body = window_body(real.tokenizer, real.config.max_length)
+        longer = int((lengths > body).sum())
+        windows = int(real.preprocessing().get("windows", 1))
         found = {
-            "texts_windowed": int((lengths > body).sum()),
-            "windows_per_text": int(real.preprocessing().get("windows", 1)),
+            # windows=1 reads a long text's first window only: truncated, not windowed
+            "texts_windowed": longer if windows > 1 else 0,
+            "texts_truncated": 0 if windows > 1 else longer,
+            "windows_per_text": windows,
             "token_lengths": {
                 "p50": int(np.percentile(lengths, 50)),
                 "p95": int(np.percentile(lengths, 95)),
