@@ -123,6 +123,7 @@ def test_contrastive_refuses_what_it_cannot_train(colour_folder: Path, tmp_path:
 
 def test_transfer_classifier_tunes_the_encoder_and_keys_the_cache_by_it() -> None:
     from tests.conftest import TEXTS
+
     from transferkit import TransferClassifier
 
     X = [t for texts in TEXTS.values() for t in texts]

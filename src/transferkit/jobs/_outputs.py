@@ -140,23 +140,7 @@ def summary(
         )
     if metrics.get("epoch_kept"):
         lines.append(f"epoch kept: {metrics['epoch_kept']}")
-    if metrics.get("texts_windowed"):
-        n, windows = metrics["texts_windowed"], metrics.get("windows_per_text", "")
-        lines.append(
-            f"{n} text(s) longer than the backbone's window were read whole, in overlapping"
-            f" windows (at most {windows} per text) whose embeddings are averaged"
-        )
-    if metrics.get("texts_truncated"):
-        lines.append(
-            f"{metrics['texts_truncated']} text(s) longer than the backbone's window were cut to"
-            " it (--windows 1); the default reads them whole"
-        )
-    if metrics.get("token_lengths"):
-        t = metrics["token_lengths"]
-        lines.append(
-            f"text lengths in tokens: median {t['p50']}, 95th percentile {t['p95']}, longest"
-            f" {t['max']}; one window reads {t['window']}"
-        )
+    lines.extend(_text_lines(metrics))
     if "cv" in metrics:
         cv = metrics["cv"]
         shown = ", ".join(
@@ -201,3 +185,26 @@ def _installed(package: str) -> str | None:
         return version(package)
     except PackageNotFoundError:
         return None
+
+
+def _text_lines(metrics: dict[str, Any]) -> list[str]:
+    """The summary's lines on long texts: windowed or truncated, and the token lengths."""
+    lines: list[str] = []
+    if metrics.get("texts_windowed"):
+        n, windows = metrics["texts_windowed"], metrics.get("windows_per_text", "")
+        lines.append(
+            f"{n} text(s) longer than the backbone's window were read whole, in overlapping"
+            f" windows (at most {windows} per text) whose embeddings are averaged"
+        )
+    if metrics.get("texts_truncated"):
+        lines.append(
+            f"{metrics['texts_truncated']} text(s) longer than the backbone's window were cut to"
+            " it (--windows 1); the default reads them whole"
+        )
+    if metrics.get("token_lengths"):
+        t = metrics["token_lengths"]
+        lines.append(
+            f"text lengths in tokens: median {t['p50']}, 95th percentile {t['p95']}, longest"
+            f" {t['max']}; one window reads {t['window']}"
+        )
+    return lines
