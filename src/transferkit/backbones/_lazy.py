@@ -37,11 +37,12 @@ LAZY_MODALITIES = ("image", "text", "audio")  # tables fit their column encoder 
 def facts_key(spec: str, weights: str | None, cut: Any) -> str:
     """What the recorded facts of a backbone depend on, as one digest."""
     from transferkit import __version__
+    from transferkit.backbones._windows import settings as window_settings
     from transferkit.data._audio import AUDIO_DECODER_VERSION
     from transferkit.data._images import DECODER_VERSION
 
     parts: list[Any] = [FACTS_FORMAT, __version__, DECODER_VERSION, AUDIO_DECODER_VERSION]
-    parts += [spec, str(cut)]
+    parts += [spec, str(cut), window_settings()]  # how texts are cut decides their identity
     parts += [_installed(name) for name in LIBRARIES]
     if weights:
         path = Path(weights).resolve()
