@@ -130,13 +130,15 @@ class HFTextBackbone(Backbone):
         model_inputs = {k: v.to(self.device) for k, v in inputs.items() if k != "window_weights"}
         return model_inputs, None if weights is None else weights.to(self.device)
 
-    def _pool_windows(self, pooled: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-        """Each text's embedding from its windows' (normalised again when the backbone
-        normalises); a text of one window keeps its own."""
+    def _pool_windows(
+        self, pooled: torch.Tensor, weights: torch.Tensor | None, normalize: bool
+    ) -> torch.Tensor:
+        """Each text's embedding from its windows' (normalised again when `normalize`); a
+        text of one window keeps its own."""
         if weights is None:
             return pooled
         pooled = weights.to(pooled.dtype) @ pooled
-        if self.config.normalize and self.cut is None:
+        if normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled
 
@@ -152,7 +154,7 @@ class HFTextBackbone(Backbone):
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         if self.config.normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return self._pool_windows(pooled, weights)
+        return self._pool_windows(pooled, weights, self.config.normalize)
 
     def prefix_split_supported(self, cut: int) -> bool:
         """Whether the groups below `cut` can run once and be cached (`top:K`): any cut
@@ -222,7 +224,7 @@ class HFTextBackbone(Backbone):
         hidden = self.model(**model_inputs, output_hidden_states=True).hidden_states[cut - 1]
         mask = model_inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return self._pool_windows(pooled, weights)
+        return self._pool_windows(pooled, weights, normalize=False)  # rank's plain mean
 
     def pooled_all(
         self, inputs: dict[str, torch.Tensor], cuts: list[int]
