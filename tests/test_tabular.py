@@ -113,7 +113,9 @@ def test_cv_reports_mean_and_std_from_the_same_cached_features(tmp_path, monkeyp
     assert cv["metrics"]["accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
     assert cv["metrics"]["accuracy"]["std"] == pytest.approx(np.std(accuracies))
     assert {"roc_auc", "pr_auc", "1_recall"} <= cv["metrics"].keys()
-    assert "4-fold CV on train + val: accuracy" in result.summary
+    # no test split: every row trains, scored by its out-of-fold prediction
+    assert "4-fold CV on train: accuracy" in result.summary
+    assert result.metrics["evaluated_on"] == "cv" and result.metrics["n_val"] == 0
     assert sum(calls) == result.metrics["n_train"] + result.metrics["n_val"], "embedded once"
     with pytest.raises(TransferKitError, match=r"--cv 500: needs 2 <= K <= "):
         transferkit.fit(data, out=tmp_path / "r2", cv=500, quiet=True)
