@@ -108,7 +108,7 @@ class HFTextBackbone(Backbone):
         """Model inputs for `texts`: one row per window of the backbone's `max_length`
         (a short text is one window), padded to the longest, and `window_weights`."""
         texts = [str(t) for t in texts]
-        arrays, _ = encode_windows(self.tokenizer, texts, self.config.max_length, self.max_windows)
+        arrays = encode_windows(self.tokenizer, texts, self.config.max_length, self.max_windows)
         return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:

@@ -33,9 +33,9 @@ def windows_of(ids: list[int], body: int, max_windows: int) -> list[list[int]]:
 
 def encode_windows(
     tokenizer: Any, texts: list[str], max_length: int, max_windows: int = MAX_WINDOWS
-) -> tuple[dict[str, np.ndarray], int]:
+) -> dict[str, np.ndarray]:
     """`input_ids` and `attention_mask` with one row per window (padded to the longest),
-    `window_weights` (texts x windows); and how many texts needed more than one window."""
+    and `window_weights` (texts x windows)."""
     prefix, suffix = special_tokens(tokenizer)
     body = window_body(tokenizer, max_length)
     rows: list[list[int]] = []
@@ -44,10 +44,8 @@ def encode_windows(
     # a text beyond what its windows can read is cut first (about 16 characters a token)
     most = max_windows * max_length * 16
     plain = tokenizer([str(t)[:most] for t in texts], add_special_tokens=False, truncation=False)
-    windowed = 0
     for i, ids in enumerate(plain["input_ids"]):
         parts = windows_of(list(ids), body, max_windows)
-        windowed += len(parts) > 1
         for part in parts:
             rows.append([*prefix, *part, *suffix])
             owners.append(i)
@@ -62,7 +60,7 @@ def encode_windows(
         "attention_mask": padded["attention_mask"].astype(np.int64),
         "window_weights": weights,
     }
-    return inputs, windowed
+    return inputs
 
 
 def window_body(tokenizer: Any, max_length: int) -> int:

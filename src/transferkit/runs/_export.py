@@ -471,7 +471,7 @@ class OnnxPredictor:
             from transferkit.backbones._windows import encode_windows
 
             texts = [str(t) for t in items]
-            inputs, _ = encode_windows(tokenizer, texts, max_length, windows)
+            inputs = encode_windows(tokenizer, texts, max_length, windows)
             return list(range(len(items))), inputs, {}
 
         return read
