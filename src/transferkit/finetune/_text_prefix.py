@@ -19,6 +19,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from transferkit._hashing import digest_text
 from transferkit.backbones._base import inference
+from transferkit.backbones._windows import special_tokens
 from transferkit.data import Dataset
 from transferkit.features._cache import FeatureCache
 from transferkit.finetune._config import TrainConfig
@@ -60,7 +61,8 @@ def prefix_states(
     dim, most = backbone.config.feature_dim, backbone.config.max_length
     texts = [str(t) for t in data.inputs]
     digests = [backbone.sample_digest(t) for t in texts]
-    lengths = [int(m.sum()) for m in backbone.encode(texts)["attention_mask"]] if texts else []
+    prefix, suffix = special_tokens(backbone.tokenizer)  # one window a text: its own length
+    lengths = [n + len(prefix) + len(suffix) for n in backbone.token_lengths(texts)]
     out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(texts)
     for width in sorted({bucket(n, most) for n in lengths}):
         members = [i for i, n in enumerate(lengths) if bucket(n, most) == width]
