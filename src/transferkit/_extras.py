@@ -21,6 +21,10 @@ EXTRAS = {
     "stable_baselines3": "rl",
     "sb3_contrib": "rl",
     "pyvrp": "rl",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "multipart": "serve",
+    "prometheus_client": "serve",
 }
 
 

@@ -1,8 +1,8 @@
 """The `transferkit` command line: Typer commands over the jobs' Python functions, one
 module per group of commands (`_fit`: fit; `_adapt`: adapt; `_commands`: rank, lr-find,
-predict, export, track, report, compare, backbones, demo; `_rl`: the `rl` group). Heavy
-libraries are imported inside the command that needs them, so `--help` is instant; a test
-pins that importing this package loads no torch."""
+predict, export, track, report, compare, backbones, demo; `_rl`: the `rl` group; `_serve`:
+serve). Heavy libraries are imported inside the command that needs them, so `--help` is
+instant; a test pins that importing this package loads no torch."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import traceback
 import typer
 
 from transferkit._errors import TransferKitError
-from transferkit.cli import _adapt, _commands, _fit, _rl  # noqa: F401  (they register their commands)
+from transferkit.cli import _adapt, _commands, _fit, _rl, _serve  # noqa: F401  (they register their commands)
 from transferkit.cli._app import DEBUG_ENV, app, debug, one_line_of
 
 __all__ = ["app", "main"]

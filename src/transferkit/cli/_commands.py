@@ -220,31 +220,25 @@ def _stream_predictions(
         ]
     )
     n_errors = 0
+    blank = [""] * (2 + len(model.class_names) + 2 * len(others))
     with progress_bar("predicting", len(items), progress_enabled(False)) as advance:
         for start in range(0, len(items), batch_size):
-            batch = items[start : start + batch_size]
-            if others:
-                task_probas, errors = model.predict_task_rows(batch)
-                proba = task_probas[0]
-            else:
-                proba, errors = predict_rows(batch)
-            n_errors += len(errors)
-            for i, p in enumerate(proba):
-                row = [shown[start + i]]
-                if i in errors:
-                    writer.writerow([*row, "", "", *[""] * (len(p) + 2 * len(others)), errors[i]])
+            answers = model.answers(items[start : start + batch_size], predict_rows)
+            for shown_as, answer in zip(shown[start:], answers, strict=False):
+                if "error" in answer:
+                    n_errors += 1
+                    writer.writerow([shown_as, *blank, answer["error"]])
                     continue
-                k = int(model.decide(p[None])[0])  # the run's tuned threshold, when it has one
-                probabilities = [f"{v:.6f}" for v in p]
-                extra = []
-                for task, q in zip(others, task_probas[1:] if others else [], strict=True):
-                    j = int(q[i].argmax())
-                    extra += [task["class_names"][j], f"{q[i][j]:.6f}"]
-                writer.writerow(
-                    [*row, model.class_names[k], f"{p[k]:.6f}", *probabilities, *extra, ""]
-                )
+                extra = [
+                    x
+                    for task in answer.get("tasks", {}).values()
+                    for x in (task["label"], f"{task['confidence']:.6f}")
+                ]
+                probabilities = [f"{v:.6f}" for v in answer["probabilities"].values()]
+                label, confidence = answer["label"], f"{answer['confidence']:.6f}"
+                writer.writerow([shown_as, label, confidence, *probabilities, *extra, ""])
             handle.flush()
-            advance(len(proba))
+            advance(len(answers))
     return n_errors
 
 

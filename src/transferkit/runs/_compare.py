@@ -11,6 +11,7 @@ from transferkit._errors import TransferKitError
 from transferkit.runs._files import check_metrics, read_history, read_json, settings_of
 from transferkit.runs._report import _env, _figure_uri, _plt
 
+
 def compare_runs(runs: list[str | Path], out: str | Path) -> Path:
     """One page comparing several run folders: settings, metrics and curves side by side."""
     if len(runs) < 2:

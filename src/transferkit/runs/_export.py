@@ -439,8 +439,9 @@ class OnnxPredictor:
                         arrays.append(transform(str(item)).numpy())
                     ok.append(i)
                 except Exception as exc:  # any decoding failure is an error row, not a crash
-                    errors[i] = getattr(exc, "reason", None) or (
-                        f"unreadable audio ({type(exc).__name__}: {exc})"[:200]
+                    errors[i] = (
+                        getattr(exc, "reason", None)
+                        or (f"unreadable audio ({type(exc).__name__}: {exc})"[:200])
                     )
             return ok, ({"spectrogram": np.stack(arrays)} if arrays else {}), errors
 

@@ -176,6 +176,43 @@ class Predictor:
         """Class indices for rows of probabilities: the run's tuned threshold, else argmax."""
         return decide(proba, self.threshold)
 
+    def answers(
+        self, inputs: Sequence[str | Path], predict_rows: Any = None
+    ) -> list[dict[str, Any]]:
+        """One answer per input, as `transferkit predict` writes it and `serve` returns it:
+        `label` (the run's tuned threshold applies), its `confidence`, `probabilities` by
+        class, for a multi-task run `tasks` (the other tasks' label and confidence), and
+        `error` (the reason) for an input that could not be read. `predict_rows` swaps the
+        model that gives the probabilities (an ONNX export's); by default the run's own."""
+        others = self.tasks[1:]
+        task_probas: list[np.ndarray] = []
+        if others:
+            task_probas, errors = self.predict_task_rows(inputs)
+            proba = task_probas[0]
+        else:
+            proba, errors = (predict_rows or self.predict_rows)(as_items(inputs))
+        rows: list[dict[str, Any]] = []
+        for i, p in enumerate(proba):
+            if i in errors:
+                rows.append({"error": errors[i]})
+                continue
+            k = int(self.decide(p[None])[0])
+            row: dict[str, Any] = {
+                "label": self.class_names[k],
+                "confidence": float(p[k]),
+                "probabilities": dict(zip(self.class_names, map(float, p), strict=True)),
+            }
+            if others:
+                row["tasks"] = {
+                    task["name"]: {
+                        "label": task["class_names"][int(q[i].argmax())],
+                        "confidence": float(q[i].max()),
+                    }
+                    for task, q in zip(others, task_probas[1:], strict=True)
+                }
+            rows.append(row)
+        return rows
+
     def predict(self, inputs: Sequence[str | Path]) -> list[str]:
         """The class name of each input (the tuned threshold applies when the run has one)."""
         return [self.class_names[k] for k in self.decide(self.predict_proba(inputs))]

@@ -235,7 +235,11 @@ def _tasks(head: Any) -> dict[str, Any]:
     tasks = getattr(head, "tasks", None)
     if not tasks:
         return {}
-    return {"tasks": [{"name": t, "class_names": c} for t, c in zip(tasks, head.class_names, strict=True)]}
+    return {
+        "tasks": [
+            {"name": t, "class_names": c} for t, c in zip(tasks, head.class_names, strict=True)
+        ]
+    }
 
 
 def resolve_ref(ref: str, run_dir: Path) -> Path:
@@ -250,8 +254,6 @@ def resolve_ref(ref: str, run_dir: Path) -> Path:
     except (OSError, ValueError):
         workdir = None
     return Path(workdir) / path if workdir else path
-
-
 
 
 def _save_head(head: Any, folder: Path) -> None:
