@@ -274,21 +274,24 @@ def test_decoding_is_timed_and_shutdown_finishes_the_request_in_flight(runs, tmp
         "--max-wait-ms", "1500",
         "--decode-timeout", "1e-6",
     )  # fmt: skip
-    image = tmp_path / "noise.png"  # ~50 ms to decode, against a limit of 1 microsecond
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1500, 1500, 3), np.uint8)).save(
-        image
-    )
-    refused = post_json(server.url + "/v1/models/colours/predict", {"inputs": [b64(image)]})
-    assert _error(refused) == (422, "decode_timeout")
-    results: list[tuple[int, Any]] = []
-    url = server.url + "/v1/models/reviews/predict"
-    thread = threading.Thread(target=lambda: results.append(post_json(url, {"inputs": TEXTS})))
-    thread.start()
-    time.sleep(0.5)  # the request waits in its batch window
-    # uvicorn stops gracefully, then re-raises SIGTERM, as a process stopped by it exits
-    assert server.stop() == -signal.SIGTERM
-    thread.join()
-    assert results and results[0][0] == 200 and len(results[0][1]["predictions"]) == 3
+    try:
+        image = tmp_path / "noise.png"  # ~50 ms to decode, against a limit of 1 microsecond
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (1500, 1500, 3), np.uint8)).save(
+            image
+        )
+        refused = post_json(server.url + "/v1/models/colours/predict", {"inputs": [b64(image)]})
+        assert _error(refused) == (422, "decode_timeout")
+        results: list[tuple[int, Any]] = []
+        url = server.url + "/v1/models/reviews/predict"
+        thread = threading.Thread(target=lambda: results.append(post_json(url, {"inputs": TEXTS})))
+        thread.start()
+        time.sleep(0.5)  # the request waits in its batch window
+        # uvicorn stops gracefully, then re-raises SIGTERM, as a process stopped by it exits
+        assert server.stop() == -signal.SIGTERM
+        thread.join()
+        assert results and results[0][0] == 200 and len(results[0][1]["predictions"]) == 3
+    finally:
+        server.process.kill()
 
 
 def test_a_damaged_run_stops_the_start_with_one_line(runs, tmp_path, capsys):
