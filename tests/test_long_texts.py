@@ -80,3 +80,24 @@ def test_long_texts_are_counted_predicted_and_exported_alike(tmp_path: Path) -> 
     export(run, "onnx")
     proba, errors = OnnxPredictor(run).predict_rows(texts)
     assert not errors and np.allclose(proba, expected, atol=1e-4)
+
+
+def test_text_training_batches_group_similar_lengths_and_stay_a_seeded_shuffle():
+    from transferkit.finetune._data import EpochSampler
+
+    lengths = np.random.default_rng(0).integers(4, 512, 1000)
+
+    def padded(sampler: EpochSampler) -> int:
+        order = np.array(list(sampler)) % 1000
+        return sum(int(lengths[order[i : i + 10]].max()) * 10 for i in range(0, 1000, 10))
+
+    grouped = EpochSampler(1000, seed=3, lengths=lengths, batch_size=10)
+    plain = EpochSampler(1000, seed=3)
+    assert sorted(grouped) == list(range(1000))  # every text once an epoch
+    assert padded(grouped) < 0.75 * padded(plain)  # padding to each batch's longest
+    first = list(grouped)
+    grouped.set_epoch(1)
+    assert list(grouped) != first  # a new shuffle each epoch ...
+    again = EpochSampler(1000, seed=3, lengths=lengths, batch_size=10)
+    again.set_epoch(1)
+    assert list(again) == list(grouped)  # ... that depends only on (seed, epoch)

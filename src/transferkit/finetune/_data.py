@@ -23,11 +23,26 @@ class EpochSampler(Sampler[int]):
     With `weights` (one per sample), each epoch draws n samples with replacement in
     proportion to them (balance='sampler'); each draw has its own augmentation seed, so a
     minority image drawn three times is augmented three ways.
-    """
 
-    def __init__(self, n: int, seed: int, weights: np.ndarray | None = None) -> None:
+    With `lengths` (texts' token counts) and `batch_size`, the shuffled order is cut into
+    runs of `GROUP` batches and each run is sorted longest first, so the texts of a batch
+    are of similar length and a batch pads little, while batches stay a random draw
+    (Hugging Face's `group_by_length`)."""
+
+    GROUP = 50
+
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        weights: np.ndarray | None = None,
+        lengths: np.ndarray | None = None,
+        batch_size: int = 1,
+    ) -> None:
         self.n, self.seed, self.epoch = n, seed, 0
         self.p = None if weights is None else np.asarray(weights, float) / np.sum(weights)
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self.batch_size = batch_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -36,10 +51,21 @@ class EpochSampler(Sampler[int]):
         # index + n * t: the dataset derives each sample's augmentation seed from t
         rng = np.random.default_rng((self.seed, self.epoch))
         if self.p is None:
-            return iter((rng.permutation(self.n) + self.n * self.epoch).tolist())
-        drawn = rng.choice(self.n, size=self.n, replace=True, p=self.p)
-        t = self.epoch * self.n + np.arange(self.n)  # a distinct seed for every draw
-        return iter((drawn + self.n * t).tolist())
+            order = rng.permutation(self.n)
+            t = np.full(self.n, self.epoch)
+        else:
+            order = rng.choice(self.n, size=self.n, replace=True, p=self.p)
+            t = self.epoch * self.n + np.arange(self.n)  # a distinct seed for every draw
+        if self.lengths is not None:
+            run = self.GROUP * self.batch_size
+            by_length = np.concatenate(
+                [
+                    start + np.argsort(-self.lengths[order[start : start + run]], kind="stable")
+                    for start in range(0, self.n, run)
+                ]
+            )
+            order, t = order[by_length], t[by_length]
+        return iter((order + self.n * t).tolist())
 
     def __len__(self) -> int:
         return self.n
@@ -129,7 +155,12 @@ def make_loader(
         collate = None
     else:
         dataset, collate = TextItems(data), TokenCollate(backbone)
-    sampler = EpochSampler(len(dataset), seed, sample_weights) if train else None
+    lengths = None
+    if train and hasattr(backbone, "token_lengths"):  # texts: batches of similar lengths
+        lengths = np.asarray(backbone.token_lengths(list(data.inputs)))
+    sampler = (
+        EpochSampler(len(dataset), seed, sample_weights, lengths, batch_size) if train else None
+    )
     return DataLoader(
         dataset,
         batch_size=batch_size,
