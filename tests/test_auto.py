@@ -274,3 +274,15 @@ def test_a_run_stopped_in_its_baseline_resumes_the_baseline_and_a_refit_replaces
     stamp = (run / "baseline-scratch" / "metrics.json").stat().st_mtime_ns
     transferkit.fit(colour_folder, **options, overwrite=True)
     assert (run / "baseline-scratch" / "metrics.json").stat().st_mtime_ns != stamp
+
+
+def test_every_layer_trains_with_lora_when_adamw_would_not_fit():
+    from transferkit.backbones import create_backbone
+
+    n = auto._parameters(create_backbone("efficientnet_lite0", pretrained=False))
+    assert 3_000_000 < n < 5_000_000  # efficientnet_lite0: about 3.4 M weights
+    gib = 2**30
+    assert auto._every_layer(n, 8 * gib)[0] == "finetune"
+    assert auto._every_layer(n, None)[0] == "finetune"  # free memory unknown
+    strategy, why = auto._every_layer(n, 200 * 2**20)  # 54 MB of AdamW state > 200 MB / 4
+    assert strategy == "lora" and "low-rank adapters" in why and f"{n:,}" in why
