@@ -9,8 +9,9 @@ input (an image as base64, or a text) over a kept-alive connection. Printed per 
 and K: throughput (requests/s) and p50 / p99 latency (ms). Servers:
 - `batched`: `transferkit serve` (max batch 32, wait 5 ms);
 - `per-request`: `transferkit serve --max-batch-size 1` (one model call per request);
-- `plain`: FastAPI + uvicorn, `transferkit.load(run)` once, then `model.predict` per
-  request in a sync endpoint (FastAPI's thread pool), as most tutorials write it.
+- `plain`: FastAPI + uvicorn, the run loaded once (`transferkit.Predictor`, feature cache
+  off as in a service), then `model.predict` per request in a sync endpoint (FastAPI's
+  thread pool), as most tutorials write it.
 
 Faults (text model): the server is killed with SIGKILL under load and restarted, and
 must give the same answers; a model file corrupted before start must stop it with one
@@ -51,7 +52,9 @@ import uvicorn
 from fastapi import FastAPI
 import transferkit
 
-model = transferkit.load(sys.argv[1])
+# the feature cache off, as in `transferkit serve`: a service's inputs are new ones (with
+# it on, the inputs this script repeats would be answered from disk, not computed)
+model = transferkit.Predictor(sys.argv[1], use_cache=False)
 app = FastAPI()
 
 @app.post("/predict")
@@ -288,11 +291,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=16, help="requests per client")
     parser.add_argument("--engine", choices=["torch", "onnx"], default="torch")
     parser.add_argument("--skip-faults", action="store_true")
+    parser.add_argument("--kinds", default="images,texts")
     args = parser.parse_args()
     root = fresh_dir("serve")
     os.environ.setdefault("TRANSFERKIT_CACHE_DIR", str(root / "cache"))
     try:
-        runs = fit_runs(root, export=args.engine == "onnx")
+        runs = {k: v for k, v in fit_runs(root, args.engine == "onnx").items() if k in args.kinds}
         results = {
             "engine": args.engine,
             "requests_per_client": args.requests,

@@ -310,3 +310,16 @@ def test_a_damaged_run_stops_the_start_with_one_line(runs, tmp_path, capsys):
     assert code == 2 and "`engine` must be one of" in err
     code, _, err = cli(capsys, "serve", f"a={runs['reviews']}", f"a={runs['colours']}")
     assert code == 2 and "both served as 'a'" in err
+
+
+def test_the_listening_socket_is_tcp_without_nagle():
+    """asyncio turns Nagle's algorithm off only on sockets that name TCP; with it on, a
+    response written in two parts waited for the client's delayed acknowledgement."""
+    from transferkit.serve._server import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        sock.close()

@@ -137,6 +137,31 @@ class BodyLimit:
         return f"the request body is over the limit of {self.limit:,} bytes: send fewer inputs."
 
 
+class RequestLog:
+    """Times each request from its arrival to its last byte sent and hands it to `record`
+    (a plain ASGI wrapper: Starlette's `BaseHTTPMiddleware` streams every response
+    through a second task, which cost tens of milliseconds a request here)."""
+
+    def __init__(self, app: Any, record: Any) -> None:
+        self.app, self.record = app, record
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), [500]
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.record(scope, status[0], time.perf_counter() - start)
+
+
 class _TooLarge(Exception):
     pass
 
@@ -198,27 +223,24 @@ class Service:
         request.state.batch_size = batch_size
         return {"model": name, "predictions": answers}
 
-    async def log_line(self, request: Any, call_next: Any) -> Any:
-        """One JSON line per request (and the counters of a model's requests)."""
-        start = time.perf_counter()
-        response = await call_next(request)
-        seconds = time.perf_counter() - start
-        model = getattr(request.state, "model", None)
+    def record(self, scope: Any, status: int, seconds: float) -> None:
+        """One JSON line for a request (and the counters of a model's requests)."""
+        state = scope.get("state") or {}
+        model = state.get("model")
         if model is not None:
-            self.metrics.requests.labels(model, str(response.status_code)).inc()
+            self.metrics.requests.labels(model, str(status)).inc()
             self.metrics.latency.labels(model).observe(seconds)
         line = {
             "time": round(time.time(), 3),
-            "method": request.method,
-            "path": request.url.path,
-            "status": response.status_code,
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
             "latency_ms": round(seconds * 1000, 2),
             "model": model,
-            "inputs": getattr(request.state, "inputs", None),
-            "batch_size": getattr(request.state, "batch_size", None),
+            "inputs": state.get("inputs"),
+            "batch_size": state.get("batch_size"),
         }
         LOG.info(json.dumps(line))
-        return response
 
     @property
     def ready(self) -> bool:
@@ -236,8 +258,8 @@ def create_app(models: list[ServedModel], config: ServeConfig) -> Any:
         summary="Finished transferkit runs as a service.",
         lifespan=service.lifespan,
     )
-    app.middleware("http")(service.log_line)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.add_middleware(RequestLog, record=service.record)  # outermost: sees the 413s too
 
     @app.exception_handler(RequestError)
     async def refused(request: Request, exc: RequestError) -> JSONResponse:
