@@ -11,6 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+# Two workers share the machine's cores (pytest-xdist, see pyproject.toml): one torch
+# thread each, rather than two pools of threads competing for the same cores. Set before
+# any test imports torch.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # Tests never reach a model hub, and never touch the user's cache.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
