@@ -23,7 +23,7 @@ EXTRAS = {
     "pyvrp": "rl",
     "fastapi": "serve",
     "uvicorn": "serve",
-    "multipart": "serve",
+    "python_multipart": "serve",
     "prometheus_client": "serve",
 }
 

@@ -20,7 +20,7 @@ from transferkit.serve._models import load_models
 
 def serve(runs: list[str], config: ServeConfig, echo: Callable[[str], None] = print) -> None:
     """Serve `runs` (each `RUN` or `NAME=RUN`) until stopped."""
-    for module in ("fastapi", "multipart", "prometheus_client"):
+    for module in ("fastapi", "python_multipart", "prometheus_client"):
         require(module, "transferkit serve")
     uvicorn = require("uvicorn", "transferkit serve")
     # the readers' own decompression-bomb limit, as `fit --max-image-pixels` sets it
