@@ -134,7 +134,34 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     text_run = transferkit.fit(texts, out=root / "reviews", quiet=True).run_dir
     image_run = transferkit.fit(images, out=root / "colours-run", quiet=True).run_dir
     export(image_run, "onnx")
-    return {"reviews": text_run, "colours": image_run, "images": images, "root": root}
+    table = root / "table.csv"
+    rng = np.random.default_rng(0)
+    rows = [f"{rng.normal(4 * (i % 2)):.3f},{['red', 'blue'][i % 2]},{i % 2}" for i in range(40)]
+    table.write_text("amount,colour,label\n" + "\n".join(rows) + "\n")
+    sounds = root / "sounds"
+    for i in range(6):
+        _sound(sounds / "tone" / f"t{i}.wav", 200 + 40 * i, seed=i)
+        _sound(sounds / "hiss" / f"h{i}.wav", 0, seed=50 + i)
+    return {
+        "reviews": text_run,
+        "colours": image_run,
+        "images": images,
+        "table": transferkit.fit(table, out=root / "table-run", quiet=True).run_dir,
+        "sounds": sounds,
+        "sound": transferkit.fit(sounds, out=root / "sound-run", quiet=True).run_dir,
+        "root": root,
+    }
+
+
+def _sound(path: Path, hz: float, seed: int) -> None:
+    """Half a second of a tone at `hz` (noise when 0), 16-bit PCM at 8 kHz."""
+    import soundfile
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(4000) / 8000
+    wave = 0.5 * np.sin(2 * np.pi * hz * t) + (0.3 if hz == 0 else 0.01) * rng.normal(size=4000)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), wave.astype(np.float32), 8000, subtype="PCM_16")
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +170,8 @@ def server(runs) -> Iterator[Server]:
     server = Server(
         f"reviews={runs['reviews']}",
         f"colours={runs['colours']}",
+        f"table={runs['table']}",
+        f"sound={runs['sound']}",
         "--max-wait-ms", "300",
         "--max-inputs", "4",
         "--max-text-chars", "200",
@@ -156,7 +185,7 @@ def server(runs) -> Iterator[Server]:
 
 def test_the_service_describes_its_models(server, runs):
     assert get(server.url + "/healthz") == (200, {"status": "ok"})
-    assert get(server.url + "/readyz")[1]["models"] == ["reviews", "colours"]
+    assert get(server.url + "/readyz")[1]["models"] == ["reviews", "colours", "table", "sound"]
     status, body = get(server.url + "/v1/models")
     models = {m["name"]: m for m in body["models"]}
     assert status == 200
@@ -193,6 +222,33 @@ def test_image_answers_are_predicts_as_base64_and_as_files(server, runs, capsys)
         assert a == b
         assert a["label"] == row["predicted"]
         assert abs(a["confidence"] - float(row["confidence"])) <= 1e-4  # ONNX vs PyTorch
+
+
+def test_table_rows_and_sounds_are_answered_as_predict_answers(server, runs, capsys, tmp_path):
+    rows = [
+        {"amount": "3.9", "colour": "blue"},
+        {"amount": "0.2", "colour": "red"},
+        {"amount": "1"},
+    ]
+    status, body = post_json(server.url + "/v1/models/table/predict", {"inputs": rows})
+    assert status == 200
+    csv_rows = tmp_path / "rows.csv"
+    csv_rows.write_text("amount,colour\n3.9,blue\n0.2,red\n")
+    expected = predicted(capsys, runs["table"], str(csv_rows))
+    assert [a["label"] for a in body["predictions"][:2]] == [r["predicted"] for r in expected]
+    assert "error" in body["predictions"][2] and "colour" in body["predictions"][2]["error"]
+    files = sorted(runs["sounds"].rglob("*.wav"))[::3]
+    url = server.url + "/v1/models/sound/predict"
+    status, as_json = post_json(url, {"inputs": [b64(p) for p in files]})
+    assert status == 200 and post(url, *multipart(files))[1] == as_json
+    expected = predicted(capsys, runs["sound"], *map(str, files))
+    assert {r["predicted"] for r in expected} == {"tone", "hiss"}
+    for answer, row in zip(as_json["predictions"], expected, strict=True):
+        assert answer["label"] == row["predicted"]
+        assert abs(answer["confidence"] - float(row["confidence"])) <= 1e-5
+    not_sound = tmp_path / "x.wav"
+    not_sound.write_bytes(b"RIFF" + b"\0" * 40)
+    assert _error(post_json(url, {"inputs": [b64(not_sound)]})) == (422, "unreadable_input")
 
 
 def _error(status_body: tuple[int, Any]) -> tuple[int, str]:

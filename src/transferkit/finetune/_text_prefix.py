@@ -3,8 +3,8 @@
 A text's hidden states after the frozen layers, with its attention mask, are kept in the
 FeatureCache under its length bucket (16, 32, 64, ... tokens up to the backbone's
 `max_length`: one fixed width per bucket, as the cache stores rows of one width); each
-batch is padded to its longest text, as without the cache, and each epoch runs only the
-trainable layers and the head. Texts longer than one window train without the cache
+batch is drawn from texts of similar lengths and padded to its longest, as without the
+cache, and each epoch runs only the trainable layers and the head. Texts longer than one window train without the cache
 (their windows would each need a row).
 """
 
@@ -23,8 +23,8 @@ from transferkit.backbones._windows import special_tokens
 from transferkit.data import Dataset
 from transferkit.features._cache import FeatureCache
 from transferkit.finetune._config import TrainConfig
+from transferkit.finetune._data import EpochSampler
 from transferkit.finetune._module import TransferModule
-from transferkit.finetune._prefix import ViewSampler
 
 
 class TextPrefixModule(TransferModule):
@@ -95,7 +95,8 @@ class _States(TorchDataset):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return len(self.states)
 
-    def __getitem__(self, i: int) -> tuple[tuple[np.ndarray, np.ndarray], Any]:
+    def __getitem__(self, j: int) -> tuple[tuple[np.ndarray, np.ndarray], Any]:
+        i = j % len(self.states)  # EpochSampler's index + n * epoch
         return self.states[i], self.labels[i]
 
 
@@ -125,7 +126,14 @@ def text_prefix_loaders(
         "train": DataLoader(
             _States(train, splits.train.labels),
             batch_size=config.batch_size,
-            sampler=ViewSampler(len(train), 1, config.seed, weights),
+            # batches of similar lengths, as the uncached path draws them
+            sampler=EpochSampler(
+                len(train),
+                config.seed,
+                weights,
+                lengths=np.array([len(mask) for _, mask in train]),
+                batch_size=config.batch_size,
+            ),
             collate_fn=_collate,
         ),
         "val": DataLoader(

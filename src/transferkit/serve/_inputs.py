@@ -21,7 +21,7 @@ from typing import Any
 from transferkit._errors import TransferKitError
 from transferkit.serve._config import ServeConfig
 
-BINARY = {"image": ".img", "audio": ".snd"}
+BINARY = ("image", "audio")  # sent as bytes; read by content, never by a file name
 
 
 class RequestError(Exception):
@@ -144,7 +144,7 @@ async def _saved(
     loop = asyncio.get_running_loop()
     paths = []
     for i, data in enumerate(payloads):
-        path = folder / f"{i}{BINARY[modality]}"
+        path = folder / f"{i}.upload"  # no suffix that a reader could take as a format
         path.write_bytes(data)
         check = _check_image if modality == "image" else _check_sound
         try:
