@@ -4,8 +4,8 @@ A text's hidden states after the frozen layers, with its attention mask, are kep
 FeatureCache under its length bucket (16, 32, 64, ... tokens up to the backbone's
 `max_length`: one fixed width per bucket, as the cache stores rows of one width); each
 batch is drawn from texts of similar lengths and padded to its longest, as without the
-cache, and each epoch runs only the trainable layers and the head. Texts longer than one window train without the cache
-(their windows would each need a row).
+cache, and each epoch runs only the trainable layers and the head. Texts longer than one
+window train without the cache (their windows would each need a row).
 """
 
 from __future__ import annotations
