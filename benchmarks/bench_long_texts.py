@@ -13,7 +13,7 @@ words; `minilm-l6` reads 256 tokens at a time. On the stratified 80/20 split wit
 
 Prints accuracy and seconds for each; writes benchmarks/runs/long_texts.json.
 
-Run: python benchmarks/bench_long_texts.py [--trained contrastive]
+Run: python benchmarks/bench_long_texts.py [--trained contrastive] [--only "by length"]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trained", default="", help="trained strategies, comma-separated")
     parser.add_argument("--epochs", type=int, default=3, help="for finetune, top:K, lora")
+    parser.add_argument("--only", default="", help="run only the cases whose name has this")
     args = parser.parse_args()
     cache, runs = fresh_dir("cache"), fresh_dir("runs")
     common = {"val_size": 0.2, "seed": 0, "cache_dir": cache, "quiet": True}
@@ -45,6 +46,7 @@ def main() -> None:
     for strategy in filter(None, args.trained.split(",")):
         train = {"epochs": args.epochs} if strategy != "contrastive" else {}
         cases[f"{strategy}, windowed"] = {"strategy": strategy, "train": train}
+    cases = {name: c for name, c in cases.items() if args.only in name}
     results: dict[str, dict] = {}
     try:
         for name, settings in cases.items():
@@ -73,7 +75,7 @@ def main() -> None:
     if tfidf is not None:
         results["best"]["bar_met"] = best[0] >= tfidf + 0.02
     print(json.dumps(results, indent=1))
-    path = ROOT / "benchmarks" / "runs" / "long_texts.json"
+    path = ROOT / "benchmarks" / "runs" / f"long_texts{'-' + args.only if args.only else ''}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1))
 
