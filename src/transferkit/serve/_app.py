@@ -88,7 +88,7 @@ class Metrics:
         )
 
     def on_batch(self, model: str) -> Any:
-        def record(n_inputs: int, n_requests: int, seconds: float) -> None:
+        def record(n_inputs: int) -> None:
             self.calls.labels(model).inc()
             self.inputs.labels(model).inc(n_inputs)
             self.batch.labels(model).observe(n_inputs)
@@ -140,7 +140,7 @@ class BodyLimit:
 class RequestLog:
     """Times each request from its arrival to its last byte sent and hands it to `record`
     (a plain ASGI wrapper: Starlette's `BaseHTTPMiddleware` streams every response
-    through a second task, which cost tens of milliseconds a request here)."""
+    through a second task and stream)."""
 
     def __init__(self, app: Any, record: Any) -> None:
         self.app, self.record = app, record

@@ -15,7 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Answers = list[dict[str, Any]]
@@ -25,19 +25,18 @@ Answers = list[dict[str, Any]]
 class Pending:
     items: list[str]
     future: asyncio.Future[tuple[Answers, int]]
-    arrived: float = field(default_factory=time.perf_counter)
 
 
 class Batcher:
-    """Gathers `submit` calls into calls of `model(items) -> answers`; `on_batch(n_inputs,
-    n_requests, seconds)` is told of each call."""
+    """Gathers `submit` calls into calls of `model(items) -> answers`; `on_batch` is told
+    the number of inputs of each call."""
 
     def __init__(
         self,
         model: Callable[[list[str]], Answers],
         max_batch_size: int,
         max_wait_ms: float,
-        on_batch: Callable[[int, int, float], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.model, self.max_batch_size = model, max_batch_size
         self.max_wait = max_wait_ms / 1000
@@ -97,7 +96,6 @@ class Batcher:
 
     async def _call(self, batch: list[Pending]) -> None:
         items = [x for p in batch for x in p.items]
-        start = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
             answers = await loop.run_in_executor(self.thread, self.model, items)
@@ -107,7 +105,7 @@ class Batcher:
                     p.future.set_exception(exc)
             return
         if self.on_batch is not None:
-            self.on_batch(len(items), len(batch), time.perf_counter() - start)
+            self.on_batch(len(items))
         offset = 0
         for p in batch:
             mine = answers[offset : offset + len(p.items)]

@@ -3,8 +3,7 @@ requests are batched, and the limits every request is held to."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass, fields
 
 from transferkit._errors import TransferKitError, choice_error
 
@@ -47,6 +46,3 @@ class ServeConfig:
             raise TransferKitError(
                 f"`max_wait_ms` is {self.max_wait_ms}: a batch waits at most 10,000 ms; lower it."
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
